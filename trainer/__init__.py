@@ -1,0 +1,1 @@
+"""The learner: networks, clipped PPO (and SAC), learner entry point, export."""
