@@ -36,7 +36,7 @@ _RIDGE_ARC_JUMP_M = 0.6
 _MASK_CELL_M = 0.01
 _MASK_MAX_CELLS = 24_000_000
 #: Cells this close to a border [cells] are decided by the exact polygon test.
-_MASK_BAND_CELLS = 2
+_MASK_BAND_CELLS = 1
 
 #: Names people use for tracks that are not derivable from the file names.
 _EXTRA_ALIASES = {

@@ -1,0 +1,367 @@
+"""Environments: a batched env stepping K cars on numpy arrays (what workers use) and a Gymnasium env.
+
+One step is 1/15 s of simulated time. The order inside a step is the reference's: apply the action,
+move the world, measure, decide the episode status, build ``params`` and call the user's reward
+function (also on the final step), then observe.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from core import race_status as rs
+from core.config import ModelMetadata, as_model_metadata
+
+from . import car, sensors, state_sensor
+from .params import TrackPair, build_params, measure_objects, progress_percent
+from .race import RaceConfig, World, boxes_overlap
+from .reward import RewardFunction
+from .track import Track
+
+REWARDS_DIR = Path(__file__).resolve().parent.parent / "rewards"
+DEFAULT_REWARD_FILE = REWARDS_DIR / "default.py"
+
+#: Spec section 4: these many consecutive steps of falling progress end the episode as "reversed".
+REVERSED_STEPS = 15
+#: ... of moving at most IMMOBILE_DISTANCE_M [m] per step end it as "immobilized".
+IMMOBILIZED_STEPS = 15
+IMMOBILE_DISTANCE_M = 0.0003
+
+
+@dataclass
+class StepBatch:
+    """What one step of K cars produced. Per-episode facts refer to the episode the step belonged to
+    (with auto-reset, ``obs`` already shows the next episode's first observation for finished cars)."""
+
+    obs: dict[str, np.ndarray]
+    reward: np.ndarray          # (K,) float
+    terminated: np.ndarray      # (K,) bool: lap complete, off track, crashed, reversed, immobilized
+    truncated: np.ndarray       # (K,) bool: time up (step limit)
+    status: np.ndarray          # (K,) int index into core.race_status.STATUSES
+    progress: np.ndarray        # (K,) 0-100
+    episode: np.ndarray         # (K,) episode id
+    steps: np.ndarray           # (K,) step number in the episode, from 1
+    x: np.ndarray               # (K,) reward reference point [m]
+    y: np.ndarray
+    yaw_deg: np.ndarray
+    steering_deg: np.ndarray    # commanded
+    speed_mps: np.ndarray       # commanded
+    all_wheels_on_track: np.ndarray
+    closest_waypoint: np.ndarray  # (K,) index of the waypoint ahead
+    sim_time_s: np.ndarray
+    crash_count: np.ndarray     # (K,) crashes so far in the episode
+
+    @property
+    def done(self) -> np.ndarray:
+        return self.terminated | self.truncated
+
+
+def episode_status(progress: np.ndarray, any_wheel_on_track: np.ndarray, crashed: np.ndarray,
+                   falling_steps: np.ndarray, immobile_steps: np.ndarray, steps: np.ndarray,
+                   max_steps: int) -> np.ndarray:
+    """Status index (core.race_status) of K cars after a step; the first rule that holds wins:
+    lap complete, crashed, off track (no wheel on the track), immobilized, reversed, time up."""
+    return np.select(
+        [progress >= 100.0, crashed, ~any_wheel_on_track, immobile_steps >= IMMOBILIZED_STEPS,
+         falling_steps >= REVERSED_STEPS, steps >= max_steps],
+        [rs.LAP_COMPLETE, rs.CRASHED, rs.OFF_TRACK, rs.IMMOBILIZED, rs.REVERSED, rs.TIME_UP],
+        default=rs.IN_PROGRESS,
+    )
+
+
+def _resolve_reward(reward_function, copies: int) -> RewardFunction:
+    if isinstance(reward_function, RewardFunction):
+        return reward_function
+    return RewardFunction(DEFAULT_REWARD_FILE if reward_function is None else reward_function, copies=copies)
+
+
+class BatchedEnv:
+    """K independent cars on one track, stepped together.
+
+    ``actions`` are (K,) ints (discrete) or (K, 2) floats in [-1, 1] = (steering, speed) scaled to
+    the continuous bounds (continuous). With ``autoreset`` a finished car starts its next episode
+    inside the same step; ``episode_offset`` numbers the episodes and sets the round-robin start.
+    """
+
+    def __init__(self, track: str | Track = "reinvent_base", reward_function: Any = None,
+                 model_metadata: ModelMetadata | dict | str | os.PathLike | None = None,
+                 race: RaceConfig | dict | None = None, num_cars: int = 1, seed: int | None = None,
+                 autoreset: bool = True, domain_randomization: bool = False, episode_offset: int = 0):
+        self.metadata = as_model_metadata(model_metadata)
+        self.race = race if isinstance(race, RaceConfig) else RaceConfig.from_dict(race)
+        base = track if isinstance(track, Track) else Track.load(track)
+        if base.reversed:
+            base = base.reversed_copy()
+        self.tracks = TrackPair(base)
+        self.k = int(num_cars)
+        if self.k < 1:
+            raise ValueError(f"num_cars must be >= 1, got {num_cars}")
+        self.reward_fn = _resolve_reward(reward_function, self.k)
+        self.autoreset = autoreset
+        self.rng = np.random.default_rng(seed)
+        self.sensor_names = self.metadata.sensors
+        self._camera = None
+        if any(s in ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA", "STEREO_CAMERAS") for s in self.sensor_names):
+            self._camera = sensors.CameraRenderer(base, rng_seed=int(self.rng.integers(2**31)),
+                                                  domain_randomization=domain_randomization)
+        self.observation_space = spaces.Dict({s: self._space_for(s) for s in self.sensor_names})
+        md = self.metadata
+        if md.is_discrete:
+            self.action_space: spaces.Space = spaces.Discrete(md.num_actions)
+            self._steer_table = np.array([a.steering_angle_deg for a in md.discrete_actions])
+            self._speed_table = np.array([a.speed_mps for a in md.discrete_actions])
+        else:
+            self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.world = World(self.race, base, self.k, self.rng)
+        self._next_episode = int(episode_offset)
+        self.reward_time_s = 0.0
+        self._init_state()
+
+    # ------------------------------------------------------------------ spaces
+    def _space_for(self, sensor: str) -> spaces.Space:
+        if sensor == "STATE":
+            return state_sensor.observation_space()
+        return sensors.observation_space_for(sensor, self.metadata.lidar_config)
+
+    def _init_state(self) -> None:
+        k = self.k
+        self.state = car.CarState.zeros(k)
+        self.reversed = np.zeros(k, bool)
+        self.episode = np.zeros(k, np.int64)
+        self.steps = np.zeros(k, np.int64)
+        self.lap_distance_m = np.zeros(k)
+        self.lap_length_m = np.full(k, self.tracks.forward.length_m)
+        self.prev_arc_m = np.zeros(k)
+        self.falling = np.zeros(k, np.int64)
+        self.immobile = np.zeros(k, np.int64)
+        self.crashes = np.zeros(k, np.int64)
+        self.sim_time_s = np.zeros(k)
+        self.done = np.zeros(k, bool)
+        self._measure = None
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
+        """Start a new episode on every car; returns the first observations (K, ...)."""
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+            self.world.rng = self.rng
+            if self._camera is not None:
+                self._camera.rng = np.random.default_rng(int(self.rng.integers(2**31)))
+        self._reset_cars(np.arange(self.k))
+        return self._observe()
+
+    def _reset_cars(self, cars: np.ndarray) -> None:
+        if cars.size == 0:
+            return
+        cfg = self.race
+        ids = self._next_episode + np.arange(cars.size)
+        self._next_episode += cars.size
+        rev = np.full(cars.size, cfg.reverse_direction)
+        if cfg.alternate_direction:
+            rev ^= (ids % 2 == 1)
+        fwd = self.tracks.forward
+        start_fwd = np.empty(cars.size)
+        for i, (eid, r) in enumerate(zip(ids, rev)):
+            tr = self.tracks.track(r)
+            adv = cfg.round_robin_advance if cfg.training else 0.0
+            arc = tr.start_arc(int(eid), cfg.start_offset_m, adv)
+            pose = tr.pose_at(arc)
+            self.state.x[cars[i]], self.state.y[cars[i]], self.state.yaw[cars[i]] = pose
+            start_fwd[i] = fwd.length_m - arc if r else arc
+        self.state.speed_mps[cars] = 0.0
+        self.state.steering_rad[cars] = 0.0
+        self.reversed[cars] = rev
+        self.episode[cars] = ids
+        self.steps[cars] = 0
+        self.lap_distance_m[cars] = 0.0
+        self.falling[cars] = 0
+        self.immobile[cars] = 0
+        self.crashes[cars] = 0
+        self.done[cars] = False
+        self.world.reset(cars, start_fwd, np.where(rev, -1.0, 1.0))
+        m = self.tracks.measure(self._subset_state(cars), rev)
+        self.prev_arc_m[cars] = m.arc_m
+        if not fwd.is_loop:  # open track: the lap is what is left from the start to the end
+            self.lap_length_m[cars] = np.maximum(fwd.length_m - m.arc_m, 1e-6)
+        self._measure = None
+
+    def _subset_state(self, cars: np.ndarray) -> car.CarState:
+        s = self.state
+        return car.CarState(s.x[cars], s.y[cars], s.yaw[cars], s.speed_mps[cars], s.steering_rad[cars])
+
+    # ------------------------------------------------------------------ step
+    def actions_to_commands(self, actions) -> tuple[np.ndarray, np.ndarray]:
+        """Actions -> (commanded steering [deg], commanded speed [m/s]) of each car."""
+        a = np.asarray(actions)
+        md = self.metadata
+        if md.is_discrete:
+            a = a.reshape(self.k)
+            if not np.issubdtype(a.dtype, np.integer) or a.min() < 0 or a.max() >= md.num_actions:
+                raise ValueError(f"discrete actions must be integers in [0, {md.num_actions - 1}], got {a!r}")
+            return self._steer_table[a], self._speed_table[a]
+        a = np.clip(a.reshape(self.k, 2).astype(np.float64), -1.0, 1.0)
+        c = md.continuous
+        steer = c.steering_low_deg + (a[:, 0] + 1.0) * 0.5 * (c.steering_high_deg - c.steering_low_deg)
+        speed = c.speed_low_mps + (a[:, 1] + 1.0) * 0.5 * (c.speed_high_mps - c.speed_low_mps)
+        return steer, speed
+
+    def step(self, actions) -> StepBatch:
+        steer_cmd, speed_cmd = self.actions_to_commands(actions)
+        cfg = self.race
+        steer_eff, speed_eff = steer_cmd, speed_cmd
+        if cfg.action_noise_speed_fraction > 0:
+            speed_eff = speed_eff * (1.0 + self.rng.normal(0.0, cfg.action_noise_speed_fraction, self.k))
+        if cfg.action_noise_steering_deg > 0:
+            steer_eff = steer_eff + self.rng.normal(0.0, cfg.action_noise_steering_deg, self.k)
+        speed_eff = car.clip_speed(speed_eff)
+        steer_eff = car.clip_steering(steer_eff)
+        active = ~self.done
+        self.world.step(car.STEP_S)
+        moved = car.step_kinematics(self.state, speed_eff, np.deg2rad(steer_eff), car.STEP_S, mask=active)
+        self.steps += active
+        self.sim_time_s += car.STEP_S
+        m = self.tracks.measure(self.state, self.reversed)
+
+        # progress along the centre line since the start (wrapping at the finish line)
+        delta = m.arc_m - self.prev_arc_m
+        if self.tracks.forward.is_loop:
+            length = self.tracks.forward.length_m
+            delta = np.mod(delta + length / 2, length) - length / 2
+        delta = np.where(active, delta, 0.0)
+        self.prev_arc_m = m.arc_m
+        self.lap_distance_m += delta
+        progress = progress_percent(self.lap_distance_m, self.lap_length_m)
+        self.falling = np.where(active & (delta < -1e-9), self.falling + 1, np.where(active, 0, self.falling))
+        self.immobile = np.where(active & (moved <= IMMOBILE_DISTANCE_M), self.immobile + 1,
+                                 np.where(active, 0, self.immobile))
+
+        crashed = np.zeros(self.k, bool)
+        objects = None
+        if self.world.has_objects:
+            ob = self.world.obstacles
+            overlap = boxes_overlap(self.state.body_corners()[:, None], ob.corners()) & ob.active
+            crashed = overlap.any(axis=1)
+            self.crashes += crashed & active
+            objects = measure_objects(self.tracks, ob, self.state, self.reversed, m.arc_m)
+        any_on = m.wheels_on_track.any(axis=1)
+
+        status = episode_status(progress, any_on, crashed, self.falling, self.immobile, self.steps, cfg.max_steps)
+        status = np.where(active, status, rs.PARK)
+
+        params = build_params(self.tracks, m, self.reversed, progress, self.steps.astype(np.float64),
+                              self.state.yaw, speed_cmd, steer_cmd, crashed, self.sim_time_s, objects)
+        rewards = np.zeros(self.k)
+        t0 = time.perf_counter()
+        fn = self.reward_fn
+        episode, steps = self.episode.tolist(), self.steps.tolist()
+        for i in np.flatnonzero(active).tolist():
+            rewards[i] = fn(params[i], i, episode[i], steps[i])
+        self.reward_time_s += time.perf_counter() - t0
+
+        terminated = active & (status != rs.IN_PROGRESS) & (status != rs.TIME_UP)
+        truncated = active & (status == rs.TIME_UP)
+        finished = terminated | truncated
+        result = StepBatch(
+            obs={}, reward=rewards, terminated=terminated, truncated=truncated, status=status,
+            progress=progress, episode=self.episode.copy(), steps=self.steps.copy(),
+            x=m.ref_xy[:, 0].copy(), y=m.ref_xy[:, 1].copy(), yaw_deg=np.degrees(self.state.yaw),
+            steering_deg=steer_cmd, speed_mps=speed_cmd, all_wheels_on_track=m.wheels_on_track.all(axis=1),
+            closest_waypoint=m.segment + 1, sim_time_s=self.sim_time_s.copy(), crash_count=self.crashes.copy(),
+        )
+        self._measure = m
+        if self.autoreset:
+            self._reset_cars(np.flatnonzero(finished))
+        else:
+            self.done |= finished
+        result.obs = self._observe()
+        return result
+
+    # ------------------------------------------------------------------ observe
+    def _observe(self) -> dict[str, np.ndarray]:
+        s = self.state
+        ob = self.world.obstacles if self.world.has_objects else None
+        out: dict[str, np.ndarray] = {}
+        ranges = None
+        for name in self.sensor_names:
+            if name in ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA"):
+                out[name] = self._camera.render(s.x, s.y, s.yaw, ob)[..., None]
+            elif name == "STEREO_CAMERAS":
+                out[name] = sensors.render_stereo(self._camera, s.x, s.y, s.yaw, ob)
+            elif name == "STATE":
+                m = self._measure if self._measure is not None else self.tracks.measure(s, self.reversed)
+                out[name] = state_sensor.state_vector(self.tracks, s, self.reversed, m.arc_m, m.ref_xy)
+            else:
+                if ranges is None:
+                    empty = ob if ob is not None else self.world.obstacles
+                    ranges = sensors.lidar_ranges(s.x, s.y, s.yaw, empty)
+                lc = self.metadata.lidar_config
+                if name == "LIDAR":
+                    out[name] = sensors.lidar_observation(ranges)
+                elif name == "SECTOR_LIDAR":
+                    out[name] = sensors.sector_lidar(ranges, *( (lc.num_sectors,) if lc else ()))
+                else:
+                    out[name] = (sensors.discretized_sector_lidar(ranges, lc.num_sectors, lc.num_values_per_sector,
+                                                                  lc.clipping_dist_m) if lc else
+                                 sensors.discretized_sector_lidar(ranges))
+        self._measure = None
+        return out
+
+
+class DeepRacerEnv(gym.Env):
+    """One DeepRacer car as a Gymnasium env (id ``DeepRacer-v0``).
+
+    Observations are a Dict keyed by sensor name (model_metadata ``sensor``); actions are a
+    Discrete index into the action space, or a Box of (steering, speed) in [-1, 1] for continuous.
+    ``info`` carries the episode status, progress and the step's reward params facts.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": int(car.STEP_HZ)}
+
+    def __init__(self, track: str | Track = "reinvent_base", reward_function: Any = None,
+                 model_metadata: Any = None, race: RaceConfig | dict | None = None, seed: int | None = None,
+                 domain_randomization: bool = False, render_mode: str | None = None):
+        self._env = BatchedEnv(track, reward_function, model_metadata, race, num_cars=1, seed=seed,
+                               autoreset=False, domain_randomization=domain_randomization)
+        self.observation_space = self._env.observation_space
+        self.action_space = self._env.action_space
+        self.render_mode = render_mode
+        self._last_obs: dict[str, np.ndarray] | None = None
+
+    @staticmethod
+    def _first(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: v[0] for k, v in obs.items()}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs = self._first(self._env.reset(seed=seed))
+        self._last_obs = obs
+        return obs, {"episode_status": rs.STATUSES[rs.IN_PROGRESS], "progress": 0.0}
+
+    def step(self, action):
+        if self.action_space.__class__ is spaces.Discrete:
+            a = np.array([int(action)])
+        else:
+            a = np.asarray(action, dtype=np.float32).reshape(1, 2)
+        r = self._env.step(a)
+        obs = self._first(r.obs)
+        self._last_obs = obs
+        info = {"episode_status": rs.STATUSES[int(r.status[0])], "progress": float(r.progress[0]),
+                "steps": int(r.steps[0]), "x": float(r.x[0]), "y": float(r.y[0]),
+                "all_wheels_on_track": bool(r.all_wheels_on_track[0])}
+        return obs, float(r.reward[0]), bool(r.terminated[0]), bool(r.truncated[0]), info
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        cam = self._env._camera or sensors.CameraRenderer(self._env.tracks.forward)
+        s = self._env.state
+        gray = cam.render(s.x, s.y, s.yaw, self._env.world.obstacles if self._env.world.has_objects else None)[0]
+        return np.repeat(gray[..., None], 3, axis=2)

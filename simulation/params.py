@@ -1,0 +1,190 @@
+"""The reward-function ``params`` dict (spec section 1): the one module that computes it for every backend.
+
+A backend reports car poses (CarState) and obstacles; ``measure`` turns them into track-relative
+arrays for K cars, and ``build_params`` turns those arrays into one fresh dict per car. Every list in
+a dict is new and holds only immutable items (tuples, floats, ints, bools), so a reward function
+that mutates ``params`` cannot corrupt the simulator (this is what the reference's deep copy buys,
+at a fraction of the cost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import car
+from .obstacles import Obstacles
+from .track import Track
+
+#: Every key a reward function receives, in the order of spec section 1.
+PARAM_KEYS: tuple[str, ...] = (
+    "all_wheels_on_track", "x", "y", "heading", "distance_from_center", "projection_distance",
+    "progress", "steps", "speed", "steering_angle", "track_width", "track_length", "waypoints",
+    "closest_waypoints", "is_left_of_center", "is_reversed", "is_offtrack", "is_crashed",
+    "closest_objects", "objects_location", "objects_left_of_center", "objects_distance",
+    "objects_distance_from_center", "objects_heading", "objects_speed", "object_in_camera", "sim_time",
+)
+
+
+@dataclass
+class Measure:
+    """Track-relative facts of K cars, each in its own driving direction (arrays of leading dim K)."""
+
+    ref_xy: np.ndarray            # (K, 2) reference point, REFERENCE_POINT_AHEAD_M ahead of the origin
+    arc_m: np.ndarray             # (K,) arc length of the reference point's projection, driving direction
+    segment: np.ndarray           # (K,) centre-line segment of the projection (driving-order indices)
+    distance_from_center_m: np.ndarray
+    is_left: np.ndarray           # (K,) bool, relative to the driving direction
+    track_width_m: np.ndarray
+    wheels_on_track: np.ndarray   # (K, 4) bool
+
+
+class TrackPair:
+    """A track in both driving directions, measuring each car in its own direction."""
+
+    def __init__(self, forward: Track):
+        self.forward = forward
+        self.reverse = forward.reversed_copy()
+        self._waypoints = {False: [tuple(p) for p in forward.waypoints.tolist()],
+                           True: [tuple(p) for p in self.reverse.waypoints.tolist()]}
+
+    def track(self, reversed_: bool) -> Track:
+        return self.reverse if reversed_ else self.forward
+
+    def waypoint_list(self, reversed_: bool) -> list[tuple[float, float]]:
+        """The waypoints as the reward function sees them (shared; copy before handing out)."""
+        return self._waypoints[bool(reversed_)]
+
+    def to_forward_arc(self, arc_m: np.ndarray, reversed_: np.ndarray) -> np.ndarray:
+        """Arc in each car's driving direction -> arc on the forward track."""
+        return np.where(reversed_, self.forward.length_m - arc_m, arc_m)
+
+    def measure(self, state: car.CarState, reversed_: np.ndarray) -> Measure:
+        ref = state.reference_point()
+        wheels = state.wheel_points()
+        k = len(ref)
+        out = Measure(ref, np.zeros(k), np.zeros(k, np.int64), np.zeros(k), np.zeros(k, bool), np.zeros(k),
+                      np.zeros((k, 4), bool))
+        for flag in (False, True):
+            sel = np.flatnonzero(reversed_ == flag)
+            if sel.size == 0:
+                continue
+            tr = self.track(flag)
+            proj = tr.project(ref[sel])
+            out.arc_m[sel] = proj.arc_m
+            out.segment[sel] = proj.segment
+            out.distance_from_center_m[sel] = proj.distance_m
+            out.is_left[sel] = proj.is_left
+            out.track_width_m[sel] = tr.local_width(proj)
+        out.wheels_on_track = self.forward.contains(wheels)
+        return out
+
+
+@dataclass
+class ObjectMeasure:
+    """Reward-param facts of M obstacles for K cars (each in the car's driving direction)."""
+
+    location: np.ndarray          # (K, M, 2)
+    left_of_center: np.ndarray    # (K, M) bool
+    distance_m: np.ndarray        # (K, M) arc length of the projection
+    distance_from_center_m: np.ndarray
+    heading_rad: np.ndarray
+    speed_mps: np.ndarray
+    closest: np.ndarray           # (K, 2) [behind, ahead] object indices
+    in_camera: np.ndarray         # (K,) bool: the next object ahead lies inside the camera's field of view
+
+
+def measure_objects(tracks: TrackPair, obstacles: Obstacles, state: car.CarState, reversed_: np.ndarray,
+                    car_arc_m: np.ndarray) -> ObjectMeasure:
+    k, m = obstacles.xy.shape[:2]
+    dist = np.zeros((k, m))
+    dfc = np.zeros((k, m))
+    left = np.zeros((k, m), bool)
+    for flag in (False, True):
+        sel = np.flatnonzero(reversed_ == flag)
+        if sel.size == 0:
+            continue
+        proj = tracks.track(flag).project(obstacles.xy[sel].reshape(-1, 2))
+        dist[sel] = proj.arc_m.reshape(-1, m)
+        dfc[sel] = proj.distance_m.reshape(-1, m)
+        left[sel] = proj.is_left.reshape(-1, m)
+    length = tracks.forward.length_m
+    ahead_gap = np.mod(dist - car_arc_m[:, None], length)
+    behind_gap = np.mod(car_arc_m[:, None] - dist, length)
+    big = np.where(obstacles.active, 0.0, np.inf)
+    ahead = np.argmin(ahead_gap + big, axis=1)
+    behind = np.argmin(behind_gap + big, axis=1)
+    # Is the next object inside the horizontal field of view of the camera?
+    cam_x = state.x + car.CAMERA_AHEAD_M * np.cos(state.yaw)
+    cam_y = state.y + car.CAMERA_AHEAD_M * np.sin(state.yaw)
+    rows = np.arange(k)
+    target = obstacles.xy[rows, ahead]
+    bearing = np.arctan2(target[:, 1] - cam_y, target[:, 0] - cam_x) - state.yaw
+    bearing = np.pi - np.mod(np.pi - bearing, 2 * np.pi)
+    in_camera = (np.abs(bearing) <= car.CAMERA_HFOV_RAD / 2) & obstacles.active[rows, ahead]
+    return ObjectMeasure(obstacles.xy, left, dist, dfc, obstacles.yaw, obstacles.speed_mps,
+                         np.stack([behind, ahead], axis=1), in_camera)
+
+
+def progress_percent(lap_distance_m: np.ndarray, lap_length_m: float) -> np.ndarray:
+    """Progress 0-100 from the distance driven along the centre line since the episode's start."""
+    return np.clip(lap_distance_m / lap_length_m * 100.0, 0.0, 100.0)
+
+
+def build_params(tracks: TrackPair, m: Measure, reversed_: np.ndarray, progress: np.ndarray,
+                 steps: np.ndarray, heading_rad: np.ndarray, speed_cmd_mps: np.ndarray,
+                 steering_cmd_deg: np.ndarray, is_crashed: np.ndarray, sim_time_s: np.ndarray,
+                 objects: ObjectMeasure | None) -> list[dict]:
+    """One fresh params dict per car (see the module docstring for the safety rule)."""
+    all_on = m.wheels_on_track.all(axis=1)
+    off = ~m.wheels_on_track.any(axis=1)
+    seg = m.segment.tolist()
+    columns = zip(
+        all_on.tolist(), m.ref_xy[:, 0].tolist(), m.ref_xy[:, 1].tolist(), np.degrees(heading_rad).tolist(),
+        m.distance_from_center_m.tolist(), m.arc_m.tolist(), progress.tolist(), steps.tolist(),
+        speed_cmd_mps.tolist(), steering_cmd_deg.tolist(), m.track_width_m.tolist(), seg,
+        m.is_left.tolist(), reversed_.tolist(), off.tolist(), is_crashed.tolist(), sim_time_s.tolist(),
+    )
+    wps = (tracks.waypoint_list(False), tracks.waypoint_list(True))
+    template = dict.fromkeys(PARAM_KEYS)
+    template.update(track_length=tracks.forward.length_m, object_in_camera=False)
+    out = []
+    for a, x, y, h, d, pd, p, st, sp, sa, w, s, left, rv, of, cr, t in columns:
+        # A copy of the template, every value set, every list new: nothing is shared between calls.
+        q = template.copy()
+        q["all_wheels_on_track"] = a
+        q["x"] = x
+        q["y"] = y
+        q["heading"] = h
+        q["distance_from_center"] = d
+        q["projection_distance"] = pd
+        q["progress"] = p
+        q["steps"] = st
+        q["speed"] = sp
+        q["steering_angle"] = sa
+        q["track_width"] = w
+        q["waypoints"] = wps[rv][:]
+        q["closest_waypoints"] = [s, s + 1]
+        q["is_left_of_center"] = left
+        q["is_reversed"] = rv
+        q["is_offtrack"] = of
+        q["is_crashed"] = cr
+        q["closest_objects"] = [0, 0]
+        q["objects_location"] = []
+        q["objects_left_of_center"] = []
+        q["objects_distance"] = []
+        q["objects_distance_from_center"] = []
+        q["objects_heading"] = []
+        q["objects_speed"] = []
+        q["sim_time"] = t
+        out.append(q)
+    if objects is not None and objects.location.shape[1] > 0:
+        for params, loc, lft, dist, dfc, hd, spd, cl, cam in zip(
+                out, objects.location.tolist(), objects.left_of_center.tolist(), objects.distance_m.tolist(),
+                objects.distance_from_center_m.tolist(), objects.heading_rad.tolist(), objects.speed_mps.tolist(),
+                objects.closest.tolist(), objects.in_camera.tolist()):
+            params.update(closest_objects=cl, objects_location=[tuple(p) for p in loc], objects_left_of_center=lft,
+                          objects_distance=dist, objects_distance_from_center=dfc, objects_heading=hd,
+                          objects_speed=spd, object_in_camera=cam)
+    return out

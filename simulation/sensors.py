@@ -1,0 +1,494 @@
+"""Camera and lidar observations of K cars at once (spec section 2, "Observations").
+
+Camera
+    ``CameraRenderer`` pre-renders a top-down grayscale texture of the world around a track once,
+    then makes each frame by warping that texture through the homography that maps the ground plane
+    z = 0 into the DeepRacer camera (one ``cv2.warpPerspective`` per car and distance band), and
+    draws obstacles (boxes, bot cars) as filled convex hulls of their projected 3D boxes. Frames are
+    rendered at 160x120 directly with the pinhole intrinsics of the spec's 640x480 camera scaled
+    down: fx = fy = 80 / tan(hfov / 2) [px], principal point at the image centre. Row 0 is the top
+    of the image (far away); column 0 is the left.
+
+    Far ground is minified: one pixel covers many texels. Like a GPU, we sample a mip level picked
+    per image row from the pixel's footprint on the ground (geometric mean of its width and depth),
+    which keeps distant lines from flickering. Everything above the horizon or farther than
+    ``max_distance_m`` ahead shows the background gray.
+
+Colours (RGB -> gray with Y = 0.2989 R + 0.5870 G + 0.1140 B; ours, chosen to look like the
+simulator's tracks): see ``COLORS_RGB``. Domain-randomization texture variants change the ground and
+asphalt shades (``_VARIANT_COLORS_RGB``).
+
+Lidar
+    64 beams evenly spaced over [-LIDAR_FOV_RAD, +LIDAR_FOV_RAD] (index 0 = -150 deg, to the right;
+    angles counter-clockwise from the car's heading), from a mount ``LIDAR_AHEAD_M`` ahead of the car
+    origin. The lidar sees obstacles only (boxes, bot cars), not track borders. The network
+    encodings follow the DeepRacer simapp's observation filters (see each function).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from gymnasium import spaces
+
+from . import car
+from .obstacles import KIND_BOT, KIND_BOX, Obstacles
+from .track import Track
+
+H_PX, W_PX = car.CAMERA_HEIGHT_PX, car.CAMERA_WIDTH_PX
+#: Focal length of the 160x120 image [px] (fx = fy).
+FOCAL_PX = (W_PX / 2) / np.tan(car.CAMERA_HFOV_RAD / 2)
+
+
+def rgb_to_gray(rgb) -> int:
+    """The spec's RGB -> Y conversion (0..255), rounded."""
+    r, g, b = rgb
+    return int(round(0.2989 * r + 0.5870 * g + 0.1140 * b))
+
+
+#: Colours of the world [RGB]. Ours: green carpet, dark asphalt, white borders, yellow centre dashes,
+#: a light blue-gray backdrop, light boxes, blue bot cars.
+COLORS_RGB = {
+    "ground": (70, 140, 70),
+    "asphalt": (45, 45, 50),
+    "border": (240, 240, 240),
+    "center": (255, 200, 0),
+    "background": (150, 170, 200),
+    "box": (225, 220, 205),
+    "bot": (40, 80, 200),
+}
+GRAY = {name: rgb_to_gray(rgb) for name, rgb in COLORS_RGB.items()}
+#: (ground, asphalt) colours of the texture variants used by domain randomization; variant 0 is
+#: the default look.
+_VARIANT_COLORS_RGB = [
+    (COLORS_RGB["ground"], COLORS_RGB["asphalt"]),
+    ((110, 110, 100), (70, 70, 75)),    # gray carpet, lighter asphalt
+    ((40, 100, 50), (25, 25, 30)),      # dark green, very dark asphalt
+]
+
+BORDER_WIDTH_M = 0.05
+CENTER_DASH_M = 0.10
+CENTER_GAP_M = 0.10
+CENTER_WIDTH_M = 0.03
+#: Texel size [m] of the finest texture, grown for very large tracks to cap memory.
+TEXEL_M = 0.01
+TEXTURE_MAX_BYTES = 30_000_000
+TEXTURE_MARGIN_M = 0.3
+MIP_LEVELS = 4
+#: Ground farther ahead of the camera than this [m] shows the background.
+MAX_DISTANCE_M = 12.0
+#: Obstacle corners closer than this to the camera plane [m] are clipped.
+NEAR_PLANE_M = 0.01
+
+# Domain randomization ranges (ours).
+DR_CONTRAST = (0.7, 1.3)
+DR_BRIGHTNESS = (-30.0, 30.0)
+DR_NOISE_STD = (0.0, 8.0)
+_DR_NOISE_BANK = 32
+
+#: The 12 edges of a box whose corners are numbered 0-3 (bottom, CCW) and 4-7 (top).
+_BOX_EDGES = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [5, 6], [6, 7], [7, 4],
+                       [0, 4], [1, 5], [2, 6], [3, 7]])
+
+
+def _camera_intrinsics_inv() -> np.ndarray:
+    """Pixel (u, v, 1) -> normalized camera ray (x/z, y/z, 1). Pixel centres are integers."""
+    cx, cy = (W_PX - 1) / 2, (H_PX - 1) / 2
+    return np.array([[1 / FOCAL_PX, 0, -cx / FOCAL_PX], [0, 1 / FOCAL_PX, -cy / FOCAL_PX], [0, 0, 1.0]])
+
+
+def _ray_to_ground() -> np.ndarray:
+    """Normalized camera ray (xn, yn, 1) -> homogeneous ground point (forward, left, 1) relative to
+    the camera foot, in the car frame. Camera axes: x right, y down, z forward, pitched down."""
+    h, c, s = car.CAMERA_HEIGHT_M, np.cos(car.CAMERA_PITCH_DOWN_RAD), np.sin(car.CAMERA_PITCH_DOWN_RAD)
+    return np.array([[0, -h * s, h * c], [-h, 0, 0], [0, c, s]])
+
+
+@dataclass
+class _Band:
+    """Image rows [r0, r1) sampled from mip level ``level``; ``pix_to_ground`` (3, 3) maps the
+    band's pixel (u, v - r0, 1) to the homogeneous ground point relative to the camera foot."""
+
+    level: int
+    r0: int
+    r1: int
+    pix_to_ground: np.ndarray
+
+
+class CameraRenderer:
+    """Renders DeepRacer camera frames (K, 120, 160) uint8 of K cars on one track.
+
+    Args:
+        track: the track to draw.
+        rng_seed: seed of the numpy Generator used by domain randomization.
+        domain_randomization: when True every render() call randomizes, per car, the texture
+            variant, contrast/brightness and additive Gaussian pixel noise.
+        texel_m, max_distance_m, mip_levels: texture resolution [m], far cut-off [m], mip count.
+    """
+
+    def __init__(self, track: Track, rng_seed: int | None = None, domain_randomization: bool = False,
+                 texel_m: float = TEXEL_M, max_distance_m: float = MAX_DISTANCE_M, mip_levels: int = MIP_LEVELS):
+        self.track = track
+        self.domain_randomization = bool(domain_randomization)
+        self.rng = np.random.default_rng(rng_seed)
+        self.max_distance_m = float(max_distance_m)
+        variants = _VARIANT_COLORS_RGB if self.domain_randomization else _VARIANT_COLORS_RGB[:1]
+        self._build_textures(variants, texel_m, mip_levels)
+        self._build_bands(mip_levels)
+        self._noise_bank = None
+        if self.domain_randomization:
+            bank_rng = np.random.default_rng(12345)
+            std = bank_rng.uniform(*DR_NOISE_STD, _DR_NOISE_BANK).astype(np.float32)[:, None, None]
+            self._noise_bank = bank_rng.standard_normal((_DR_NOISE_BANK, H_PX, W_PX), np.float32) * std
+
+    # ------------------------------------------------------------------ construction
+    def _build_textures(self, variants, texel_m: float, mip_levels: int) -> None:
+        tr = self.track
+        pts = np.concatenate([tr.left_border, tr.right_border, tr.waypoints])
+        lo = pts.min(axis=0) - TEXTURE_MARGIN_M
+        hi = pts.max(axis=0) + TEXTURE_MARGIN_M
+        cell = float(texel_m)
+        # the mip pyramid adds a third; every variant holds its own pyramid
+        while np.prod(np.ceil((hi - lo) / cell)) * len(variants) * 4 / 3 > TEXTURE_MAX_BYTES:
+            cell *= 1.25
+        cols, rows = (int(v) for v in np.ceil((hi - lo) / cell))
+        self.texel_m = cell
+        self.texture_origin = lo
+        shift = 4
+        one = 1 << shift
+
+        def to_pix(p):  # world (..., 2) -> fixed-point texel coords; texel i centre at lo + (i + 0.5) cell
+            return np.round(((p - lo) / cell - 0.5) * one).astype(np.int32)
+
+        lb, rb = tr.left_border, tr.right_border
+        quads = to_pix(np.stack([lb[:-1], rb[:-1], rb[1:], lb[1:]], axis=1))
+        surface = np.zeros((rows, cols), np.uint8)
+        for q in quads:
+            cv2.fillConvexPoly(surface, q, 255, lineType=cv2.LINE_AA, shift=shift)
+        # Painted lines as coverage masks (0..255), then composited per variant.
+        lines = np.zeros((rows, cols), np.uint8)
+        bw = max(1, int(round(BORDER_WIDTH_M / cell)))
+        cv2.polylines(lines, [to_pix(lb), to_pix(rb)], tr.is_loop, 255, bw, cv2.LINE_AA, shift)
+        dashes = np.zeros((rows, cols), np.uint8)
+        period = CENTER_DASH_M + CENTER_GAP_M
+        starts = np.arange(0.0, tr.length_m - CENTER_DASH_M * 0.5, period)
+        steps = np.linspace(0.0, CENTER_DASH_M, 6)
+        arcs = np.minimum(starts[:, None] + steps[None, :], tr.length_m)
+        dash_pts = to_pix(tr.center_at(arcs))  # (D, 6, 2)
+        cw = max(1, int(round(CENTER_WIDTH_M / cell)))
+        cv2.polylines(dashes, list(dash_pts), False, 255, cw, cv2.LINE_AA, shift)
+
+        a_surf = surface.astype(np.float32) / 255
+        a_line = lines.astype(np.float32) / 255
+        a_dash = dashes.astype(np.float32) / 255
+        self._pyramids = []      # [variant][level] -> (rows_l, cols_l) uint8
+        self._ground_gray = []   # per variant, the border value of warps
+        for ground_rgb, asphalt_rgb in variants:
+            g, a = rgb_to_gray(ground_rgb), rgb_to_gray(asphalt_rgb)
+            img = g + (a - g) * a_surf
+            img = img + (GRAY["center"] - img) * a_dash
+            img = img + (GRAY["border"] - img) * a_line
+            tex = np.clip(np.round(img), 0, 255).astype(np.uint8)
+            pyr = [tex]
+            for _ in range(1, mip_levels):
+                prev = pyr[-1]
+                # exact halving keeps texel i of level l centred at lo + (i + 0.5) * cell * 2**l
+                h2, w2 = prev.shape[0] // 2, prev.shape[1] // 2
+                pyr.append(cv2.resize(prev[:2 * h2, :2 * w2], (w2, h2), interpolation=cv2.INTER_AREA))
+            self._pyramids.append(pyr)
+            self._ground_gray.append(g)
+        # texel -> world is X = lo + (i + 0.5) * c; world -> texel matrices per level
+        self._world_to_tex = []
+        for lvl in range(mip_levels):
+            c = cell * 2 ** lvl
+            self._world_to_tex.append(np.array([[1 / c, 0, -lo[0] / c - 0.5], [0, 1 / c, -lo[1] / c - 0.5], [0, 0, 1.0]]))
+
+    def _build_bands(self, mip_levels: int) -> None:
+        """Split the rows below the horizon into bands of equal mip level (fixed: the camera is
+        rigidly mounted, so each row always sees ground at the same forward distance)."""
+        pix_to_ground = _ray_to_ground() @ _camera_intrinsics_inv()
+        cx = (W_PX - 1) / 2
+        v = np.arange(H_PX, dtype=float)
+
+        def ground(u, vv):
+            g = pix_to_ground @ np.stack([np.full_like(vv, u), vv, np.ones_like(vv)])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return g[:2] / g[2], g[2]
+
+        g0, w = ground(cx, v)
+        visible = (w > 1e-9) & (g0[0] > 0) & (g0[0] <= self.max_distance_m)
+        rows = np.flatnonzero(visible)
+        if rows.size == 0 or rows[-1] != H_PX - 1 or np.any(np.diff(rows) != 1):
+            raise ValueError("camera model: the ground must fill the bottom rows of the image")
+        #: first image row that shows ground; the rows above show the background
+        self.first_ground_row = int(rows[0])
+        gx, _ = ground(cx + 1.0, v)
+        gy, _ = ground(cx, v + 1.0)
+        width = np.linalg.norm(gx - g0, axis=0)
+        depth = np.linalg.norm(gy - g0, axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam = np.log2(np.sqrt(width * depth) / self.texel_m)
+        top = len(self._pyramids[0]) - 1  # tiny textures may have fewer levels
+        #: ideal mip level of each row (GPU rule: log2 of the footprint in texels, rounded)
+        self.row_mip_level = np.clip(np.round(np.nan_to_num(lam, nan=0.0)), 0, top).astype(int)
+        # Two bands keep the number of warp calls low: rows whose ideal level is 0 sample the full
+        # texture, the few distant rows above them sample the median of their ideal levels.
+        lvl = self.row_mip_level[self.first_ground_row:]
+        split = self.first_ground_row + int(np.sum(lvl > 0))
+        self._bands: list[_Band] = []
+        for r0, r1 in ((self.first_ground_row, split), (split, H_PX)):
+            if r1 > r0:
+                level = int(np.round(np.median(self.row_mip_level[r0:r1])))
+                shift = np.array([[1, 0, 0], [0, 1, r0], [0, 0, 1.0]])
+                self._bands.append(_Band(level, r0, r1, pix_to_ground @ shift))
+
+    # ------------------------------------------------------------------ rendering
+    def _camera_pose(self, x, y, yaw, offset_left_m):
+        """World (K, 3, 3) matrices mapping (forward, left, 1) relative to the camera foot to world (X, Y, 1)."""
+        c, s = np.cos(yaw), np.sin(yaw)
+        cx = x + car.CAMERA_AHEAD_M * c - offset_left_m * s
+        cy = y + car.CAMERA_AHEAD_M * s + offset_left_m * c
+        pose = np.zeros((len(x), 3, 3))
+        pose[:, 0, 0], pose[:, 0, 1], pose[:, 0, 2] = c, -s, cx
+        pose[:, 1, 0], pose[:, 1, 1], pose[:, 1, 2] = s, c, cy
+        pose[:, 2, 2] = 1.0
+        return pose
+
+    def render(self, x, y, yaw, obstacles: Obstacles | None = None, camera_offset_left_m: float = 0.0) -> np.ndarray:
+        """Camera frames of K cars.
+
+        Args:
+            x, y, yaw: car origin poses (rear-axle centre) [m, m, rad], each (K,).
+            obstacles: obstacles of each car's world (K cars x M), or None.
+            camera_offset_left_m: sideways shift of the camera to the left [m] (stereo).
+        Returns:
+            (K, 120, 160) uint8 grayscale frames, row 0 = top of the image.
+        """
+        x, y, yaw = (np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (x, y, yaw))
+        k = len(x)
+        out = np.empty((k, H_PX, W_PX), np.uint8)
+        out[:, :self.first_ground_row] = GRAY["background"]
+        pose = self._camera_pose(x, y, yaw, float(camera_offset_left_m))
+        dr = self.domain_randomization
+        variant = self.rng.integers(0, len(self._pyramids), k) if dr else np.zeros(k, int)
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        for band in self._bands:
+            hom = np.einsum("ij,kjl,lm->kim", self._world_to_tex[band.level], pose, band.pix_to_ground)
+            size = (W_PX, band.r1 - band.r0)
+            for i in range(k):
+                v = variant[i]
+                cv2.warpPerspective(self._pyramids[v][band.level], hom[i], size, dst=out[i, band.r0:band.r1],
+                                    flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=self._ground_gray[v])
+        if obstacles is not None and obstacles.count:
+            if obstacles.xy.shape[0] != k:
+                raise ValueError(f"obstacles are for {obstacles.xy.shape[0]} cars, poses for {k}")
+            self._draw_obstacles(out, x, y, yaw, obstacles, float(camera_offset_left_m))
+        if dr:
+            self._randomize(out)
+        return out
+
+    def _draw_obstacles(self, out, x, y, yaw, obs: Obstacles, offset_left_m: float) -> None:
+        """Fill each active obstacle's projected 3D box (convex hull), farthest first."""
+        foot = obs.corners()                                              # (K, M, 4, 2)
+        h = obs.height_m[..., None]
+        xy = np.concatenate([foot, foot], axis=2)                          # (K, M, 8, 2)
+        z = np.concatenate([np.zeros_like(foot[..., 0]), np.broadcast_to(h, foot.shape[:-1])], axis=2)
+        c, s = np.cos(yaw)[:, None, None], np.sin(yaw)[:, None, None]
+        cam_x = x[:, None, None] + car.CAMERA_AHEAD_M * c - offset_left_m * s
+        cam_y = y[:, None, None] + car.CAMERA_AHEAD_M * s + offset_left_m * c
+        dx, dy = xy[..., 0] - cam_x, xy[..., 1] - cam_y
+        fwd, left, up = c * dx + s * dy, -s * dx + c * dy, z - car.CAMERA_HEIGHT_M
+        cp, sp = np.cos(car.CAMERA_PITCH_DOWN_RAD), np.sin(car.CAMERA_PITCH_DOWN_RAD)
+        pc = np.stack([-left, -sp * fwd - cp * up, cp * fwd - sp * up], axis=-1)  # camera coords (K, M, 8, 3)
+        # near-plane clipping: keep corners in front, add the points where edges cross the plane
+        a, b = pc[..., _BOX_EDGES[:, 0], :], pc[..., _BOX_EDGES[:, 1], :]      # (K, M, 12, 3)
+        za, zb = a[..., 2] - NEAR_PLANE_M, b[..., 2] - NEAR_PLANE_M
+        crosses = za * zb < 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(crosses, za / (za - zb), 0.0)
+        pts = np.concatenate([pc, a + t[..., None] * (b - a)], axis=2)       # (K, M, 20, 3)
+        valid = np.concatenate([pc[..., 2] >= NEAR_PLANE_M, crosses], axis=2)
+        zc = np.maximum(pts[..., 2], NEAR_PLANE_M)
+        uv = FOCAL_PX * pts[..., :2] / zc[..., None] + np.array([(W_PX - 1) / 2, (H_PX - 1) / 2])
+        uv = np.clip(uv, -1e5, 1e5)
+        # invalid points take the place of a valid one, so every obstacle keeps 20 points
+        uv = np.where(valid[..., None], uv, np.take_along_axis(uv, np.argmax(valid, axis=2)[..., None, None], axis=2))
+        uvt = np.ascontiguousarray(np.moveaxis(uv, 2, -1))                  # (K, M, 2, 20)
+        lo, hi = uvt.min(axis=-1), uvt.max(axis=-1)
+        show = (obs.active & valid.any(axis=2) & (hi[..., 0] >= -1) & (lo[..., 0] <= W_PX)
+                & (hi[..., 1] >= -1) & (lo[..., 1] <= H_PX))
+        ii, mm = np.nonzero(show)
+        if ii.size == 0:
+            return
+        dist = np.hypot(obs.xy[ii, mm, 0] - cam_x[ii, 0, 0], obs.xy[ii, mm, 1] - cam_y[ii, 0, 0])
+        order = np.lexsort((-dist, ii))  # by car, farthest first
+        ii, mm = ii[order], mm[order]
+        fixed = np.round(uv[ii, mm] * 16).astype(np.int32)                  # (N, 20, 2), 4 fractional bits
+        gray = np.where(obs.kind[ii, mm] == KIND_BOT, GRAY["bot"], GRAY["box"]).tolist()
+        for j, i in enumerate(ii.tolist()):
+            cv2.fillConvexPoly(out[i], cv2.convexHull(fixed[j]), gray[j], lineType=cv2.LINE_AA, shift=4)
+
+    def _randomize(self, out: np.ndarray) -> None:
+        """In place: per car, contrast about mid-gray, brightness and additive Gaussian noise (a
+        frame from a bank of precomputed noise frames with random standard deviations)."""
+        k = len(out)
+        contrast = self.rng.uniform(*DR_CONTRAST, k)
+        offset = 128.0 * (1.0 - contrast) + self.rng.uniform(*DR_BRIGHTNESS, k)
+        pick = self.rng.integers(0, len(self._noise_bank), k)
+        for i in range(k):  # saturate(contrast * img + noise + offset) in one pass
+            cv2.addWeighted(out[i], float(contrast[i]), self._noise_bank[pick[i]], 1.0, float(offset[i]),
+                            dst=out[i], dtype=cv2.CV_8U)
+
+
+def render_stereo(renderer: CameraRenderer, x, y, yaw, obstacles: Obstacles | None = None) -> np.ndarray:
+    """Stereo frames (K, 120, 160, 2) uint8: channel 0 = left camera (STEREO_HALF_BASELINE_M to the
+    left of the centre line of the car), channel 1 = right camera."""
+    left = renderer.render(x, y, yaw, obstacles, camera_offset_left_m=car.STEREO_HALF_BASELINE_M)
+    right = renderer.render(x, y, yaw, obstacles, camera_offset_left_m=-car.STEREO_HALF_BASELINE_M)
+    return np.stack([left, right], axis=-1)
+
+
+# ---------------------------------------------------------------------- lidar
+LIDAR_NUM_BEAMS = 64
+"""Number of lidar ranges (spec section 2; simapp LIDAR_360_DEGREE_SAMPLE)."""
+LIDAR_FOV_RAD = 2.618
+"""One-sided field of view [rad]: beams span [-LIDAR_FOV_RAD, +LIDAR_FOV_RAD] (+-150 deg)."""
+LIDAR_AHEAD_M = car.WHEELBASE_M / 2
+"""Lidar mount ahead of the car origin [m]: the middle of the wheelbase (our choice; the spec does
+not say where the lidar sits)."""
+LIDAR_MIN_RANGE_M = 0.15
+"""Lower clip of the LIDAR observation [m] (spec; simapp LIDAR_360_DEGREE_MIN_RANGE)."""
+LIDAR_CLIP_M = 1.0
+"""Upper clip of the LIDAR observation [m] (spec)."""
+LIDAR_MAX_RANGE_M = 12.0
+"""Range reported when a beam hits nothing [m] (simapp LIDAR_360_DEGREE_MAX_RANGE)."""
+SECTOR_LIDAR_NUM_SECTORS = 8
+"""SECTOR_LIDAR sector count (spec)."""
+SECTOR_LIDAR_CLIP_M = 0.5
+"""SECTOR_LIDAR threshold [m]: a sector reads 1 when something is closer (spec)."""
+DISCRETIZED_NUM_SECTORS = 8
+"""DISCRETIZED_SECTOR_LIDAR default sector count (lidar_config.num_sectors)."""
+DISCRETIZED_NUM_VALUES = 8
+"""DISCRETIZED_SECTOR_LIDAR default values per sector (lidar_config.num_values_per_sector)."""
+DISCRETIZED_CLIP_M = 2.0
+"""DISCRETIZED_SECTOR_LIDAR default clipping distance [m] (lidar_config.clipping_dist)."""
+
+#: Beam angles [rad] relative to the heading, counter-clockwise; index 0 is -150 deg (right).
+LIDAR_ANGLES_RAD = np.linspace(-LIDAR_FOV_RAD, LIDAR_FOV_RAD, LIDAR_NUM_BEAMS)
+
+
+def lidar_ranges(x, y, yaw, obstacles: Obstacles | None, max_range_m: float = LIDAR_MAX_RANGE_M,
+                 angles_rad: np.ndarray = LIDAR_ANGLES_RAD, ahead_m: float = LIDAR_AHEAD_M) -> np.ndarray:
+    """Raw lidar ranges (K, B) float32 [m] from the mount ``ahead_m`` ahead of each car origin.
+
+    Each beam is intersected with every active obstacle footprint (oriented rectangle, slab test);
+    the nearest hit counts, no hit gives ``max_range_m``. A mount inside an obstacle reads 0.
+    x, y, yaw: (K,) car origin poses [m, m, rad].
+    """
+    x, y, yaw = (np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (x, y, yaw))
+    k, nb = len(x), len(angles_rad)
+    if obstacles is None or obstacles.count == 0:
+        return np.full((k, nb), max_range_m, np.float32)
+    ox = (x + ahead_m * np.cos(yaw))[:, None, None]                        # (K, 1, 1)
+    oy = (y + ahead_m * np.sin(yaw))[:, None, None]
+    beam = yaw[:, None] + np.asarray(angles_rad)[None, :]                 # (K, B)
+    dx, dy = np.cos(beam)[:, :, None], np.sin(beam)[:, :, None]           # (K, B, 1)
+    cm, sm = np.cos(obstacles.yaw)[:, None, :], np.sin(obstacles.yaw)[:, None, :]  # (K, 1, M)
+    rx, ry = ox - obstacles.xy[:, None, :, 0], oy - obstacles.xy[:, None, :, 1]
+    lx, ly = cm * rx + sm * ry, -sm * rx + cm * ry                        # origin in box frame (K, 1, M)
+    ddx, ddy = cm * dx + sm * dy, -sm * dx + cm * dy                      # direction in box frame (K, B, M)
+    ddx = np.where(np.abs(ddx) < 1e-12, 1e-12, ddx)
+    ddy = np.where(np.abs(ddy) < 1e-12, 1e-12, ddy)
+    hl, hw = obstacles.half_length_m[:, None, :], obstacles.half_width_m[:, None, :]
+    t1, t2 = (-hl - lx) / ddx, (hl - lx) / ddx
+    t3, t4 = (-hw - ly) / ddy, (hw - ly) / ddy
+    t_near = np.maximum(np.minimum(t1, t2), np.minimum(t3, t4))
+    t_far = np.minimum(np.maximum(t1, t2), np.maximum(t3, t4))
+    hit = (t_far >= np.maximum(t_near, 0.0)) & obstacles.active[:, None, :]
+    r = np.where(hit, np.maximum(t_near, 0.0), np.inf).min(axis=2)
+    return np.minimum(r, max_range_m).astype(np.float32)
+
+
+def lidar_observation(ranges: np.ndarray, min_m: float = LIDAR_MIN_RANGE_M, max_m: float = LIDAR_CLIP_M) -> np.ndarray:
+    """LIDAR network input (K, 64) float32: the ranges clipped to [0.15, 1.0] m."""
+    return np.clip(ranges, min_m, max_m).astype(np.float32)
+
+
+def _sector_min(ranges: np.ndarray, num_sectors: int) -> np.ndarray:
+    """(K, S) minimum range of each sector of consecutive beams (sector s holds beams
+    floor(s * B / S) .. floor((s + 1) * B / S) - 1)."""
+    b = ranges.shape[-1]
+    if not 1 <= num_sectors <= b:
+        raise ValueError(f"num_sectors must be in [1, {b}], got {num_sectors}")
+    starts = (np.arange(num_sectors) * b) // num_sectors
+    return np.minimum.reduceat(np.asarray(ranges, np.float32), starts, axis=-1)
+
+
+def sector_lidar(ranges: np.ndarray, num_sectors: int = SECTOR_LIDAR_NUM_SECTORS,
+                 clip_m: float = SECTOR_LIDAR_CLIP_M) -> np.ndarray:
+    """SECTOR_LIDAR (K, S) float32: 1.0 where a sector's closest range is < clip_m, else 0.0
+    (the simapp's ObservationBinarySectorFilter)."""
+    return (_sector_min(ranges, num_sectors) < clip_m).astype(np.float32)
+
+
+def discretized_sector_lidar(ranges: np.ndarray, num_sectors: int = DISCRETIZED_NUM_SECTORS,
+                             num_values_per_sector: int = DISCRETIZED_NUM_VALUES,
+                             clip_m: float = DISCRETIZED_CLIP_M, encoding: str = "onehot") -> np.ndarray:
+    """DISCRETIZED_SECTOR_LIDAR (K, S * V) float32, sector-major (sector 0's V values first).
+
+    Each sector's closest range d is clipped to clip_m and binned: bin j = floor(d / (clip_m / V)).
+    encoding "onehot" (default, the simapp's ObservationSectorDiscretizeFilter): value j is 1 for
+    j == bin and all zeros when d >= clip_m (nothing within the clipping distance).
+    encoding "thermometer": value j is 1 when d < clip_m * (j + 1) / V, i.e. for every j >= bin
+    (near objects light up more values).
+    """
+    v = int(num_values_per_sector)
+    if v < 1:
+        raise ValueError("num_values_per_sector must be >= 1")
+    d = np.minimum(_sector_min(ranges, num_sectors), clip_m)
+    bins = np.floor(d / (clip_m / v)).astype(np.int64)[..., None]        # (K, S, 1), v means "nothing"
+    j = np.arange(v)
+    if encoding == "onehot":
+        enc = j == bins
+    elif encoding == "thermometer":
+        enc = j >= bins
+    else:
+        raise ValueError(f"unknown encoding {encoding!r}; use 'onehot' or 'thermometer'")
+    return enc.reshape(*enc.shape[:-2], -1).astype(np.float32)
+
+
+# ---------------------------------------------------------------------- spaces
+def observation_space_for(sensor_name: str, lidar_config=None) -> spaces.Box:
+    """Gymnasium space of one sensor's network input.
+
+    ``lidar_config`` (core.config.LidarConfig, a dict with num_sectors / num_values_per_sector /
+    clipping_dist, or None) sizes DISCRETIZED_SECTOR_LIDAR only, as in the simapp.
+    """
+    if sensor_name in ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA"):
+        return spaces.Box(0, 255, (H_PX, W_PX, 1), np.uint8)
+    if sensor_name == "STEREO_CAMERAS":
+        return spaces.Box(0, 255, (H_PX, W_PX, 2), np.uint8)
+    if sensor_name == "LIDAR":
+        return spaces.Box(LIDAR_MIN_RANGE_M, LIDAR_CLIP_M, (LIDAR_NUM_BEAMS,), np.float32)
+    if sensor_name == "SECTOR_LIDAR":
+        return spaces.Box(0.0, 1.0, (SECTOR_LIDAR_NUM_SECTORS,), np.float32)
+    if sensor_name == "DISCRETIZED_SECTOR_LIDAR":
+        ns, nv = _lidar_config_sizes(lidar_config)
+        return spaces.Box(0.0, 1.0, (ns * nv,), np.float32)
+    raise ValueError(f"no observation space for sensor {sensor_name!r}")
+
+
+def _lidar_config_sizes(lidar_config) -> tuple[int, int]:
+    if lidar_config is None:
+        return DISCRETIZED_NUM_SECTORS, DISCRETIZED_NUM_VALUES
+    if isinstance(lidar_config, dict):
+        return (int(lidar_config.get("num_sectors", DISCRETIZED_NUM_SECTORS)),
+                int(lidar_config.get("num_values_per_sector", DISCRETIZED_NUM_VALUES)))
+    return int(lidar_config.num_sectors), int(lidar_config.num_values_per_sector)
+
+
+__all__ = ["CameraRenderer", "render_stereo", "lidar_ranges", "lidar_observation", "sector_lidar",
+           "discretized_sector_lidar", "observation_space_for", "LIDAR_NUM_BEAMS", "LIDAR_FOV_RAD",
+           "LIDAR_AHEAD_M", "LIDAR_ANGLES_RAD", "GRAY", "COLORS_RGB", "FOCAL_PX", "KIND_BOX", "KIND_BOT"]

@@ -1,0 +1,64 @@
+"""Benchmarks (figures go in the README; not timed tests).
+
+`deepracer-local bench sim`: env steps per second of the batched simulator for each sensor, one
+process, the default reward function called for every car on every step, and the share of the
+time spent inside the reward function.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulation.controller import pure_pursuit
+from simulation.env import BatchedEnv
+
+SENSOR_SETUPS = {
+    "STATE": ["STATE"],
+    "FRONT_FACING_CAMERA": ["FRONT_FACING_CAMERA"],
+    "STEREO_CAMERAS": ["STEREO_CAMERAS"],
+    "LIDAR": ["FRONT_FACING_CAMERA", "LIDAR"],
+}
+
+
+@dataclass
+class SimBenchResult:
+    sensor: str
+    cars: int
+    env_steps: int
+    seconds: float
+    reward_seconds: float
+    episodes: int
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.env_steps / self.seconds
+
+    @property
+    def reward_share(self) -> float:
+        return self.reward_seconds / self.seconds
+
+
+def bench_sim(sensor: str, cars: int = 256, seconds: float = 5.0, track: str = "reinvent_base",
+              race_type: str = "TIME_TRIAL", seed: int = 0) -> SimBenchResult:
+    """Step ``cars`` cars for about ``seconds`` of wall time (only env.step is timed)."""
+    meta = {"action_space": [{"steering_angle": s, "speed": v} for s in (-30, -15, 0, 15, 30) for v in (0.8, 1.6)],
+            "sensor": SENSOR_SETUPS[sensor], "neural_network": "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"}
+    env = BatchedEnv(track, None, meta, {"race_type": race_type}, num_cars=cars, seed=seed)
+    env.reset()
+    rng = np.random.default_rng(seed)
+    for _ in range(3):  # warm-up
+        env.step(pure_pursuit(env, steering_noise_deg=8.0, rng=rng))
+    env.reward_time_s = 0.0
+    steps = episodes = 0
+    spent = 0.0
+    while spent < seconds:
+        a = pure_pursuit(env, steering_noise_deg=8.0, rng=rng)
+        t0 = time.perf_counter()
+        r = env.step(a)
+        spent += time.perf_counter() - t0
+        steps += cars
+        episodes += int(r.done.sum())
+    return SimBenchResult(sensor, cars, steps, spent, env.reward_time_s, episodes)
