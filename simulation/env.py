@@ -121,7 +121,7 @@ class BatchedEnv:
         else:
             self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.world = World(self.race, base, self.k, self.rng)
-        self._next_episode = int(episode_offset)
+        self._episode_offset = self._next_episode = int(episode_offset)
         self.reward_time_s = 0.0
         self._init_state()
 
@@ -149,8 +149,11 @@ class BatchedEnv:
 
     # ------------------------------------------------------------------ reset
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
-        """Start a new episode on every car; returns the first observations (K, ...)."""
-        if seed is not None:
+        """Start a new episode on every car; returns the first observations (K, ...).
+
+        Without a seed the episodes continue the round robin of start positions."""
+        if seed is not None:  # a seeded reset replays from the first episode: same starts, same noise
+            self._next_episode = self._episode_offset
             self.rng = np.random.default_rng(seed)
             self.world.rng = self.rng
             if self._camera is not None:

@@ -205,6 +205,7 @@ def boxes_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         e = np.roll(q, -1, axis=-2) - q
         return np.stack([-e[..., 1], e[..., 0]], axis=-1)  # (..., 4, 2) edge normals
 
+    a, b = np.broadcast_arrays(a, b)
     all_axes = np.concatenate([axes(a), axes(b)], axis=-2)            # (..., 8, 2)
     pa = np.einsum("...pj,...aj->...ap", a, all_axes)                  # (..., 8, 4)
     pb = np.einsum("...pj,...aj->...ap", b, all_axes)

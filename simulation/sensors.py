@@ -73,10 +73,14 @@ CENTER_DASH_M = 0.10
 CENTER_GAP_M = 0.10
 CENTER_WIDTH_M = 0.03
 #: Texel size [m] of the finest texture, grown for very large tracks to cap memory.
-TEXEL_M = 0.01
+TEXEL_M = 0.0025
 TEXTURE_MAX_BYTES = 30_000_000
 TEXTURE_MARGIN_M = 0.3
-MIP_LEVELS = 4
+#: Texels of the temporary supersampled drawing masks (memory cap at construction).
+SUPERSAMPLE_MAX_TEXELS = 40_000_000
+MIP_LEVELS = 6
+#: Rows are grouped by ideal mip level into bands [0, 1), [1, 3), [3, ...): one warp call each.
+_BAND_LEVEL_EDGES = (1, 3)
 #: Ground farther ahead of the camera than this [m] shows the background.
 MAX_DISTANCE_M = 12.0
 #: Obstacle corners closer than this to the camera plane [m] are clipped.
@@ -156,33 +160,39 @@ class CameraRenderer:
         cols, rows = (int(v) for v in np.ceil((hi - lo) / cell))
         self.texel_m = cell
         self.texture_origin = lo
+        # Coverage masks (0..255) are drawn without anti-aliasing at ss x the texel resolution, then
+        # area-averaged: exact-looking edges and no seams between the surface quads.
+        ss = int(max(1, min(4, np.sqrt(SUPERSAMPLE_MAX_TEXELS / (rows * cols)))))
         shift = 4
-        one = 1 << shift
 
-        def to_pix(p):  # world (..., 2) -> fixed-point texel coords; texel i centre at lo + (i + 0.5) cell
-            return np.round(((p - lo) / cell - 0.5) * one).astype(np.int32)
+        def to_pix(p):  # world (..., 2) -> fixed-point subtexel coords; texel i centre at lo + (i + 0.5) cell
+            return np.round(((p - lo) / cell * ss - 0.5) * (1 << shift)).astype(np.int32)
+
+        def mask(draw):
+            m = np.zeros((rows * ss, cols * ss), np.uint8)
+            draw(m)
+            return cv2.resize(m, (cols, rows), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
 
         lb, rb = tr.left_border, tr.right_border
         quads = to_pix(np.stack([lb[:-1], rb[:-1], rb[1:], lb[1:]], axis=1))
-        surface = np.zeros((rows, cols), np.uint8)
-        for q in quads:
-            cv2.fillConvexPoly(surface, q, 255, lineType=cv2.LINE_AA, shift=shift)
-        # Painted lines as coverage masks (0..255), then composited per variant.
-        lines = np.zeros((rows, cols), np.uint8)
-        bw = max(1, int(round(BORDER_WIDTH_M / cell)))
-        cv2.polylines(lines, [to_pix(lb), to_pix(rb)], tr.is_loop, 255, bw, cv2.LINE_AA, shift)
-        dashes = np.zeros((rows, cols), np.uint8)
+
+        def draw_surface(m):
+            for q in quads:
+                cv2.fillConvexPoly(m, q, 255, cv2.LINE_8, shift)
+
+        bw = max(1, int(round(BORDER_WIDTH_M / cell * ss)))
+        # centre dashes: flat-ended strips following the centre line, as 12-point polygons
         period = CENTER_DASH_M + CENTER_GAP_M
         starts = np.arange(0.0, tr.length_m - CENTER_DASH_M * 0.5, period)
-        steps = np.linspace(0.0, CENTER_DASH_M, 6)
-        arcs = np.minimum(starts[:, None] + steps[None, :], tr.length_m)
-        dash_pts = to_pix(tr.center_at(arcs))  # (D, 6, 2)
-        cw = max(1, int(round(CENTER_WIDTH_M / cell)))
-        cv2.polylines(dashes, list(dash_pts), False, 255, cw, cv2.LINE_AA, shift)
-
-        a_surf = surface.astype(np.float32) / 255
-        a_line = lines.astype(np.float32) / 255
-        a_dash = dashes.astype(np.float32) / 255
+        arcs = np.minimum(starts[:, None] + np.linspace(0.0, CENTER_DASH_M, 6)[None, :], tr.length_m)
+        tangent = tr.center_at(arcs + 1e-3) - tr.center_at(arcs - 1e-3)
+        normal = np.stack([-tangent[..., 1], tangent[..., 0]], axis=-1)
+        normal *= (CENTER_WIDTH_M / 2) / np.linalg.norm(normal, axis=-1, keepdims=True)
+        mid = tr.center_at(arcs)
+        dashes = list(to_pix(np.concatenate([mid + normal, (mid - normal)[:, ::-1]], axis=1)))
+        a_surf = mask(draw_surface)
+        a_line = mask(lambda m: cv2.polylines(m, [to_pix(lb), to_pix(rb)], tr.is_loop, 255, bw, cv2.LINE_8, shift))
+        a_dash = mask(lambda m: cv2.fillPoly(m, dashes, 255, cv2.LINE_8, shift))
         self._pyramids = []      # [variant][level] -> (rows_l, cols_l) uint8
         self._ground_gray = []   # per variant, the border value of warps
         for ground_rgb, asphalt_rgb in variants:
@@ -233,16 +243,20 @@ class CameraRenderer:
         top = len(self._pyramids[0]) - 1  # tiny textures may have fewer levels
         #: ideal mip level of each row (GPU rule: log2 of the footprint in texels, rounded)
         self.row_mip_level = np.clip(np.round(np.nan_to_num(lam, nan=0.0)), 0, top).astype(int)
-        # Two bands keep the number of warp calls low: rows whose ideal level is 0 sample the full
-        # texture, the few distant rows above them sample the median of their ideal levels.
-        lvl = self.row_mip_level[self.first_ground_row:]
-        split = self.first_ground_row + int(np.sum(lvl > 0))
+        # A few bands keep the number of warp calls low: the rows whose ideal level is 0, 1-2 and
+        # >= 3; each band samples the median ideal level of its rows.
+        ideal = self.row_mip_level
+        group = np.searchsorted(np.array(_BAND_LEVEL_EDGES), ideal, side="right")
         self._bands: list[_Band] = []
-        for r0, r1 in ((self.first_ground_row, split), (split, H_PX)):
-            if r1 > r0:
-                level = int(np.round(np.median(self.row_mip_level[r0:r1])))
-                shift = np.array([[1, 0, 0], [0, 1, r0], [0, 0, 1.0]])
-                self._bands.append(_Band(level, r0, r1, pix_to_ground @ shift))
+        for g in np.unique(group[self.first_ground_row:]):
+            rows_g = np.flatnonzero(group == g)
+            rows_g = rows_g[rows_g >= self.first_ground_row]
+            r0, r1 = int(rows_g[0]), int(rows_g[-1]) + 1
+            if r1 - r0 != rows_g.size:
+                raise ValueError("camera model: mip levels are expected to fall with the image row")
+            shift = np.array([[1, 0, 0], [0, 1, r0], [0, 0, 1.0]])
+            level = int(np.round(np.median(ideal[r0:r1])))
+            self._bands.append(_Band(level, r0, r1, pix_to_ground @ shift))
 
     # ------------------------------------------------------------------ rendering
     def _camera_pose(self, x, y, yaw, offset_left_m):

@@ -19,19 +19,24 @@ def circle_track(radius: float = 3.0, half_width: float = 0.5, n: int = 241, clo
 
 
 def square_track(side: float = 4.0, half_width: float = 0.5, spacing: float = 0.5, clockwise: bool = False) -> Track:
-    """A square with corners (0,0), (side,0), (side,side), (0,side); the inside border is offset inwards."""
-    def ring(lo, hi):
-        pts = []
-        corners = [(lo, lo), (hi, lo), (hi, hi), (lo, hi), (lo, lo)]
-        n_side = int(round(side / spacing))
-        for (x0, y0), (x1, y1) in zip(corners[:-1], corners[1:]):
-            for i in range(n_side):
-                t = i / n_side
-                pts.append((x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
-        pts.append(corners[0])
-        return np.array(pts)
-
-    center, inner, outer = ring(0.0, side), ring(half_width, side - half_width), ring(-half_width, side + half_width)
+    """A square with corners (0,0), (side,0), (side,side), (0,side), driven counter-clockwise from (0,0)
+    unless ``clockwise``. Border points sit square to the centre line (on the diagonals at corners)."""
+    corners = np.array([(0, 0), (side, 0), (side, side), (0, side)], float)
+    inward = np.array([(1, 1), (-1, 1), (-1, -1), (1, -1)], float)     # diagonal towards the middle
+    n_side = int(round(side / spacing))
+    center, inner = [], []
+    for i in range(4):
+        a, b = corners[i], corners[(i + 1) % 4]
+        d = (b - a) / side
+        normal = np.array([-d[1], d[0]])                                 # left of travel = inside
+        for j in range(n_side):
+            c = a + d * j * spacing
+            center.append(c)
+            inner.append(c + half_width * (inward[i] if j == 0 else normal))
+    center.append(center[0])
+    inner.append(inner[0])
+    center, inner = np.array(center), np.array(inner)
+    outer = 2 * center - inner
     if clockwise:
         center, inner, outer = center[::-1], inner[::-1], outer[::-1]
     return Track.from_arrays("square", center, inner, outer)
