@@ -43,11 +43,14 @@ class CheckReport:
         return [k for k in PARAM_KEYS if k not in self.keys_read]
 
 
-class _TrackedReward(RewardFunction):
-    """A RewardFunction whose every call records the params keys read."""
+class _TrackedReward:
+    """Calls a RewardFunction recording the params keys it reads (RewardFunction.call_tracked)."""
 
-    def __call__(self, params, car=0, episode=None, step=None):  # type: ignore[override]
-        return self.call_tracked(params, car, episode, step)
+    def __init__(self, reward: RewardFunction):
+        self.reward = reward
+
+    def __call__(self, params, car=0, episode=None, step=None):
+        return self.reward.call_tracked(params, car, episode, step)
 
 
 def check_reward(path, track: str = "reinvent_base", episodes: int = 3, race=None, model_metadata=None,
@@ -56,13 +59,13 @@ def check_reward(path, track: str = "reinvent_base", episodes: int = 3, race=Non
 
     Raises RewardFunctionError (with file, line, episode, step and params) on the first fault.
     """
-    reward = _TrackedReward(path, copies=1)
+    reward = RewardFunction(path, copies=1)
     race_opts = dict(race or {})
     race_opts.setdefault("max_steps", max_steps)
     meta = model_metadata or {"action_space": {"steering_angle": {"low": -30, "high": 30},
                                                "speed": {"low": 0.5, "high": 1.5}},
                               "action_space_type": "continuous", "sensor": ["STATE"]}
-    env = BatchedEnv(track, reward, meta, race_opts, num_cars=1, seed=seed)
+    env = BatchedEnv(track, _TrackedReward(reward), meta, race_opts, num_cars=1, seed=seed)
     env.reset()
     rng = np.random.default_rng(seed)
     report = CheckReport(env.tracks.forward.name)

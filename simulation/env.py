@@ -77,10 +77,14 @@ def episode_status(progress: np.ndarray, any_wheel_on_track: np.ndarray, crashed
     )
 
 
-def _resolve_reward(reward_function, copies: int) -> RewardFunction:
-    if isinstance(reward_function, RewardFunction):
-        return reward_function
-    return RewardFunction(DEFAULT_REWARD_FILE if reward_function is None else reward_function, copies=copies)
+def _resolve_reward(reward_function, copies: int):
+    """A path (or None: the default reward) is loaded as a RewardFunction with one copy per car; anything
+    else must be callable like one: ``fn(params, car, episode, step) -> float``."""
+    if reward_function is None or isinstance(reward_function, (str, os.PathLike)):
+        return RewardFunction(DEFAULT_REWARD_FILE if reward_function is None else reward_function, copies=copies)
+    if not callable(reward_function):
+        raise TypeError(f"reward_function must be a file path or a RewardFunction, got {type(reward_function).__name__}")
+    return reward_function
 
 
 class BatchedEnv:

@@ -160,8 +160,8 @@ class CameraRenderer:
         cols, rows = (int(v) for v in np.ceil((hi - lo) / cell))
         self.texel_m = cell
         self.texture_origin = lo
-        # Coverage masks (0..255) are drawn without anti-aliasing at ss x the texel resolution, then
-        # area-averaged: exact-looking edges and no seams between the surface quads.
+        # Coverage masks (0..255) are drawn at ss x the texel resolution, then area-averaged. The
+        # surface quads are drawn without anti-aliasing, so shared quad edges leave no seams.
         ss = int(max(1, min(4, np.sqrt(SUPERSAMPLE_MAX_TEXELS / (rows * cols)))))
         shift = 4
 
@@ -191,8 +191,8 @@ class CameraRenderer:
         mid = tr.center_at(arcs)
         dashes = list(to_pix(np.concatenate([mid + normal, (mid - normal)[:, ::-1]], axis=1)))
         a_surf = mask(draw_surface)
-        a_line = mask(lambda m: cv2.polylines(m, [to_pix(lb), to_pix(rb)], tr.is_loop, 255, bw, cv2.LINE_8, shift))
-        a_dash = mask(lambda m: cv2.fillPoly(m, dashes, 255, cv2.LINE_8, shift))
+        a_line = mask(lambda m: cv2.polylines(m, [to_pix(lb), to_pix(rb)], tr.is_loop, 255, bw, cv2.LINE_AA, shift))
+        a_dash = mask(lambda m: cv2.fillPoly(m, dashes, 255, cv2.LINE_AA, shift))
         self._pyramids = []      # [variant][level] -> (rows_l, cols_l) uint8
         self._ground_gray = []   # per variant, the border value of warps
         for ground_rgb, asphalt_rgb in variants:

@@ -20,14 +20,15 @@ err_console = Console(stderr=True)
 def _cmd_tracks(args) -> int:
     from simulation.track import Track, available_tracks
 
-    table = Table(title="DeepRacer tracks (use the name or a short alias, e.g. reinvent)")
-    for col, justify in (("name", "left"), ("waypoints", "right"), ("length m", "right"),
-                         ("mean width m", "right"), ("direction", "left"), ("loop", "left")):
-        table.add_column(col, justify=justify)
+    table = Table(title="DeepRacer tracks (use the name or a short alias, e.g. reinvent)",
+                  caption="width: mean; dir: ccw = counter-clockwise, cw = clockwise, in the file's waypoint order")
+    for col, justify in (("name", "left"), ("points", "right"), ("length m", "right"),
+                         ("width m", "right"), ("dir", "left"), ("loop", "left")):
+        table.add_column(col, justify=justify, no_wrap=True)
     for name in available_tracks():
         i = Track.load(name).info()
         table.add_row(i.name, str(i.num_waypoints), f"{i.length_m:.2f}", f"{i.mean_width_m:.3f}",
-                      "clockwise" if i.direction == "cw" else "counter-clockwise", "yes" if i.is_loop else "open")
+                      i.direction, "yes" if i.is_loop else "open")
     console.print(table)
     return 0
 
@@ -45,8 +46,8 @@ def _cmd_reward_check(args) -> int:
     report = check_reward(args.file, track=args.track, episodes=args.episodes, race=_race_options(args),
                           seed=args.seed)
     table = Table(title=f"reward check: {args.file} on {report.track}")
-    for col in ("episode", "steps", "status", "progress %", "reward min", "reward max", "reward total"):
-        table.add_column(col, justify="right")
+    for col in ("episode", "steps", "status", "progress", "reward min", "reward max", "reward total"):
+        table.add_column(col, justify="right", no_wrap=True)
     for e in report.episodes:
         table.add_row(str(e.episode), str(e.steps), e.status, f"{e.progress:.1f}", f"{e.reward_min:.4g}",
                       f"{e.reward_max:.4g}", f"{e.reward_sum:.4g}")
