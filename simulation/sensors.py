@@ -27,6 +27,7 @@ Lidar
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -34,7 +35,7 @@ import numpy as np
 from gymnasium import spaces
 
 from . import car
-from .obstacles import KIND_BOT, KIND_BOX, Obstacles
+from .obstacles import KIND_BOT, Obstacles
 from .track import Track
 
 H_PX, W_PX = car.CAMERA_HEIGHT_PX, car.CAMERA_WIDTH_PX
@@ -72,8 +73,10 @@ BORDER_WIDTH_M = 0.05
 CENTER_DASH_M = 0.10
 CENTER_GAP_M = 0.10
 CENTER_WIDTH_M = 0.03
-#: Texel size [m] of the finest texture, grown for very large tracks to cap memory.
+#: Texel size [m] of the finest texture, grown for large tracks to cap memory: at most
+#: TEXTURE_MAX_TEXELS texels per texture and TEXTURE_MAX_BYTES for all variants and mip levels.
 TEXEL_M = 0.0025
+TEXTURE_MAX_TEXELS = 8_000_000
 TEXTURE_MAX_BYTES = 30_000_000
 TEXTURE_MARGIN_M = 0.3
 #: Texels of the temporary supersampled drawing masks (memory cap at construction).
@@ -124,23 +127,33 @@ class _Band:
 class CameraRenderer:
     """Renders DeepRacer camera frames (K, 120, 160) uint8 of K cars on one track.
 
+    Construction draws the track texture (0.1-0.5 s, up to TEXTURE_MAX_BYTES); build one renderer
+    per track and reuse it. Renders are deterministic given the poses (and ``rng_seed`` with DR).
+
     Args:
         track: the track to draw.
         rng_seed: seed of the numpy Generator used by domain randomization.
         domain_randomization: when True every render() call randomizes, per car, the texture
-            variant, contrast/brightness and additive Gaussian pixel noise.
+            variant (3 ground/asphalt shades), contrast, brightness (DR_* ranges) and additive
+            Gaussian pixel noise (one of 32 precomputed noise frames, std 0-8 gray levels).
         texel_m, max_distance_m, mip_levels: texture resolution [m], far cut-off [m], mip count.
+        num_threads: 0 or 1 renders the cars one after the other (OpenCV parallelizes each warp
+            internally); n >= 2 splits the cars over n Python threads, with OpenCV set to one thread
+            (process-wide, restored after the call) while they run. Faster on few cores.
     """
 
     def __init__(self, track: Track, rng_seed: int | None = None, domain_randomization: bool = False,
-                 texel_m: float = TEXEL_M, max_distance_m: float = MAX_DISTANCE_M, mip_levels: int = MIP_LEVELS):
+                 texel_m: float = TEXEL_M, max_distance_m: float = MAX_DISTANCE_M, mip_levels: int = MIP_LEVELS,
+                 num_threads: int = 0):
         self.track = track
+        self.num_threads = int(num_threads)
+        self._pool = ThreadPoolExecutor(self.num_threads) if self.num_threads >= 2 else None
         self.domain_randomization = bool(domain_randomization)
         self.rng = np.random.default_rng(rng_seed)
         self.max_distance_m = float(max_distance_m)
         variants = _VARIANT_COLORS_RGB if self.domain_randomization else _VARIANT_COLORS_RGB[:1]
         self._build_textures(variants, texel_m, mip_levels)
-        self._build_bands(mip_levels)
+        self._build_bands()
         self._noise_bank = None
         if self.domain_randomization:
             bank_rng = np.random.default_rng(12345)
@@ -155,7 +168,8 @@ class CameraRenderer:
         hi = pts.max(axis=0) + TEXTURE_MARGIN_M
         cell = float(texel_m)
         # the mip pyramid adds a third; every variant holds its own pyramid
-        while np.prod(np.ceil((hi - lo) / cell)) * len(variants) * 4 / 3 > TEXTURE_MAX_BYTES:
+        while (np.prod(np.ceil((hi - lo) / cell)) > TEXTURE_MAX_TEXELS
+               or np.prod(np.ceil((hi - lo) / cell)) * len(variants) * 4 / 3 > TEXTURE_MAX_BYTES):
             cell *= 1.25
         cols, rows = (int(v) for v in np.ceil((hi - lo) / cell))
         self.texel_m = cell
@@ -206,16 +220,18 @@ class CameraRenderer:
                 prev = pyr[-1]
                 # exact halving keeps texel i of level l centred at lo + (i + 0.5) * cell * 2**l
                 h2, w2 = prev.shape[0] // 2, prev.shape[1] // 2
+                if min(h2, w2) < 2:
+                    break
                 pyr.append(cv2.resize(prev[:2 * h2, :2 * w2], (w2, h2), interpolation=cv2.INTER_AREA))
             self._pyramids.append(pyr)
             self._ground_gray.append(g)
         # texel -> world is X = lo + (i + 0.5) * c; world -> texel matrices per level
         self._world_to_tex = []
-        for lvl in range(mip_levels):
+        for lvl in range(len(self._pyramids[0])):
             c = cell * 2 ** lvl
             self._world_to_tex.append(np.array([[1 / c, 0, -lo[0] / c - 0.5], [0, 1 / c, -lo[1] / c - 0.5], [0, 0, 1.0]]))
 
-    def _build_bands(self, mip_levels: int) -> None:
+    def _build_bands(self) -> None:
         """Split the rows below the horizon into bands of equal mip level (fixed: the camera is
         rigidly mounted, so each row always sees ground at the same forward distance)."""
         pix_to_ground = _ray_to_ground() @ _camera_intrinsics_inv()
@@ -280,88 +296,121 @@ class CameraRenderer:
         Returns:
             (K, 120, 160) uint8 grayscale frames, row 0 = top of the image.
         """
+        return self.render_cameras(x, y, yaw, obstacles, (camera_offset_left_m,))[:, 0]
+
+    def render_cameras(self, x, y, yaw, obstacles: Obstacles | None = None,
+                       offsets_left_m=(0.0,)) -> np.ndarray:
+        """Frames (K, C, 120, 160) uint8 of C cameras per car, shifted ``offsets_left_m`` [m] to the
+        left. With domain randomization, the C cameras of a car share the texture variant,
+        contrast and brightness (one world, one light) and get independent noise."""
         x, y, yaw = (np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (x, y, yaw))
-        k = len(x)
-        out = np.empty((k, H_PX, W_PX), np.uint8)
-        out[:, :self.first_ground_row] = GRAY["background"]
-        pose = self._camera_pose(x, y, yaw, float(camera_offset_left_m))
+        k, offsets = len(x), [float(o) for o in offsets_left_m]
+        out = np.empty((k, len(offsets), H_PX, W_PX), np.uint8)
+        out[:, :, :self.first_ground_row] = GRAY["background"]
+        if obstacles is not None and obstacles.count and obstacles.xy.shape[0] != k:
+            raise ValueError(f"obstacles are for {obstacles.xy.shape[0]} cars, poses for {k}")
+        homs, polys = [], []  # per camera: per band (K, 3, 3) homographies; per car obstacle polygons
+        for off in offsets:
+            pose = self._camera_pose(x, y, yaw, off)
+            homs.append([self._world_to_tex[b.level] @ pose @ b.pix_to_ground for b in self._bands])
+            has_obs = obstacles is not None and obstacles.count
+            polys.append(self._obstacle_polygons(x, y, yaw, obstacles, off) if has_obs else [()] * k)
         dr = self.domain_randomization
-        variant = self.rng.integers(0, len(self._pyramids), k) if dr else np.zeros(k, int)
+        if dr:  # drawn up front, so frames do not depend on threading
+            variant = self.rng.integers(0, len(self._pyramids), k).tolist()
+            contrast = self.rng.uniform(*DR_CONTRAST, k)
+            offset = (128.0 * (1.0 - contrast) + self.rng.uniform(*DR_BRIGHTNESS, k)).tolist()
+            contrast = contrast.tolist()
+            noise = self.rng.integers(0, len(self._noise_bank), (k, len(offsets))).tolist()
+        else:
+            variant = [0] * k
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        for band in self._bands:
-            hom = np.einsum("ij,kjl,lm->kim", self._world_to_tex[band.level], pose, band.pix_to_ground)
-            size = (W_PX, band.r1 - band.r0)
-            for i in range(k):
+        bands = [(b.r0, b.r1, [pyr[b.level] for pyr in self._pyramids]) for b in self._bands]
+
+        def draw(cars):  # every per-car OpenCV call (they release the GIL)
+            for i in cars:
                 v = variant[i]
-                cv2.warpPerspective(self._pyramids[v][band.level], hom[i], size, dst=out[i, band.r0:band.r1],
-                                    flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=self._ground_gray[v])
-        if obstacles is not None and obstacles.count:
-            if obstacles.xy.shape[0] != k:
-                raise ValueError(f"obstacles are for {obstacles.xy.shape[0]} cars, poses for {k}")
-            self._draw_obstacles(out, x, y, yaw, obstacles, float(camera_offset_left_m))
-        if dr:
-            self._randomize(out)
+                for cam in range(len(offsets)):
+                    frame = out[i, cam]
+                    for (r0, r1, textures), hom in zip(bands, homs[cam]):
+                        cv2.warpPerspective(textures[v], hom[i], (W_PX, r1 - r0), frame[r0:r1], flags,
+                                            cv2.BORDER_CONSTANT, self._ground_gray[v])
+                    for pts, gray in polys[cam][i]:  # farthest first
+                        cv2.fillConvexPoly(frame, cv2.convexHull(pts), gray, cv2.LINE_AA, 4)
+                    if dr:  # saturate(contrast * frame + noise + offset), one pass
+                        cv2.addWeighted(frame, contrast[i], self._noise_bank[noise[i][cam]], 1.0, offset[i],
+                                        frame, cv2.CV_8U)
+
+        if self._pool is None or k < 2 * self.num_threads:
+            draw(range(k))
+        else:  # one OpenCV thread per worker; restored afterwards
+            cv_threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+            try:
+                list(self._pool.map(draw, [range(j, k, self.num_threads) for j in range(self.num_threads)]))
+            finally:
+                cv2.setNumThreads(cv_threads)
         return out
 
-    def _draw_obstacles(self, out, x, y, yaw, obs: Obstacles, offset_left_m: float) -> None:
-        """Fill each active obstacle's projected 3D box (convex hull), farthest first."""
-        foot = obs.corners()                                              # (K, M, 4, 2)
-        h = obs.height_m[..., None]
-        xy = np.concatenate([foot, foot], axis=2)                          # (K, M, 8, 2)
-        z = np.concatenate([np.zeros_like(foot[..., 0]), np.broadcast_to(h, foot.shape[:-1])], axis=2)
-        c, s = np.cos(yaw)[:, None, None], np.sin(yaw)[:, None, None]
-        cam_x = x[:, None, None] + car.CAMERA_AHEAD_M * c - offset_left_m * s
-        cam_y = y[:, None, None] + car.CAMERA_AHEAD_M * s + offset_left_m * c
-        dx, dy = xy[..., 0] - cam_x, xy[..., 1] - cam_y
-        fwd, left, up = c * dx + s * dy, -s * dx + c * dy, z - car.CAMERA_HEIGHT_M
-        cp, sp = np.cos(car.CAMERA_PITCH_DOWN_RAD), np.sin(car.CAMERA_PITCH_DOWN_RAD)
-        pc = np.stack([-left, -sp * fwd - cp * up, cp * fwd - sp * up], axis=-1)  # camera coords (K, M, 8, 3)
-        # near-plane clipping: keep corners in front, add the points where edges cross the plane
-        a, b = pc[..., _BOX_EDGES[:, 0], :], pc[..., _BOX_EDGES[:, 1], :]      # (K, M, 12, 3)
-        za, zb = a[..., 2] - NEAR_PLANE_M, b[..., 2] - NEAR_PLANE_M
-        crosses = za * zb < 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(crosses, za / (za - zb), 0.0)
-        pts = np.concatenate([pc, a + t[..., None] * (b - a)], axis=2)       # (K, M, 20, 3)
-        valid = np.concatenate([pc[..., 2] >= NEAR_PLANE_M, crosses], axis=2)
-        zc = np.maximum(pts[..., 2], NEAR_PLANE_M)
-        uv = FOCAL_PX * pts[..., :2] / zc[..., None] + np.array([(W_PX - 1) / 2, (H_PX - 1) / 2])
-        uv = np.clip(uv, -1e5, 1e5)
-        # invalid points take the place of a valid one, so every obstacle keeps 20 points
-        uv = np.where(valid[..., None], uv, np.take_along_axis(uv, np.argmax(valid, axis=2)[..., None, None], axis=2))
-        uvt = np.ascontiguousarray(np.moveaxis(uv, 2, -1))                  # (K, M, 2, 20)
-        lo, hi = uvt.min(axis=-1), uvt.max(axis=-1)
-        show = (obs.active & valid.any(axis=2) & (hi[..., 0] >= -1) & (lo[..., 0] <= W_PX)
-                & (hi[..., 1] >= -1) & (lo[..., 1] <= H_PX))
-        ii, mm = np.nonzero(show)
+    def _obstacle_polygons(self, x, y, yaw, obs: Obstacles, offset_left_m: float) -> list:
+        """Per car, the list of (points (20, 2) int32 with 4 fractional bits, gray) of its visible
+        obstacles, farthest first. The points are the projected corners of the obstacle's 3D box
+        (clipped at the camera's near plane); the obstacle is drawn as their convex hull."""
+        k = len(x)
+        polys = [[] for _ in range(k)]
+        c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+        cam_x = x[:, None] + car.CAMERA_AHEAD_M * c - offset_left_m * s
+        cam_y = y[:, None] + car.CAMERA_AHEAD_M * s + offset_left_m * c
+        # cull: inactive, or the footprint's circumscribed disc entirely behind or beside the view
+        dx, dy = obs.xy[..., 0] - cam_x, obs.xy[..., 1] - cam_y                 # (K, M)
+        fwd, left = c * dx + s * dy, -s * dx + c * dy
+        rad = np.hypot(obs.half_length_m, obs.half_width_m)
+        cand = obs.active & (fwd + rad > NEAR_PLANE_M) & (np.abs(left) - rad <= (fwd + rad) * np.tan(car.CAMERA_HFOV_RAD / 2))
+        ii, mm = np.nonzero(cand)
         if ii.size == 0:
-            return
-        dist = np.hypot(obs.xy[ii, mm, 0] - cam_x[ii, 0, 0], obs.xy[ii, mm, 1] - cam_y[ii, 0, 0])
-        order = np.lexsort((-dist, ii))  # by car, farthest first
-        ii, mm = ii[order], mm[order]
-        fixed = np.round(uv[ii, mm] * 16).astype(np.int32)                  # (N, 20, 2), 4 fractional bits
-        gray = np.where(obs.kind[ii, mm] == KIND_BOT, GRAY["bot"], GRAY["box"]).tolist()
-        for j, i in enumerate(ii.tolist()):
-            cv2.fillConvexPoly(out[i], cv2.convexHull(fixed[j]), gray[j], lineType=cv2.LINE_AA, shift=4)
-
-    def _randomize(self, out: np.ndarray) -> None:
-        """In place: per car, contrast about mid-gray, brightness and additive Gaussian noise (a
-        frame from a bank of precomputed noise frames with random standard deviations)."""
-        k = len(out)
-        contrast = self.rng.uniform(*DR_CONTRAST, k)
-        offset = 128.0 * (1.0 - contrast) + self.rng.uniform(*DR_BRIGHTNESS, k)
-        pick = self.rng.integers(0, len(self._noise_bank), k)
-        for i in range(k):  # saturate(contrast * img + noise + offset) in one pass
-            cv2.addWeighted(out[i], float(contrast[i]), self._noise_bank[pick[i]], 1.0, float(offset[i]),
-                            dst=out[i], dtype=cv2.CV_8U)
+            return polys
+        foot = obs.corners()[ii, mm]                                           # (N, 4, 2)
+        c, s = c[ii], s[ii]
+        dx, dy = foot[..., 0] - cam_x[ii], foot[..., 1] - cam_y[ii]
+        fwd, left = c * dx + s * dy, -s * dx + c * dy                          # (N, 4) footprint corners
+        fwd, left = np.concatenate([fwd, fwd], axis=1), np.concatenate([left, left], axis=1)  # (N, 8)
+        up = np.empty_like(fwd)
+        up[:, :4] = -car.CAMERA_HEIGHT_M
+        up[:, 4:] = obs.height_m[ii, mm][:, None] - car.CAMERA_HEIGHT_M
+        cp, sp = np.cos(car.CAMERA_PITCH_DOWN_RAD), np.sin(car.CAMERA_PITCH_DOWN_RAD)
+        cam = (-left, -sp * fwd - cp * up, cp * fwd - sp * up)                  # camera x, y, z (N, 8) each
+        # near-plane clipping: keep corners in front, add the points where box edges cross the plane
+        za, zb = (np.take(cam[2], e, axis=1) - NEAR_PLANE_M for e in _BOX_EDGES.T)  # (N, 12)
+        crosses = za * zb < 0
+        t = np.where(crosses, za / np.where(crosses, za - zb, 1.0), 0.0)
+        x3, y3, z3 = (np.concatenate([q, np.take(q, _BOX_EDGES[:, 0], axis=1) * (1 - t)
+                                      + np.take(q, _BOX_EDGES[:, 1], axis=1) * t], axis=1) for q in cam)  # (N, 20)
+        valid = np.concatenate([cam[2] >= NEAR_PLANE_M, crosses], axis=1)
+        inv_z = FOCAL_PX / np.maximum(z3, NEAR_PLANE_M)
+        u = np.clip(x3 * inv_z + (W_PX - 1) / 2, -1e5, 1e5)
+        v = np.clip(y3 * inv_z + (H_PX - 1) / 2, -1e5, 1e5)
+        # invalid points take the place of a valid one, so every obstacle keeps 20 points
+        first = np.argmax(valid, axis=1)[:, None]
+        u = np.where(valid, u, np.take_along_axis(u, first, axis=1))
+        v = np.where(valid, v, np.take_along_axis(v, first, axis=1))
+        show = (valid.any(axis=1) & (u.max(axis=1) >= -1) & (u.min(axis=1) <= W_PX)
+                & (v.max(axis=1) >= -1) & (v.min(axis=1) <= H_PX))
+        dist = np.hypot(obs.xy[ii, mm, 0] - cam_x[ii, 0], obs.xy[ii, mm, 1] - cam_y[ii, 0])
+        order = np.lexsort((-dist, ii))
+        order = order[show[order]]                                              # by car, farthest first
+        fixed = np.round(np.stack([u[order], v[order]], axis=-1) * 16).astype(np.int32)  # (n, 20, 2)
+        gray = np.where(obs.kind[ii[order], mm[order]] == KIND_BOT, GRAY["bot"], GRAY["box"]).tolist()
+        for j, i in enumerate(ii[order].tolist()):
+            polys[i].append((fixed[j], gray[j]))
+        return polys
 
 
 def render_stereo(renderer: CameraRenderer, x, y, yaw, obstacles: Obstacles | None = None) -> np.ndarray:
     """Stereo frames (K, 120, 160, 2) uint8: channel 0 = left camera (STEREO_HALF_BASELINE_M to the
-    left of the centre line of the car), channel 1 = right camera."""
-    left = renderer.render(x, y, yaw, obstacles, camera_offset_left_m=car.STEREO_HALF_BASELINE_M)
-    right = renderer.render(x, y, yaw, obstacles, camera_offset_left_m=-car.STEREO_HALF_BASELINE_M)
-    return np.stack([left, right], axis=-1)
+    left of the car's centre line), channel 1 = right camera."""
+    b = car.STEREO_HALF_BASELINE_M
+    frames = renderer.render_cameras(x, y, yaw, obstacles, (b, -b))
+    return np.stack([frames[:, 0], frames[:, 1]], axis=-1)  # (far faster than a moveaxis copy)
 
 
 # ---------------------------------------------------------------------- lidar
@@ -489,20 +538,36 @@ def observation_space_for(sensor_name: str, lidar_config=None) -> spaces.Box:
     if sensor_name == "SECTOR_LIDAR":
         return spaces.Box(0.0, 1.0, (SECTOR_LIDAR_NUM_SECTORS,), np.float32)
     if sensor_name == "DISCRETIZED_SECTOR_LIDAR":
-        ns, nv = _lidar_config_sizes(lidar_config)
+        ns, nv, _ = _lidar_config_values(lidar_config)
         return spaces.Box(0.0, 1.0, (ns * nv,), np.float32)
     raise ValueError(f"no observation space for sensor {sensor_name!r}")
 
 
-def _lidar_config_sizes(lidar_config) -> tuple[int, int]:
+def lidar_input(sensor_name: str, ranges: np.ndarray, lidar_config=None) -> np.ndarray:
+    """The network input of a lidar sensor from raw ranges (K, 64) [m]: LIDAR, SECTOR_LIDAR or
+    DISCRETIZED_SECTOR_LIDAR (sized by ``lidar_config``, see observation_space_for)."""
+    if sensor_name == "LIDAR":
+        return lidar_observation(ranges)
+    if sensor_name == "SECTOR_LIDAR":
+        return sector_lidar(ranges)
+    if sensor_name == "DISCRETIZED_SECTOR_LIDAR":
+        ns, nv, clip = _lidar_config_values(lidar_config)
+        return discretized_sector_lidar(ranges, ns, nv, clip)
+    raise ValueError(f"{sensor_name!r} is not a lidar sensor")
+
+
+def _lidar_config_values(lidar_config) -> tuple[int, int, float]:
+    """(num_sectors, num_values_per_sector, clipping_dist) of a core.config.LidarConfig, a
+    model_metadata lidar_config dict, or None (the defaults)."""
+    d = (DISCRETIZED_NUM_SECTORS, DISCRETIZED_NUM_VALUES, DISCRETIZED_CLIP_M)
     if lidar_config is None:
-        return DISCRETIZED_NUM_SECTORS, DISCRETIZED_NUM_VALUES
+        return d
     if isinstance(lidar_config, dict):
-        return (int(lidar_config.get("num_sectors", DISCRETIZED_NUM_SECTORS)),
-                int(lidar_config.get("num_values_per_sector", DISCRETIZED_NUM_VALUES)))
-    return int(lidar_config.num_sectors), int(lidar_config.num_values_per_sector)
+        return (int(lidar_config.get("num_sectors", d[0])), int(lidar_config.get("num_values_per_sector", d[1])),
+                float(lidar_config.get("clipping_dist", d[2])))
+    return int(lidar_config.num_sectors), int(lidar_config.num_values_per_sector), float(lidar_config.clipping_dist_m)
 
 
 __all__ = ["CameraRenderer", "render_stereo", "lidar_ranges", "lidar_observation", "sector_lidar",
-           "discretized_sector_lidar", "observation_space_for", "LIDAR_NUM_BEAMS", "LIDAR_FOV_RAD",
-           "LIDAR_AHEAD_M", "LIDAR_ANGLES_RAD", "GRAY", "COLORS_RGB", "FOCAL_PX", "KIND_BOX", "KIND_BOT"]
+           "discretized_sector_lidar", "lidar_input", "observation_space_for", "LIDAR_NUM_BEAMS", "LIDAR_FOV_RAD",
+           "LIDAR_AHEAD_M", "LIDAR_ANGLES_RAD", "GRAY", "COLORS_RGB", "FOCAL_PX"]

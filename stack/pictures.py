@@ -20,7 +20,7 @@ def draw_track(ax, track: Track, obstacles: Obstacles | None = None, car_pose=No
     quads = np.stack([track.left_border[:-1], track.right_border[:-1], track.right_border[1:],
                       track.left_border[1:]], axis=1)
     for q in quads:
-        ax.fill(q[:, 0], q[:, 1], color="#3a3a3a", linewidth=0)
+        ax.fill(q[:, 0], q[:, 1], color="#3a3a3a", linewidth=0.3, edgecolor="#3a3a3a")
     ax.plot(*track.left_border.T, color="white", lw=1.2)
     ax.plot(*track.right_border.T, color="white", lw=1.2)
     ax.plot(*track.waypoints.T, color="#f2c40f", lw=0.8, ls=(0, (4, 4)))
