@@ -75,8 +75,8 @@ def _cmd_bench(args) -> int:
     if args.what != "sim":
         raise ValueError(f"unknown benchmark {args.what!r}; available: sim")
     table = Table(title=f"simulator benchmark: {args.cars} cars, track {args.track}, one process")
-    for col in ("sensor", "env steps/s", "reward fn share", "episodes ended", "seconds"):
-        table.add_column(col, justify="right")
+    for col in ("sensor", "env steps/s", "reward fn %", "episodes", "s"):
+        table.add_column(col, justify="right", no_wrap=True)
     for sensor in (args.sensor or list(SENSOR_SETUPS)):
         if sensor not in SENSOR_SETUPS:
             raise ValueError(f"unknown sensor setup {sensor!r}; available: {', '.join(SENSOR_SETUPS)}")
