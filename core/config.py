@@ -1,7 +1,9 @@
 """DeepRacer configuration files, validated once at the edge into typed objects.
 
-``model_metadata.json`` (spec section 2). Every fault is a ConfigError naming the file, the key and
-what is allowed; unknown keys are reported in ``warnings`` (never silently dropped).
+``model_metadata.json`` (spec section 2) -> ModelMetadata, ``hyperparameters.json`` (section 3) ->
+Hyperparameters, ``training_params.yaml`` (the run spec DRfC writes for the simapp) -> TrainingParams,
+and the files in ``presets/`` (preset_files). Every fault is a ConfigError naming the file, the key
+and what is allowed; unknown keys are reported in ``warnings`` (never silently dropped).
 """
 
 from __future__ import annotations
@@ -254,3 +256,440 @@ def as_model_metadata(value: "ModelMetadata | dict | str | os.PathLike | None") 
     if isinstance(value, dict):
         return parse_model_metadata(value, source="model_metadata")
     return load_model_metadata(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# hyperparameters.json (spec section 3)
+# --------------------------------------------------------------------------------------------------
+
+EXPLORATION_TYPES = ("categorical", "e-greedy")
+LOSS_TYPES = ("huber", "mean squared error")
+#: Spellings we accept for loss_type, mapped to the reference's own (the simapp compares exactly).
+_LOSS_ALIASES = {"huber": "huber", "mean squared error": "mean squared error", "mse": "mean squared error",
+                 "mean_squared_error": "mean squared error"}
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """A validated hyperparameters.json; defaults are deepracer-for-cloud's default file.
+
+    ``lr`` is Adam's step size; ``discount_factor`` is gamma per step (15 steps per simulated second);
+    ``num_episodes_between_training`` episodes (all workers together) feed one training iteration of
+    ``num_epochs`` passes in minibatches of ``batch_size`` steps. ``e_greedy_value``/``epsilon_steps``
+    only matter for ``exploration_type`` "e-greedy"; ``sac_alpha`` only for SAC. Training stops after
+    ``term_cond_max_episodes`` episodes or when the mean evaluation reward reaches ``term_cond_avg_score``.
+    """
+
+    batch_size: int = 64
+    beta_entropy: float = 0.01
+    discount_factor: float = 0.99
+    e_greedy_value: float = 0.05
+    epsilon_steps: int = 10000
+    exploration_type: str = "categorical"
+    loss_type: str = "huber"
+    lr: float = 0.0003
+    num_episodes_between_training: int = 20
+    num_epochs: int = 5
+    stack_size: int = 1
+    term_cond_avg_score: float = 350.0
+    term_cond_max_episodes: int = 1000
+    sac_alpha: float = 0.2
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        _check_hyperparameters(self, "hyperparameters")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The hyperparameters.json form: every key, in the order of the DRfC default file."""
+        return {k: getattr(self, k) for k in _HYPERPARAMETER_KEYS}
+
+
+_HYPERPARAMETER_KEYS = tuple(f for f in Hyperparameters.__dataclass_fields__ if f != "warnings")
+_INT_HYPERPARAMETERS = {"batch_size", "epsilon_steps", "num_episodes_between_training", "num_epochs", "stack_size",
+                        "term_cond_max_episodes"}
+#: (low, high, low inclusive, high inclusive) per numeric key; None = unbounded.
+_HYPERPARAMETER_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "batch_size": (1, None, True, True), "beta_entropy": (0, None, True, True),
+    "discount_factor": (0, 1, False, True), "e_greedy_value": (0, 1, True, True),
+    "epsilon_steps": (0, None, True, True), "lr": (0, None, False, True),
+    "num_episodes_between_training": (1, None, True, True), "num_epochs": (1, None, True, True),
+    "stack_size": (1, None, True, True), "term_cond_avg_score": (None, None, True, True),
+    "term_cond_max_episodes": (1, None, True, True), "sac_alpha": (0, None, True, True),
+}
+
+
+def _integer(value: Any, where: str, key: str) -> int:
+    """An int, an integral float (64.0) or a numeric string ("64"); anything else is a ConfigError."""
+    v = _number(value, where, key)
+    if not v.is_integer():
+        raise ConfigError(f"{where}: {key} must be a whole number, got {value!r}")
+    return int(v)
+
+
+def _range_text(lo: float | None, hi: float | None, lo_inc: bool, hi_inc: bool) -> str:
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>=' if lo_inc else '>'} {lo:g}")
+    if hi is not None:
+        parts.append(f"{'<=' if hi_inc else '<'} {hi:g}")
+    return " and ".join(parts)
+
+
+def _choice(value: Any, allowed: dict[str, str], where: str, key: str) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in allowed:
+        names = sorted(set(allowed.values()))
+        raise ConfigError(f"{where}: {key} {value!r} is not one of {', '.join(repr(n) for n in names)}")
+    return allowed[value.strip().lower()]
+
+
+def parse_hyperparameters(data: Any, source: str = "hyperparameters.json") -> Hyperparameters:
+    """Validate a hyperparameters dict (``source`` names the file in error messages).
+
+    Numbers may be JSON numbers or numeric strings ("64", "3e-4"), cast to the key's type; whole-number
+    keys reject fractions. Missing keys take the DRfC defaults. ``exploration_type`` and ``loss_type``
+    are case-insensitive; ``loss_type`` also accepts "mse" / "mean_squared_error" for "mean squared
+    error". Unknown keys are kept out of the object and listed in ``warnings``.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    warnings = tuple(f"{source}: unknown key {k!r} ignored (known keys: {', '.join(_HYPERPARAMETER_KEYS)})"
+                     for k in data if k not in _HYPERPARAMETER_KEYS)
+    values: dict[str, Any] = {}
+    for key in _HYPERPARAMETER_RANGES:
+        if key in data:
+            values[key] = _integer(data[key], source, key) if key in _INT_HYPERPARAMETERS else _number(data[key], source, key)
+    if "exploration_type" in data:
+        values["exploration_type"] = _choice(data["exploration_type"], {t: t for t in EXPLORATION_TYPES},
+                                             source, "exploration_type")
+    if "loss_type" in data:
+        values["loss_type"] = _choice(data["loss_type"], _LOSS_ALIASES, source, "loss_type")
+    _check_hyperparameters({**Hyperparameters().to_json_dict(), **values}, source)
+    return Hyperparameters(**values, warnings=warnings)
+
+
+def _check_hyperparameters(hp: "Hyperparameters | dict[str, Any]", source: str) -> None:
+    """ConfigError naming ``source`` and the key of the first value out of its range or choices."""
+    get = hp.get if isinstance(hp, dict) else lambda k: getattr(hp, k)
+    for key, (lo, hi, lo_inc, hi_inc) in _HYPERPARAMETER_RANGES.items():
+        v = get(key)
+        ok = (lo is None or (v >= lo if lo_inc else v > lo)) and (hi is None or (v <= hi if hi_inc else v < hi))
+        if not ok:
+            raise ConfigError(f"{source}: {key} = {v:g} is not allowed; it must be {_range_text(lo, hi, lo_inc, hi_inc)}")
+    for key, allowed in (("exploration_type", EXPLORATION_TYPES), ("loss_type", LOSS_TYPES)):
+        if get(key) not in allowed:
+            raise ConfigError(f"{source}: {key} {get(key)!r} is not one of {', '.join(repr(a) for a in allowed)}")
+
+
+def load_hyperparameters(path: str | os.PathLike) -> Hyperparameters:
+    """Read and validate a hyperparameters.json file."""
+    return parse_hyperparameters(load_json_file(path, "hyperparameters.json"), source=str(path))
+
+
+def as_hyperparameters(value: "Hyperparameters | dict | str | os.PathLike | None") -> Hyperparameters:
+    """Accept a Hyperparameters, a dict, a path to hyperparameters.json, or None (the DRfC defaults)."""
+    if value is None:
+        return Hyperparameters()
+    if isinstance(value, Hyperparameters):
+        return value
+    if isinstance(value, dict):
+        return parse_hyperparameters(value, source="hyperparameters")
+    return load_hyperparameters(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# training_params.yaml: the run spec deepracer-for-cloud writes for the simapp (upper-case keys)
+# --------------------------------------------------------------------------------------------------
+
+RACE_TYPES = ("TIME_TRIAL", "OBJECT_AVOIDANCE", "HEAD_TO_BOT")
+BEST_MODEL_METRICS = ("progress", "reward")
+
+#: (attribute, YAML key, type). Order = the order DRfC's prepare-config.py writes them.
+_TRAINING_PARAM_FIELDS: tuple[tuple[str, str, type], ...] = (
+    ("aws_region", "AWS_REGION", str),
+    ("job_type", "JOB_TYPE", str),
+    ("metrics_s3_bucket", "METRICS_S3_BUCKET", str),
+    ("metrics_s3_object_key", "METRICS_S3_OBJECT_KEY", str),
+    ("model_metadata_file_s3_key", "MODEL_METADATA_FILE_S3_KEY", str),
+    ("reward_file_s3_key", "REWARD_FILE_S3_KEY", str),
+    ("num_workers", "NUM_WORKERS", int),
+    ("sagemaker_shared_s3_bucket", "SAGEMAKER_SHARED_S3_BUCKET", str),
+    ("sagemaker_shared_s3_prefix", "SAGEMAKER_SHARED_S3_PREFIX", str),
+    ("simtrace_s3_bucket", "SIMTRACE_S3_BUCKET", str),
+    ("simtrace_s3_prefix", "SIMTRACE_S3_PREFIX", str),
+    ("body_shell_type", "BODY_SHELL_TYPE", str),
+    ("car_color", "CAR_COLOR", str),
+    ("car_name", "CAR_NAME", str),
+    ("race_type", "RACE_TYPE", str),
+    ("world_name", "WORLD_NAME", str),
+    ("display_name", "DISPLAY_NAME", str),
+    ("racer_name", "RACER_NAME", str),
+    ("reverse_dir", "REVERSE_DIR", bool),
+    ("alternate_driving_direction", "ALTERNATE_DRIVING_DIRECTION", bool),
+    ("change_start_position", "CHANGE_START_POSITION", bool),
+    ("round_robin_advance_dist", "ROUND_ROBIN_ADVANCE_DIST", float),
+    ("start_position_offset", "START_POSITION_OFFSET", float),
+    ("enable_domain_randomization", "ENABLE_DOMAIN_RANDOMIZATION", bool),
+    ("min_eval_trials", "MIN_EVAL_TRIALS", int),
+    ("best_model_metric", "BEST_MODEL_METRIC", str),
+    # OBJECT_AVOIDANCE only
+    ("number_of_obstacles", "NUMBER_OF_OBSTACLES", int),
+    ("min_distance_between_obstacles", "MIN_DISTANCE_BETWEEN_OBSTACLES", float),
+    ("randomize_obstacle_locations", "RANDOMIZE_OBSTACLE_LOCATIONS", bool),
+    ("is_obstacle_bot_car", "IS_OBSTACLE_BOT_CAR", bool),
+    ("obstacle_type", "OBSTACLE_TYPE", str),
+    ("object_positions", "OBJECT_POSITIONS", tuple),
+    # HEAD_TO_BOT only
+    ("is_lane_change", "IS_LANE_CHANGE", bool),
+    ("lower_lane_change_time", "LOWER_LANE_CHANGE_TIME", float),
+    ("upper_lane_change_time", "UPPER_LANE_CHANGE_TIME", float),
+    ("lane_change_distance", "LANE_CHANGE_DISTANCE", float),
+    ("number_of_bot_cars", "NUMBER_OF_BOT_CARS", int),
+    ("min_distance_between_bot_cars", "MIN_DISTANCE_BETWEEN_BOT_CARS", float),
+    ("randomize_bot_car_locations", "RANDOMIZE_BOT_CAR_LOCATIONS", bool),
+    ("bot_car_speed", "BOT_CAR_SPEED", float),
+    ("penalty_seconds", "PENALTY_SECONDS", float),
+)
+_OA_KEYS = {"NUMBER_OF_OBSTACLES", "MIN_DISTANCE_BETWEEN_OBSTACLES", "RANDOMIZE_OBSTACLE_LOCATIONS",
+            "IS_OBSTACLE_BOT_CAR", "OBSTACLE_TYPE", "OBJECT_POSITIONS"}
+_H2B_KEYS = {"IS_LANE_CHANGE", "LOWER_LANE_CHANGE_TIME", "UPPER_LANE_CHANGE_TIME", "LANE_CHANGE_DISTANCE",
+             "NUMBER_OF_BOT_CARS", "MIN_DISTANCE_BETWEEN_BOT_CARS", "RANDOMIZE_BOT_CAR_LOCATIONS",
+             "BOT_CAR_SPEED", "PENALTY_SECONDS"}
+#: Keys the reference writes that we carry through unchanged (in ``extra``) without a warning.
+_PASSTHROUGH_TRAINING_KEYS = {"KINESIS_VIDEO_STREAM_NAME", "ROBOMAKER_SIMULATION_JOB_ACCOUNT_ID", "TRAINING_JOB_ARN",
+                              "S3_ENDPOINT_URL", "CAMERA_MAIN_ENABLE", "CAMERA_SUB_ENABLE",
+                              "ENABLE_EXTRA_KVS_OVERLAY", "MULTI_CONFIG"}
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """A validated training_params.yaml. Defaults: DRfC's prepare-config.py with its template-run.env.
+
+    Distances in metres, times in seconds, speeds in m/s. ``round_robin_advance_dist`` and
+    ``start_position_offset`` are fractions of a lap (0-1); ``object_positions`` are
+    (lap fraction 0-1, lane) pairs, written "0.25,1" as the reference does, where the simapp reads
+    lane 1 as the inner lane and -1 as the outer lane. S3 keys name
+    objects in the model store (see core.model_folder for the layout). Keys this class does not
+    model are kept in ``extra`` and written back unchanged; unknown ones are also listed in ``warnings``.
+    """
+
+    aws_region: str = "us-east-1"
+    job_type: str = "TRAINING"
+    metrics_s3_bucket: str = "bucket"
+    metrics_s3_object_key: str = "rl-deepracer-sagemaker/metrics/TrainingMetrics.json"
+    model_metadata_file_s3_key: str = "rl-deepracer-sagemaker/model/model_metadata.json"
+    reward_file_s3_key: str = "rl-deepracer-sagemaker/reward_function.py"
+    num_workers: int = 1
+    sagemaker_shared_s3_bucket: str = "bucket"
+    sagemaker_shared_s3_prefix: str = "rl-deepracer-sagemaker"
+    simtrace_s3_bucket: str = "bucket"
+    simtrace_s3_prefix: str = "rl-deepracer-sagemaker"
+    body_shell_type: str = "deepracer"
+    car_color: str = "Red"
+    car_name: str = "FastCar"
+    race_type: str = "TIME_TRIAL"
+    world_name: str = "reinvent_base"
+    display_name: str = "FastCar"
+    racer_name: str = "FastCar"
+    reverse_dir: bool = False
+    alternate_driving_direction: bool = False
+    change_start_position: bool = True
+    round_robin_advance_dist: float = 0.05
+    start_position_offset: float = 0.0
+    enable_domain_randomization: bool = False
+    min_eval_trials: int = 5
+    best_model_metric: str = "progress"
+    number_of_obstacles: int = 6
+    min_distance_between_obstacles: float = 2.0
+    randomize_obstacle_locations: bool = False
+    is_obstacle_bot_car: bool = False
+    obstacle_type: str = "box_obstacle"
+    object_positions: tuple[tuple[float, int], ...] = ()
+    is_lane_change: bool = False
+    lower_lane_change_time: float = 3.0
+    upper_lane_change_time: float = 5.0
+    lane_change_distance: float = 1.0
+    number_of_bot_cars: int = 3
+    min_distance_between_bot_cars: float = 2.0
+    randomize_bot_car_locations: bool = False
+    bot_car_speed: float = 0.2
+    penalty_seconds: float = 5.0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, source: str = "training_params") -> None:
+        """Raise ConfigError naming the YAML key of the first value that cannot be used."""
+        if self.race_type not in RACE_TYPES:
+            raise ConfigError(f"{source}: RACE_TYPE {self.race_type!r} is not one of {', '.join(RACE_TYPES)}")
+        if self.best_model_metric not in BEST_MODEL_METRICS:
+            raise ConfigError(f"{source}: BEST_MODEL_METRIC {self.best_model_metric!r} is not one of "
+                              f"{', '.join(BEST_MODEL_METRICS)}")
+        if not self.world_name:
+            raise ConfigError(f"{source}: WORLD_NAME (the track) must not be empty")
+        checks = (("NUM_WORKERS", self.num_workers >= 1, ">= 1"),
+                  ("ROUND_ROBIN_ADVANCE_DIST", 0.0 <= self.round_robin_advance_dist <= 1.0, "a lap fraction in [0, 1]"),
+                  ("START_POSITION_OFFSET", 0.0 <= self.start_position_offset <= 1.0, "a lap fraction in [0, 1]"),
+                  ("MIN_EVAL_TRIALS", self.min_eval_trials >= 0, ">= 0"),
+                  ("NUMBER_OF_OBSTACLES", self.number_of_obstacles >= 0, ">= 0"),
+                  ("MIN_DISTANCE_BETWEEN_OBSTACLES", self.min_distance_between_obstacles >= 0, ">= 0 m"),
+                  ("NUMBER_OF_BOT_CARS", self.number_of_bot_cars >= 0, ">= 0"),
+                  ("MIN_DISTANCE_BETWEEN_BOT_CARS", self.min_distance_between_bot_cars >= 0, ">= 0 m"),
+                  ("BOT_CAR_SPEED", 0.0 <= self.bot_car_speed <= MAX_SPEED_MPS, f"in [0, {MAX_SPEED_MPS:g}] m/s"),
+                  ("LOWER_LANE_CHANGE_TIME", 0 < self.lower_lane_change_time <= self.upper_lane_change_time,
+                   "> 0 s and <= UPPER_LANE_CHANGE_TIME"),
+                  ("PENALTY_SECONDS", self.penalty_seconds >= 0, ">= 0 s"))
+        for key, ok, allowed in checks:
+            if not ok:
+                value = getattr(self, next(a for a, k, _ in _TRAINING_PARAM_FIELDS if k == key))
+                raise ConfigError(f"{source}: {key} = {value!r} is not allowed; it must be {allowed}")
+        for frac, lane in self.object_positions:
+            if not 0.0 <= frac <= 1.0 or lane not in (1, -1):
+                raise ConfigError(f"{source}: OBJECT_POSITIONS entry ({frac}, {lane}) needs a lap fraction in [0, 1] "
+                                  "and a lane of 1 or -1")
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "training_params.yaml") -> "TrainingParams":
+        """Validate a dict with the reference's upper-case keys (values may be strings, as DRfC writes them)."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a YAML mapping of upper-case keys, got {type(data).__name__}")
+        by_key = {k: (attr, kind) for attr, k, kind in _TRAINING_PARAM_FIELDS}
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        warnings: list[str] = []
+        for key, raw in data.items():
+            if key not in by_key:
+                extra[key] = raw
+                if key not in _PASSTHROUGH_TRAINING_KEYS:
+                    warnings.append(f"{source}: unknown key {key!r} kept as is but not used")
+                continue
+            attr, kind = by_key[key]
+            values[attr] = _training_value(raw, kind, source, key)
+        try:
+            return cls(**values, extra=extra, warnings=tuple(warnings))
+        except ConfigError as exc:      # __post_init__ names no file; name this one
+            raise ConfigError(f"{source}: {str(exc).removeprefix('training_params: ')}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML mapping, every value a string as DRfC writes it; race-type keys only for that race type."""
+        out: dict[str, Any] = {}
+        for attr, key, kind in _TRAINING_PARAM_FIELDS:
+            if (key in _OA_KEYS and self.race_type != "OBJECT_AVOIDANCE") or \
+                    (key in _H2B_KEYS and self.race_type != "HEAD_TO_BOT"):
+                continue
+            value = getattr(self, attr)
+            if kind is tuple:
+                if value:
+                    out[key] = [f"{frac:g},{lane}" for frac, lane in value]
+                continue
+            out[key] = str(value) if kind is not float else repr(float(value))
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+    def to_yaml(self) -> str:
+        """YAML text in DRfC's style (explicit start, every scalar single-quoted), via yaml.safe_dump."""
+        import yaml
+        return yaml.safe_dump(self.to_dict(), default_flow_style=False, default_style="'", explicit_start=True,
+                              sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "training_params.yaml") -> "TrainingParams":
+        """Parse YAML text (yaml.safe_load only) and validate it."""
+        import yaml
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML ({exc})") from None
+        return cls.from_dict({} if data is None else data, source)
+
+    def race_options(self, track_length_m: float | None = None) -> dict[str, Any]:
+        """Keyword options for the simulator's race config (simulation.race.RaceConfig.from_dict).
+
+        ``track_length_m`` converts START_POSITION_OFFSET (a lap fraction) to metres; it is needed only
+        when that offset is not 0. OBJECT_POSITIONS lanes pass through as written: the simapp reads 1 as
+        the inner lane, RaceConfig reads +1 as left of the driving direction; the two agree on
+        counter-clockwise tracks only.
+        """
+        if self.start_position_offset and track_length_m is None:
+            raise ConfigError("training_params: START_POSITION_OFFSET is not 0, so race_options() needs track_length_m")
+        opts: dict[str, Any] = {
+            "race_type": self.race_type, "training": True, "round_robin_advance": self.round_robin_advance_dist,
+            "start_offset_m": self.start_position_offset * (track_length_m or 0.0),
+            "reverse_direction": self.reverse_dir, "alternate_direction": self.alternate_driving_direction}
+        if not self.change_start_position:
+            opts["round_robin_advance"] = 0.0
+        if self.race_type == "OBJECT_AVOIDANCE":
+            opts.update(number_of_obstacles=self.number_of_obstacles,
+                        min_distance_between_obstacles_m=self.min_distance_between_obstacles,
+                        randomize_obstacle_locations=self.randomize_obstacle_locations,
+                        obstacle_positions=tuple(self.object_positions))
+        elif self.race_type == "HEAD_TO_BOT":
+            opts.update(number_of_bot_cars=self.number_of_bot_cars, bot_car_speed_mps=self.bot_car_speed,
+                        min_distance_between_bot_cars_m=self.min_distance_between_bot_cars,
+                        bot_lane_change=self.is_lane_change, lower_lane_change_time_s=self.lower_lane_change_time,
+                        upper_lane_change_time_s=self.upper_lane_change_time)
+        return opts
+
+
+_TRUE_STRINGS, _FALSE_STRINGS = {"true", "yes", "1"}, {"false", "no", "0"}
+
+
+def _training_value(raw: Any, kind: type, source: str, key: str) -> Any:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in _TRUE_STRINGS | _FALSE_STRINGS:
+            return raw.strip().lower() in _TRUE_STRINGS
+        raise ConfigError(f"{source}: {key} must be true or false, got {raw!r}")
+    if kind is int:
+        return _integer(raw, source, key)
+    if kind is float:
+        return _number(raw, source, key)
+    if kind is tuple:
+        items = [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, list):
+            raise ConfigError(f"{source}: {key} must be a list of \"lap_fraction,lane\" strings, got {raw!r}")
+        out = []
+        for item in items:
+            parts = str(item).replace('"', "").split(",")
+            if len(parts) != 2:
+                raise ConfigError(f"{source}: {key} entry {item!r} must be \"lap_fraction,lane\", e.g. \"0.25,1\"")
+            out.append((_number(parts[0], source, key), _integer(parts[1], source, key)))
+        return tuple(out)
+    if raw is None or isinstance(raw, (dict, list)):
+        raise ConfigError(f"{source}: {key} must be a string, got {raw!r}")
+    return str(raw)
+
+
+def load_training_params(path: str | os.PathLike) -> TrainingParams:
+    """Read and validate a training_params.yaml file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"training_params.yaml file not found: {p}")
+    return TrainingParams.from_yaml(p.read_text(encoding="utf-8"), source=str(p))
+
+
+# --------------------------------------------------------------------------------------------------
+# presets/: deepracer-for-cloud defaults and our variants, as files users can copy
+# --------------------------------------------------------------------------------------------------
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+#: preset name -> (model_metadata file, hyperparameters file), both in PRESETS_DIR.
+PRESETS: dict[str, tuple[str, str]] = {
+    "default": ("model_metadata.json", "hyperparameters.json"),
+    "continuous": ("model_metadata_continuous.json", "hyperparameters.json"),
+    "10-actions": ("model_metadata_10_actions.json", "hyperparameters.json"),
+    "stereo": ("model_metadata_stereo.json", "hyperparameters.json"),
+    "lidar": ("model_metadata_lidar.json", "hyperparameters.json"),
+    "state": ("model_metadata_state.json", "hyperparameters_state.json"),
+}
+
+
+def preset_files(name: str) -> tuple[Path, Path]:
+    """(model_metadata.json path, hyperparameters.json path) of a named preset (see presets/README.md)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; allowed: {', '.join(PRESETS)}")
+    metadata, hyper = PRESETS[name]
+    return PRESETS_DIR / metadata, PRESETS_DIR / hyper

@@ -59,6 +59,12 @@ class StepBatch:
     closest_waypoint: np.ndarray  # (K,) index of the waypoint ahead
     sim_time_s: np.ndarray
     crash_count: np.ndarray     # (K,) crashes so far in the episode
+    off_track_count: np.ndarray  # (K,) incidents so far in the episode, per kind
+    reversed_count: np.ndarray
+    immobilized_count: np.ndarray
+    reset_count: np.ndarray     # (K,) evaluation resets so far
+    penalty_s: np.ndarray       # (K,) evaluation penalty seconds so far
+    reset: np.ndarray           # (K,) bool: the car finished and already started its next episode
 
     @property
     def done(self) -> np.ndarray:
@@ -148,6 +154,11 @@ class BatchedEnv:
         self.falling = np.zeros(k, np.int64)
         self.immobile = np.zeros(k, np.int64)
         self.crashes = np.zeros(k, np.int64)
+        self.off_tracks = np.zeros(k, np.int64)
+        self.reversals = np.zeros(k, np.int64)
+        self.immobilizations = np.zeros(k, np.int64)
+        self.resets = np.zeros(k, np.int64)
+        self.penalty_s = np.zeros(k)
         self.sim_time_s = np.zeros(k)
         self.done = np.zeros(k, bool)
         self._measure = None
@@ -192,7 +203,9 @@ class BatchedEnv:
         self.lap_distance_m[cars] = 0.0
         self.falling[cars] = 0
         self.immobile[cars] = 0
-        self.crashes[cars] = 0
+        for counter in (self.crashes, self.off_tracks, self.reversals, self.immobilizations, self.resets):
+            counter[cars] = 0
+        self.penalty_s[cars] = 0.0
         self.done[cars] = False
         self.world.reset(cars, start_fwd, np.where(rev, -1.0, 1.0))
         m = self.tracks.measure(self._subset_state(cars), rev)
@@ -200,6 +213,19 @@ class BatchedEnv:
         if not fwd.is_loop:  # open track: the lap is what is left from the start to the end
             self.lap_length_m[cars] = np.maximum(fwd.length_m - m.arc_m, 1e-6)
         self._measure = None
+
+    def _respawn(self, cars: np.ndarray, m) -> None:
+        """Put cars back on the centre line where they left it, facing the driving direction, at rest
+        (evaluation resets); the lap goes on from there."""
+        for c in cars.tolist():
+            tr = self.tracks.track(bool(self.reversed[c]))
+            arc = m.arc_m[c] - car.REFERENCE_POINT_AHEAD_M
+            self.state.x[c], self.state.y[c], self.state.yaw[c] = tr.pose_at(arc)
+        self.state.speed_mps[cars] = 0.0
+        self.state.steering_rad[cars] = 0.0
+        self.falling[cars] = 0
+        self.immobile[cars] = 0
+        self.prev_arc_m[cars] = self.tracks.measure(self._subset_state(cars), self.reversed[cars]).arc_m
 
     def _subset_state(self, cars: np.ndarray) -> car.CarState:
         s = self.state
@@ -221,7 +247,9 @@ class BatchedEnv:
         speed = c.speed_low_mps + (a[:, 1] + 1.0) * 0.5 * (c.speed_high_mps - c.speed_low_mps)
         return steer, speed
 
-    def step(self, actions) -> StepBatch:
+    def step(self, actions, max_resets: int | None = None) -> StepBatch:
+        """Advance every active car by one step. With ``autoreset``, finished cars start a new episode
+        (at most ``max_resets`` of them, lowest car index first; the others park until ``reset``)."""
         steer_cmd, speed_cmd = self.actions_to_commands(actions)
         cfg = self.race
         steer_eff, speed_eff = steer_cmd, speed_cmd
@@ -257,16 +285,26 @@ class BatchedEnv:
             ob = self.world.obstacles
             overlap = boxes_overlap(self.state.body_corners()[:, None], ob.corners()) & ob.active
             crashed = overlap.any(axis=1)
-            self.crashes += crashed & active
             objects = measure_objects(self.tracks, ob, self.state, self.reversed, m.arc_m)
         any_on = m.wheels_on_track.any(axis=1)
 
         status = episode_status(progress, any_on, crashed, self.falling, self.immobile, self.steps, cfg.max_steps)
         status = np.where(active, status, rs.PARK)
+        self.crashes += status == rs.CRASHED
+        self.off_tracks += status == rs.OFF_TRACK
+        self.reversals += status == rs.REVERSED
+        self.immobilizations += status == rs.IMMOBILIZED
+        respawn = np.zeros(self.k, bool)
+        if cfg.resets:
+            incident = np.isin(status, (rs.OFF_TRACK, rs.CRASHED, rs.REVERSED, rs.IMMOBILIZED))
+            respawn = incident & (self.resets < cfg.max_resets)
+            self.penalty_s += np.where(respawn & (status == rs.OFF_TRACK), cfg.off_track_penalty_s, 0.0)
+            self.penalty_s += np.where(respawn & (status == rs.CRASHED), cfg.collision_penalty_s, 0.0)
+            self.resets += respawn
 
         rewards = self._rewards(m, progress, speed_cmd, steer_cmd, crashed, objects, active)
 
-        terminated = active & (status != rs.IN_PROGRESS) & (status != rs.TIME_UP)
+        terminated = active & ~respawn & (status != rs.IN_PROGRESS) & (status != rs.TIME_UP)
         truncated = active & (status == rs.TIME_UP)
         finished = terminated | truncated
         result = StepBatch(
@@ -275,12 +313,21 @@ class BatchedEnv:
             x=m.ref_xy[:, 0].copy(), y=m.ref_xy[:, 1].copy(), yaw_deg=np.degrees(self.state.yaw),
             steering_deg=steer_cmd, speed_mps=speed_cmd, all_wheels_on_track=m.wheels_on_track.all(axis=1),
             closest_waypoint=m.segment + 1, sim_time_s=self.sim_time_s.copy(), crash_count=self.crashes.copy(),
+            off_track_count=self.off_tracks.copy(), reversed_count=self.reversals.copy(),
+            immobilized_count=self.immobilizations.copy(), reset_count=self.resets.copy(),
+            penalty_s=self.penalty_s.copy(), reset=np.zeros(self.k, bool),
         )
-        self._measure = m
+        self._measure = m  # reused by the STATE sensor unless cars moved since
+        if respawn.any():
+            self._respawn(np.flatnonzero(respawn), m)
+            self._measure = None
         if self.autoreset:
-            self._reset_cars(np.flatnonzero(finished))
-        else:
-            self.done |= finished
+            restart = np.flatnonzero(finished)
+            if max_resets is not None:
+                restart = restart[:max(0, int(max_resets))]
+            result.reset[restart] = True
+            self._reset_cars(restart)
+        self.done |= finished & ~result.reset
         result.obs = self._observe()
         return result
 

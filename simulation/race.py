@@ -53,6 +53,13 @@ class RaceConfig:
     #: Gaussian noise on the commanded speed [fraction of it] and steering [deg] (0 = none).
     action_noise_speed_fraction: float = 0.0
     action_noise_steering_deg: float = 0.0
+    #: Evaluation rules: with ``resets`` an off-track, crashed, reversed or immobilized car is put
+    #: back on the centre line and goes on (up to ``max_resets``) instead of ending the trial; the
+    #: penalties [s] are added to the lap time (DRfC defaults: 5 s off track, 5 s collision).
+    resets: bool = False
+    max_resets: int = 100
+    off_track_penalty_s: float = 5.0
+    collision_penalty_s: float = 5.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, source: str = "race options") -> "RaceConfig":

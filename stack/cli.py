@@ -87,6 +87,76 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _folder(args):
+    from core.model_folder import ModelFolder
+    from core.storage import LocalStorage
+
+    from .train import DEFAULT_MODELS_DIR
+
+    if not args.model:
+        raise ValueError("MODEL is required: the name of a model folder under models/")
+    root = Path(args.models_dir or DEFAULT_MODELS_DIR)
+    if not (root / args.model).is_dir():
+        known = sorted(p.name for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
+        raise ValueError(f"no model {args.model!r} in {root}/; models there: {', '.join(known) or 'none'}")
+    return ModelFolder(LocalStorage(root), args.model)
+
+
+def _cmd_train(args) -> int:
+    from .train import TrainRequest, run_training
+
+    if args.episodes is None and args.minutes is None:
+        raise ValueError("give a limit: --episodes N or --minutes M (EPISODES= or MINUTES= with make)")
+    req = TrainRequest(track=args.track, model=args.model, reward=args.reward, preset=args.preset,
+                       metadata=args.metadata, hyperparameters=args.hyperparameters, sims=args.sims,
+                       episodes=args.episodes, minutes=args.minutes, resume=args.resume, clone=args.clone,
+                       seed=args.seed, **({"models_dir": Path(args.models_dir)} if args.models_dir else {}))
+    run_training(req, console)
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
+
+    race = {"resets": True} if args.resets else {}
+    if args.off_track_penalty is not None:
+        race["off_track_penalty_s"] = args.off_track_penalty
+    res = evaluate(_folder(args), args.track, trials=args.trials, checkpoint=args.checkpoint, race=race,
+                   seed=args.seed)
+    table = Table(title=f"evaluation of {args.model} checkpoint {res.checkpoint} on {args.track}")
+    for col in ("trial", "time s", "progress", "status", "off track", "crashes", "penalty s", "resets"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for t in res.trials:
+        table.add_row(str(t.trial), f"{t.lap_time_s:.3f}" if t.lap_time_s is not None else f"({t.sim_time_s:.1f})",
+                      f"{t.progress:.1f}%", t.status, str(t.off_track), str(t.crashed), f"{t.penalty_s:.0f}",
+                      str(t.resets))
+    console.print(table)
+    console.print(f"wrote {res.metrics_key} and {res.simtrace_key}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .export import export_car_package
+
+    folder = _folder(args)
+    out = args.out or f"out/{args.model}-car.tar.gz"
+    path = export_car_package(folder, out, args.checkpoint)
+    console.print(f"wrote {path} (agent/model.pb + model_metadata.json)")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from core.config import TrainingParams
+
+    from .report import write_report
+
+    folder = _folder(args)
+    track = args.track or TrainingParams.from_yaml(folder.read_text(folder.training_params())).world_name
+    for path in write_report(folder, args.out or f"out/{args.model}", track):
+        console.print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepracer-local", description="Train AWS DeepRacer models on your own machine.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -109,6 +179,47 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--camera-at", type=float, default=1.0, help="arc length [m] of the car whose camera is shown")
     rd.set_defaults(func=_cmd_render)
 
+    tr = sub.add_parser("train", help="train a model on this machine (embedded: no Docker, no servers)")
+    tr.add_argument("--track", default="reinvent_base")
+    tr.add_argument("--model", help="model name (folder under models/); default <track>-<date>")
+    tr.add_argument("--reward", default=str(Path(__file__).resolve().parent.parent / "rewards" / "default.py"))
+    tr.add_argument("--preset", default="default", help="default, continuous, 10-actions, stereo, lidar, state")
+    tr.add_argument("--metadata", help="model_metadata.json (overrides the preset's)")
+    tr.add_argument("--hyperparameters", help="hyperparameters.json (overrides the preset's)")
+    tr.add_argument("--sims", type=int, default=1, help="rollout worker processes")
+    tr.add_argument("--episodes", type=int, help="stop after this many training episodes")
+    tr.add_argument("--minutes", type=float, help="stop after this many minutes")
+    tr.add_argument("--resume", action="store_true", help="continue MODEL from its last checkpoint")
+    tr.add_argument("--clone", help="start the new MODEL from this model's last checkpoint")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--models-dir", help="where model folders live (default models/)")
+    tr.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="race a trained model: trials from the start line, a table per trial")
+    ev.add_argument("--model", required=True)
+    ev.add_argument("--track", default="reinvent_base")
+    ev.add_argument("--trials", type=int, default=3)
+    ev.add_argument("--checkpoint", default="last", help="best, last or a number")
+    ev.add_argument("--resets", action="store_true", help="put the car back on the track instead of ending the trial")
+    ev.add_argument("--off-track-penalty", type=float, help="seconds per off-track reset (default 5)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--models-dir")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    ex = sub.add_parser("export", help="write the car package (tar.gz: agent/model.pb + model_metadata.json)")
+    ex.add_argument("--model", required=True)
+    ex.add_argument("--checkpoint", default="best", help="best, last or a number")
+    ex.add_argument("--out", help="default out/<model>-car.tar.gz")
+    ex.add_argument("--models-dir")
+    ex.set_defaults(func=_cmd_export)
+
+    rp = sub.add_parser("report", help="PNGs: reward and progress per iteration, evaluation laps on the track")
+    rp.add_argument("--model", required=True)
+    rp.add_argument("--track", help="default: the model's training track")
+    rp.add_argument("--out", help="folder, default out/<model>")
+    rp.add_argument("--models-dir")
+    rp.set_defaults(func=_cmd_report)
+
     b = sub.add_parser("bench", help="benchmarks: `bench sim`")
     b.add_argument("what", choices=["sim"])
     b.add_argument("--cars", type=int, default=256)
@@ -121,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from core.config import ConfigError
+    from core.storage import StorageKeyError
     from simulation.reward import RewardFunctionError
     from simulation.track import UnknownTrackError
 
@@ -131,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("reward function error", style="red")
         err_console.print(str(exc), markup=False, highlight=False)
         return 1
-    except (UnknownTrackError, ConfigError, ValueError, FileNotFoundError) as exc:
+    except (UnknownTrackError, ConfigError, ValueError, FileNotFoundError, StorageKeyError) as exc:
         err_console.print(f"error: {exc}", style="red", markup=False, highlight=False)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,284 @@
+"""The model folder: every path of the deepracer-for-cloud layout (spec section 6), in one place.
+
+A model folder is a key prefix in a Storage. deepracer-utils, users' notebooks and the DeepRacer
+tools read it, so the names below are the reference's, not ours to change.
+
+Publishing a checkpoint is ordered so a reader that follows the pointer never finds missing files:
+checkpoint files and the frozen graph first, then ``deepracer_checkpoints.json`` and the TensorFlow
+``checkpoint`` state file, and the ``.coach_checkpoint`` pointer last.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime
+from os import PathLike
+from typing import Any, Mapping, NamedTuple
+
+from .config import TrainingParams
+from .storage import Storage, StorageKeyError
+
+#: Files of one TensorFlow checkpoint, "<n>_Step-<steps>.ckpt.<suffix>".
+CHECKPOINT_SUFFIXES = ("index", "data-00000-of-00001", "meta")
+#: Checkpoints kept by publish_checkpoint: the newest this many, plus the best (simapp NUM_MODELS_TO_KEEP).
+NUM_CHECKPOINTS_TO_KEEP = 4
+
+_CKPT_NAME = re.compile(r"(\d+)_Step-(\d+)\.ckpt")
+_CKPT_FILE = re.compile(r"(\d+)_Step-(\d+)\.ckpt\.[^/]+")
+_TIMESTAMP = re.compile(r"\d{14}")
+
+
+class Checkpoint(NamedTuple):
+    """A checkpoint: its number (the training iteration) and the agent steps trained on so far."""
+
+    number: int
+    steps: int
+
+    @property
+    def name(self) -> str:
+        """The reference's checkpoint name, "<n>_Step-<steps>.ckpt" (the prefix of its files)."""
+        return f"{self.number}_Step-{self.steps}.ckpt"
+
+    @classmethod
+    def parse(cls, text: str) -> "Checkpoint | None":
+        """The first "<n>_Step-<steps>.ckpt" in ``text`` (a name, a path or a state file), or None."""
+        m = _CKPT_NAME.search(text)
+        return cls(int(m.group(1)), int(m.group(2))) if m else None
+
+
+def format_timestamp(when: datetime | float | str | None = None) -> str:
+    """YYYYmmddHHMMSS (local time) of a datetime, epoch seconds, or now; a 14-digit string passes through."""
+    if isinstance(when, str):
+        if not _TIMESTAMP.fullmatch(when):
+            raise ValueError(f"timestamp {when!r} must be 14 digits, YYYYmmddHHMMSS")
+        return when
+    if when is None or isinstance(when, (int, float)):
+        when = datetime.fromtimestamp(time.time() if when is None else float(when))
+    return when.strftime("%Y%m%d%H%M%S")
+
+
+class ModelFolder:
+    """The keys and the publishing protocol of one model folder (``prefix``) in a Storage."""
+
+    def __init__(self, storage: Storage, prefix: str = ""):
+        self.storage = storage
+        self.prefix = prefix.strip("/")
+
+    def __repr__(self) -> str:
+        return f"ModelFolder({self.storage.describe()}, prefix={self.prefix!r})"
+
+    def describe(self) -> str:
+        """Where the folder is, for messages (e.g. "local folder /x/models, prefix my-model")."""
+        return f"{self.storage.describe()}, prefix {self.prefix or '(none)'}"
+
+    def key(self, relative: str) -> str:
+        """The storage key of a path relative to the folder."""
+        return f"{self.prefix}/{relative}" if self.prefix else relative
+
+    # ---- the layout (spec section 6) ----------------------------------------------------------
+    def reward_function(self) -> str:
+        return self.key("reward_function.py")
+
+    def training_params(self) -> str:
+        return self.key("training_params.yaml")
+
+    def hyperparameters(self) -> str:
+        return self.key("ip/hyperparameters.json")
+
+    def model_metadata(self) -> str:
+        return self.key("model/model_metadata.json")
+
+    def checkpoint_prefix(self, number: int, steps: int) -> str:
+        return self.key(f"model/{Checkpoint(number, steps).name}")
+
+    def checkpoint_files(self, number: int, steps: int) -> tuple[str, ...]:
+        """Keys of the .index, .data-00000-of-00001 and .meta files of a TensorFlow checkpoint."""
+        return tuple(f"{self.checkpoint_prefix(number, steps)}.{s}" for s in CHECKPOINT_SUFFIXES)
+
+    def coach_checkpoint(self) -> str:
+        """The pointer to the current checkpoint; holds its bare name, as rl_coach writes it."""
+        return self.key("model/.coach_checkpoint")
+
+    def tf_checkpoint_state(self) -> str:
+        """TensorFlow's checkpoint state file (the simapp's "old" pointer, read by TF tools)."""
+        return self.key("model/checkpoint")
+
+    def deepracer_checkpoints(self) -> str:
+        return self.key("model/deepracer_checkpoints.json")
+
+    def frozen_model(self, number: int) -> str:
+        return self.key(f"model/model_{number}.pb")
+
+    def training_metrics(self, worker: int = 0) -> str:
+        return self.key("metrics/TrainingMetrics.json" if worker == 0 else f"metrics/TrainingMetrics_{worker}.json")
+
+    def evaluation_metrics(self, timestamp: datetime | float | str | None = None) -> str:
+        return self.key(f"metrics/evaluation/evaluation-{format_timestamp(timestamp)}.json")
+
+    def training_simtrace(self, iteration: int, worker: int = 0, num_workers: int = 1) -> str:
+        """One worker: training-simtrace/<iter>-iteration.csv; several: <worker>/training-simtrace/..."""
+        if not 0 <= worker < num_workers:
+            raise ValueError(f"worker {worker} is not in 0..{num_workers - 1}")
+        rel = f"training-simtrace/{iteration}-iteration.csv"
+        return self.key(rel if num_workers == 1 else f"{worker}/{rel}")
+
+    def evaluation_simtrace(self, timestamp: datetime | float | str | None = None) -> str:
+        return self.key(f"evaluation-{format_timestamp(timestamp)}/evaluation-simtrace/0-iteration.csv")
+
+    def ready_marker(self) -> str:
+        return self.key("model/.ready")
+
+    def lock_marker(self) -> str:
+        return self.key("model/.lock")
+
+    def finished_marker(self) -> str:
+        return self.key("model/.finished")
+
+    # ---- reading and writing -----------------------------------------------------------------
+    def write_text(self, key: str, text: str) -> None:
+        self.storage.put_bytes(key, text.encode("utf-8"))
+
+    def read_text(self, key: str) -> str:
+        return self.storage.get_bytes(key).decode("utf-8")
+
+    def write_json(self, key: str, obj: Any, indent: int | None = 2) -> None:
+        self.write_text(key, json.dumps(obj, indent=indent) + ("\n" if indent is not None else ""))
+
+    def read_json(self, key: str) -> Any:
+        """The parsed object; ValueError naming the key and the store when it is not JSON."""
+        text = self.read_text(key)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{key} in {self.storage.describe()}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+    def new_training_params(self, bucket: str = "bucket", **fields: Any) -> TrainingParams:
+        """TrainingParams whose S3 keys point into this folder; ``fields`` override any attribute."""
+        values: dict[str, Any] = dict(
+            metrics_s3_bucket=bucket, metrics_s3_object_key=self.training_metrics(),
+            model_metadata_file_s3_key=self.model_metadata(), reward_file_s3_key=self.reward_function(),
+            sagemaker_shared_s3_bucket=bucket, sagemaker_shared_s3_prefix=self.prefix,
+            simtrace_s3_bucket=bucket, simtrace_s3_prefix=self.prefix)
+        values.update(fields)
+        return TrainingParams(**values)
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """The checkpoint the pointer names, or None when there is no pointer yet."""
+        try:
+            text = self.read_text(self.coach_checkpoint())
+        except StorageKeyError:
+            return None
+        return Checkpoint.parse(text)
+
+    def list_checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint with at least one file in the folder, oldest first."""
+        found = set()
+        for key in self.storage.list(self.key("model/")):
+            m = _CKPT_FILE.fullmatch(key.rpartition("/")[2])
+            if m:
+                found.add(Checkpoint(int(m.group(1)), int(m.group(2))))
+        return sorted(found)
+
+    def checkpoint_record(self) -> dict[str, Any] | None:
+        """The parsed deepracer_checkpoints.json, or None when there is none."""
+        try:
+            return self.read_json(self.deepracer_checkpoints())
+        except StorageKeyError:
+            return None
+
+    def best_checkpoint(self) -> Checkpoint | None:
+        """The best checkpoint recorded in deepracer_checkpoints.json, or None."""
+        best = (self.checkpoint_record() or {}).get("best_checkpoint") or {}
+        return Checkpoint.parse(best.get("name") or "")
+
+    def publish_checkpoint(self, number: int, steps: int, files: Mapping[str, bytes | str | PathLike],
+                           frozen_pb: bytes | None = None, metric: float | None = None,
+                           time_stamp: float | None = None, keep: int = NUM_CHECKPOINTS_TO_KEEP) -> Checkpoint:
+        """Publish checkpoint ``number`` and make it current; return it.
+
+        ``files`` maps a suffix ("index", "data-00000-of-00001", "meta", or any other file name part)
+        to bytes or a local file path. ``metric`` is the checkpoint's evaluation metric (mean progress
+        in percent by default in the reference; higher is better), None when not known yet (see
+        record_metric). ``time_stamp`` is epoch seconds (default now). Order: checkpoint files and
+        model_<n>.pb, then deepracer_checkpoints.json and model/checkpoint, then .coach_checkpoint.
+        Then checkpoints other than the newest ``keep`` and the best are deleted with their .pb.
+        """
+        if not files:
+            raise ValueError("publish_checkpoint needs at least one checkpoint file")
+        ckpt = Checkpoint(int(number), int(steps))
+        prefix = self.checkpoint_prefix(*ckpt)
+        for suffix, content in files.items():
+            suffix = suffix.lstrip(".")
+            if not suffix or "/" in suffix:
+                raise ValueError(f"checkpoint file suffix {suffix!r} must be a non-empty name without '/'")
+            if isinstance(content, (bytes, bytearray, memoryview)):
+                self.storage.put_bytes(f"{prefix}.{suffix}", bytes(content))
+            else:
+                self.storage.put_file(f"{prefix}.{suffix}", content)
+        if frozen_pb is not None:
+            self.storage.put_bytes(self.frozen_model(ckpt.number), frozen_pb)
+        self._record(ckpt, metric, time_stamp)
+        self.write_text(self.tf_checkpoint_state(),
+                        f'model_checkpoint_path: "{ckpt.name}"\nall_model_checkpoint_paths: "{ckpt.name}"\n')
+        self.write_text(self.coach_checkpoint(), ckpt.name)
+        self.prune(keep)
+        return ckpt
+
+    def record_metric(self, number: int, steps: int, metric: float, time_stamp: float | None = None) -> None:
+        """Record checkpoint ``number``'s evaluation metric once it is known (updates best and last)."""
+        self._record(Checkpoint(int(number), int(steps)), metric, time_stamp)
+
+    def _record(self, ckpt: Checkpoint, metric: float | None, time_stamp: float | None) -> None:
+        """Update deepracer_checkpoints.json as the simapp does: best = highest metric (ties: newer)."""
+        entry = {"name": ckpt.name, "avg_eval_metric": None if metric is None else float(metric),
+                 "time_stamp": float(time.time() if time_stamp is None else time_stamp)}
+        record = self.checkpoint_record() or {}
+        best = record.get("best_checkpoint") or {}
+        best_metric = best.get("avg_eval_metric")
+        if (not best.get("name") or best.get("name") == ckpt.name or
+                (metric is not None and (best_metric is None or metric >= best_metric))):
+            best = entry
+        self.write_json(self.deepracer_checkpoints(), {"best_checkpoint": best, "last_checkpoint": entry}, indent=None)
+
+    def prune(self, keep: int = NUM_CHECKPOINTS_TO_KEEP) -> list[Checkpoint]:
+        """Delete all but the newest ``keep`` checkpoints, the best and the current; return those deleted."""
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        ckpts = self.list_checkpoints()
+        kept = set(ckpts[-keep:]) | {self.best_checkpoint(), self.latest_checkpoint()}
+        gone = [c for c in ckpts if c not in kept]
+        for c in gone:
+            for key in self.storage.list(self.checkpoint_prefix(*c) + "."):
+                self.storage.delete(key)
+            if not any(k.number == c.number for k in kept):
+                self.storage.delete(self.frozen_model(c.number))
+        return gone
+
+    def copy_from(self, other: "ModelFolder", checkpoint: Checkpoint | None = None) -> Checkpoint:
+        """Start this folder from another's checkpoint ("clone", DRfC's increment training).
+
+        Copies the configuration files that exist (reward function, training params, hyperparameters,
+        model metadata), then publishes ``checkpoint`` (default: the other's best, else its latest)
+        here under the same number with the other's recorded metric.
+        """
+        ckpt = checkpoint or other.best_checkpoint() or other.latest_checkpoint()
+        if ckpt is None:
+            raise StorageKeyError(f"{other.prefix!r} in {other.storage.describe()} has no checkpoint to copy")
+        for name in ("reward_function", "training_params", "hyperparameters", "model_metadata"):
+            src = getattr(other, name)()
+            if other.storage.exists(src):
+                self.storage.put_bytes(getattr(self, name)(), other.storage.get_bytes(src))
+        prefix = other.checkpoint_prefix(*ckpt) + "."
+        files = {k[len(prefix):]: other.storage.get_bytes(k) for k in other.storage.list(prefix)}
+        if not files:
+            raise StorageKeyError(f"checkpoint {ckpt.name} has no files under {prefix!r} in {other.storage.describe()}")
+        pb_key = other.frozen_model(ckpt.number)
+        pb = other.storage.get_bytes(pb_key) if other.storage.exists(pb_key) else None
+        metric = None
+        for entry in (other.checkpoint_record() or {}).values():
+            if isinstance(entry, dict) and entry.get("name") == ckpt.name:
+                metric = entry.get("avg_eval_metric")
+        return self.publish_checkpoint(ckpt.number, ckpt.steps, files, pb, metric)

@@ -1,0 +1,153 @@
+"""Where model folders live: a small object-store interface (S3's shape) and a local-folder store.
+
+Keys are '/'-separated relative paths ("my-model/model/model_metadata.json"). A store holds bytes
+under keys; there are no folders, only key prefixes. An S3 store with the same interface comes later.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+#: Suffix of LocalStorage's temporary files (written beside the target, then renamed over it).
+_TMP_SUFFIX = ".drl-tmp"
+
+
+class StorageKeyError(KeyError):
+    """A key that is not in the store; the message names the key and the store."""
+
+    def __str__(self) -> str:          # KeyError would print the repr of its argument
+        return str(self.args[0]) if self.args else ""
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """An object store. Writes replace a whole object at once: a reader sees the old or the new bytes."""
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def get_bytes(self, key: str) -> bytes:
+        """The object's bytes; StorageKeyError when there is none."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Every key that starts with ``prefix`` (a plain string prefix, as in S3), sorted."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; no error when it is already gone (S3 semantics)."""
+        ...
+
+    def put_file(self, key: str, path: str | os.PathLike) -> None: ...
+
+    def get_file(self, key: str, path: str | os.PathLike) -> None:
+        """Copy the object to a local file (parent folders are made); StorageKeyError when missing."""
+        ...
+
+    def describe(self) -> str:
+        """Where the store is, for messages: "local folder /x/models", "s3://bucket"."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative key, else raise ValueError saying why."""
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"storage key must be a non-empty string, got {key!r}")
+    if key.startswith("/") or (len(key) > 1 and key[1] == ":"):
+        raise ValueError(f"storage key {key!r} must be relative (no leading '/' or drive)")
+    if "\\" in key or "\0" in key:
+        raise ValueError(f"storage key {key!r} must use '/' as separator and contain no NUL")
+    parts = key.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"storage key {key!r} must not contain '..', '.' or empty parts")
+    if parts[-1].endswith(_TMP_SUFFIX):
+        raise ValueError(f"storage key {key!r} must not end with {_TMP_SUFFIX!r} (reserved for temporary files)")
+    return key
+
+
+class LocalStorage:
+    """A store in a local folder: key "a/b.json" is the file ``root/a/b.json``.
+
+    Writes go to a temporary file in the target's folder, are flushed to disk, then renamed over the
+    target (os.replace), so a concurrent reader never sees a half-written object.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+
+    def describe(self) -> str:
+        return f"local folder {self.root}"
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({str(self.root)!r})"
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def _missing(self, key: str) -> StorageKeyError:
+        return StorageKeyError(f"no object {key!r} in {self.describe()}")
+
+    def _write_atomic(self, target: Path, write) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=_TMP_SUFFIX)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._write_atomic(self._path(key), lambda f: f.write(bytes(data)))
+
+    def put_file(self, key: str, path: str | os.PathLike) -> None:
+        with open(path, "rb") as src:
+            self._write_atomic(self._path(key), lambda f: shutil.copyfileobj(src, f))
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise self._missing(key) from None
+
+    def get_file(self, key: str, path: str | os.PathLike) -> None:
+        src = self._path(key)
+        if not src.is_file():
+            raise self._missing(key)
+        with open(src, "rb") as f:
+            self._write_atomic(Path(path), lambda out: shutil.copyfileobj(f, out))
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            pass
+
+    def list(self, prefix: str = "") -> list[str]:
+        folder = prefix.rpartition("/")[0]
+        base = self.root.joinpath(*folder.split("/")) if folder else self.root
+        if folder:
+            check_key(folder)
+        if not base.is_dir():
+            return []
+        keys = []
+        for dirpath, _dirs, files in os.walk(base):
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for name in files:
+                if name.endswith(_TMP_SUFFIX):
+                    continue
+                key = name if rel == "." else f"{rel}/{name}"
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)

@@ -1,0 +1,102 @@
+"""Play episodes with a published policy on a BatchedEnv: K cars at once, exactly N episodes.
+
+Used by the rollout worker (training and per-iteration evaluation episodes) and by evaluation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from core import race_status as rs
+from core.messages import Episode
+
+from .env import BatchedEnv, StepBatch
+
+
+class Policy(Protocol):
+    def act(self, obs: dict[str, np.ndarray], rng: np.random.Generator, greedy: bool
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+@dataclass
+class _Buffer:
+    obs: dict[str, list] = field(default_factory=dict)
+    actions: list = field(default_factory=list)
+    log_probs: list = field(default_factory=list)
+    values: list = field(default_factory=list)
+    rewards: list = field(default_factory=list)
+    start_ms: float = 0.0
+
+
+def simtrace_rows(r: StepBatch, actions: np.ndarray, discrete: bool, track_length_m: float,
+                  cars: np.ndarray) -> list[dict]:
+    """Sim-trace rows (spec section 5) of the given cars for one step."""
+    now = time.time()
+    rows = []
+    for i in cars.tolist():
+        action = int(actions[i]) if discrete else f"[{r.steering_deg[i]:.4f} {r.speed_mps[i]:.4f}]"
+        rows.append({
+            "episode": int(r.episode[i]), "steps": int(r.steps[i]), "X": float(r.x[i]), "Y": float(r.y[i]),
+            "yaw": float(r.yaw_deg[i]), "steer": float(r.steering_deg[i]), "throttle": float(r.speed_mps[i]),
+            "action": action, "reward": float(r.reward[i]), "done": bool(r.done[i]),
+            "all_wheels_on_track": bool(r.all_wheels_on_track[i]), "progress": float(r.progress[i]),
+            "closest_waypoint": int(r.closest_waypoint[i]), "track_len": track_length_m,
+            "tstamp": float(r.sim_time_s[i]), "episode_status": rs.STATUSES[int(r.status[i])],
+            "pause_duration": 0.0, "obstacle_crash_counter": int(r.crash_count[i]), "wall_clock": now,
+        })
+    return rows
+
+
+def play(env: BatchedEnv, policy: Policy, num_episodes: int, *, greedy: bool, rng: np.random.Generator,
+         run_id: str = "", iteration: int = 0, worker: int = 0, phase: str = "training",
+         on_rows: Callable[[list[dict]], None] | None = None, keep_obs: bool = True) -> list[Episode]:
+    """Play exactly ``num_episodes`` episodes with up to ``env.k`` cars in parallel.
+
+    Cars start new episodes while some are still owed; the others park when they finish. Returns
+    the episodes in the order they finished (ids from the env's episode counter).
+    """
+    obs = env.reset()
+    k = env.k
+    started = min(k, num_episodes)
+    active = np.zeros(k, bool)
+    active[:started] = True
+    env.done[~active] = True   # cars beyond the quota sit out from the start
+    bufs = [_Buffer(start_ms=time.time() * 1000) for _ in range(k)]
+    done_eps: list[Episode] = []
+    discrete = env.metadata.is_discrete
+    length = env.tracks.forward.length_m
+    while len(done_eps) < num_episodes:
+        actions, log_probs, values = policy.act(obs, rng, greedy)
+        owed = num_episodes - started
+        r = env.step(actions, max_resets=owed)
+        if on_rows is not None:
+            on_rows(simtrace_rows(r, actions, discrete, length, np.flatnonzero(active)))
+        for i in np.flatnonzero(active).tolist():
+            b = bufs[i]
+            if keep_obs:
+                for name, v in obs.items():
+                    b.obs.setdefault(name, []).append(v[i])
+            b.actions.append(actions[i])
+            b.log_probs.append(log_probs[i])
+            b.values.append(values[i])
+            b.rewards.append(r.reward[i])
+            if r.done[i]:
+                done_eps.append(Episode(
+                    run_id=run_id, iteration=iteration, worker=worker, episode_id=int(r.episode[i]), phase=phase,
+                    obs={n: np.stack(v) for n, v in b.obs.items()},
+                    actions=np.asarray(b.actions), log_probs=np.asarray(b.log_probs, np.float32),
+                    values=np.asarray(b.values, np.float32), rewards=np.asarray(b.rewards, np.float32),
+                    status=rs.STATUSES[int(r.status[i])], progress=float(r.progress[i]),
+                    start_time_ms=b.start_ms, end_time_ms=time.time() * 1000, track=env.tracks.forward.name,
+                    extra={"truncated": bool(r.truncated[i])}))
+                bufs[i] = _Buffer(start_ms=time.time() * 1000)
+                if r.reset[i]:
+                    started += 1
+                else:
+                    active[i] = False
+        obs = r.obs
+    return done_eps

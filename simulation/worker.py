@@ -1,0 +1,128 @@
+"""The rollout worker: `python -m simulation.worker --config JSON`.
+
+For each policy version the trainer announces, the worker loads that published policy (frozen
+graph) from storage, plays its share of the iteration's episodes with K cars at once, sends every
+finished episode to the trainer, then plays its evaluation episodes (greedy) and writes its
+sim-trace and training metrics into the model folder. It runs the published policy through `core`,
+never trainer code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.config import parse_model_metadata
+from core.messages import read_policy_notice
+from core.model_folder import ModelFolder
+from core.policy import FrozenPolicy
+from core.storage import LocalStorage, Storage
+from core.traces import TrainingMetrics, simtrace_csv
+from core.transport import SimTransport, StdioSim, TransportError
+
+from .env import BatchedEnv
+from .race import RaceConfig
+from .rollout import play
+
+
+@dataclass
+class WorkerConfig:
+    """What a worker needs; travels as JSON on the command line."""
+
+    run_id: str
+    worker: int
+    num_workers: int
+    storage_root: str
+    model_prefix: str
+    track: str
+    episodes_per_iteration: int
+    eval_episodes_per_iteration: int = 1
+    num_cars: int = 8
+    seed: int = 0
+    race: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "WorkerConfig":
+        return cls(**json.loads(text))
+
+
+def open_storage(cfg: WorkerConfig) -> Storage:
+    return LocalStorage(cfg.storage_root)
+
+
+class Worker:
+    def __init__(self, cfg: WorkerConfig, storage: Storage, transport: SimTransport):
+        self.cfg = cfg
+        self.transport = transport
+        self.folder = ModelFolder(storage, cfg.model_prefix)
+        self.metadata = parse_model_metadata(self.folder.read_json(self.folder.model_metadata()),
+                                             source=self.folder.model_metadata())
+        self._reward_dir = tempfile.TemporaryDirectory(prefix="deepracer-reward-")
+        reward_path = Path(self._reward_dir.name) / "reward_function.py"
+        reward_path.write_bytes(storage.get_bytes(self.folder.reward_function()))
+        race = RaceConfig.from_dict(cfg.race)
+        self.env = BatchedEnv(cfg.track, reward_path, self.metadata, race, num_cars=cfg.num_cars,
+                              seed=cfg.seed + 7919 * cfg.worker, episode_offset=cfg.worker)
+        self.rng = np.random.default_rng(cfg.seed + 104729 * (cfg.worker + 1))
+        self.metrics = TrainingMetrics()
+        self.storage = storage
+
+    def play_iteration(self, version: int) -> None:
+        cfg, folder = self.cfg, self.folder
+        policy = FrozenPolicy.from_bytes(self.storage.get_bytes(folder.frozen_model(version)), self.metadata)
+        rows: list[dict] = []
+        share = cfg.episodes_per_iteration
+        episodes = play(self.env, policy, share, greedy=False, rng=self.rng, run_id=cfg.run_id,
+                        iteration=version, worker=cfg.worker, phase="training", on_rows=rows.extend)
+        for ep in episodes:
+            self.transport.send_episode(ep.to_bytes())
+        evals = []
+        if cfg.eval_episodes_per_iteration > 0:
+            evals = play(self.env, policy, cfg.eval_episodes_per_iteration, greedy=True, rng=self.rng,
+                         run_id=cfg.run_id, iteration=version, worker=cfg.worker, phase="evaluation", keep_obs=False)
+            for ep in evals:
+                self.transport.send_episode(ep.to_bytes())
+        for ep in episodes + evals:
+            self.metrics.add_episode(reward_score=float(ep.rewards.sum()), episode=ep.episode_id, trial=version,
+                                     phase=ep.phase, completion_percentage=ep.progress, episode_status=ep.status,
+                                     start_time_ms=ep.start_time_ms, end_time_ms=ep.end_time_ms)
+        rows.sort(key=lambda r: (r["episode"], r["steps"]))
+        self.storage.put_bytes(folder.training_simtrace(version, cfg.worker, cfg.num_workers),
+                               simtrace_csv(rows).encode())
+        folder.write_json(folder.training_metrics(cfg.worker), self.metrics.to_json_dict())
+
+    def run(self) -> int:
+        while True:
+            try:
+                notice = self.transport.next_notice(None)
+            except TransportError:
+                return 0  # the trainer is gone: nothing left to do
+            version, stop = read_policy_notice(notice)
+            if stop:
+                return 0
+            self.play_iteration(version)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="deepracer-local rollout worker")
+    p.add_argument("--config", required=True, help="WorkerConfig as JSON")
+    args = p.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer stops workers; Ctrl-C goes to it
+    transport = StdioSim()
+    cfg = WorkerConfig.from_json(args.config)
+    return Worker(cfg, open_storage(cfg), transport).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

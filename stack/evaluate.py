@@ -1,0 +1,112 @@
+"""`make evaluate MODEL=... TRACK=... TRIALS=3`: race a trained model with the reference's rules.
+
+Each trial starts at the start line and drives one lap with the greedy policy (argmax / the mean
+action). Off track ends the trial unless resets are on, in which case the car is put back on the
+track with a penalty (DRfC defaults: 5 s off track, 5 s collision). The real car and the Gazebo
+simulator are not deterministic; trials here get a small action noise so that they differ
+(EVAL_ACTION_NOISE_*; set both to 0 for identical trials). In the metrics JSON, a trial's
+elapsed time is its simulated lap time plus penalties.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core import race_status as rs
+from core.config import parse_model_metadata
+from core.model_folder import ModelFolder, format_timestamp
+from core.policy import FrozenPolicy
+from core.traces import EvaluationMetrics, simtrace_csv
+from simulation.env import BatchedEnv
+from simulation.race import RaceConfig
+from simulation.rollout import simtrace_rows
+
+from .export import choose_checkpoint
+
+EVAL_ACTION_NOISE_SPEED_FRACTION = 0.02
+EVAL_ACTION_NOISE_STEERING_DEG = 1.0
+#: A trial that has not finished after this long [simulated s] ends as time_up.
+EVAL_TIME_LIMIT_S = 180.0
+
+
+@dataclass
+class TrialResult:
+    trial: int
+    status: str
+    progress: float          # 0-100
+    lap_time_s: float | None  # simulated time + penalties, when the lap was completed
+    sim_time_s: float
+    penalty_s: float
+    off_track: int
+    crashed: int
+    reversed: int
+    immobilized: int
+    resets: int
+    start_time_ms: float     # wall clock at the start [ms since the epoch]
+
+
+@dataclass
+class EvaluationResult:
+    checkpoint: int
+    trials: list[TrialResult]
+    metrics_key: str
+    simtrace_key: str
+
+
+def evaluate(folder: ModelFolder, track: str, trials: int = 3, checkpoint: str | int | None = "last",
+             race: dict | None = None, seed: int = 0) -> EvaluationResult:
+    """Run ``trials`` evaluation laps of ``folder``'s policy; write metrics and sim-trace into the folder."""
+    if trials < 1:
+        raise ValueError(f"TRIALS must be >= 1, got {trials}")
+    n = choose_checkpoint(folder, checkpoint)
+    metadata = parse_model_metadata(folder.read_json(folder.model_metadata()), source=folder.model_metadata())
+    policy = FrozenPolicy.from_bytes(folder.storage.get_bytes(folder.frozen_model(n)), metadata)
+    options = {"action_noise_speed_fraction": EVAL_ACTION_NOISE_SPEED_FRACTION,
+               "action_noise_steering_deg": EVAL_ACTION_NOISE_STEERING_DEG,
+               "max_steps": int(EVAL_TIME_LIMIT_S * 15)}
+    options.update(race or {})
+    options["training"] = False  # every trial starts at the start line
+    race_cfg = RaceConfig.from_dict(options)
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory(prefix="deepracer-eval-") as tmp:
+        reward = Path(tmp) / "reward_function.py"
+        reward.write_bytes(folder.storage.get_bytes(folder.reward_function()))
+        env = BatchedEnv(track, reward, metadata, race_cfg, num_cars=trials, seed=seed, autoreset=False)
+        obs = env.reset()
+        start_ms = time.time() * 1000
+        results: list[TrialResult | None] = [None] * trials
+        rows: list[dict] = []
+        while any(r is None for r in results):
+            actions, _, _ = policy.act(obs, rng, greedy=True)
+            r = env.step(actions)
+            live = np.array([res is None for res in results])
+            rows += simtrace_rows(r, actions, metadata.is_discrete, env.tracks.forward.length_m, np.flatnonzero(live))
+            for i in np.flatnonzero(r.done & live).tolist():
+                status = rs.STATUSES[int(r.status[i])]
+                lap = status == "lap_complete"
+                results[i] = TrialResult(
+                    trial=i + 1, status=status, progress=float(r.progress[i]),
+                    lap_time_s=float(r.steps[i] / 15.0 + r.penalty_s[i]) if lap else None,
+                    sim_time_s=float(r.steps[i] / 15.0), penalty_s=float(r.penalty_s[i]),
+                    off_track=int(r.off_track_count[i]), crashed=int(r.crash_count[i]),
+                    reversed=int(r.reversed_count[i]), immobilized=int(r.immobilized_count[i]),
+                    resets=int(r.reset_count[i]), start_time_ms=start_ms)
+            obs = r.obs
+    stamp = format_timestamp(time.time())
+    metrics = EvaluationMetrics()
+    for t in results:
+        metrics.add_trial(trial=t.trial, completion_percentage=t.progress, episode_status=t.status,
+                          start_time_ms=t.start_time_ms, end_time_ms=t.start_time_ms + 1000 * (t.sim_time_s + t.penalty_s),
+                          crash_count=t.crashed, immobilized_count=t.immobilized, off_track_count=t.off_track,
+                          reversed_count=t.reversed)
+    metrics_key = folder.evaluation_metrics(stamp)
+    folder.write_json(metrics_key, metrics.to_json_dict())
+    rows.sort(key=lambda row: (row["episode"], row["steps"]))
+    simtrace_key = folder.evaluation_simtrace(stamp)
+    folder.storage.put_bytes(simtrace_key, simtrace_csv(rows).encode())
+    return EvaluationResult(n, results, metrics_key, simtrace_key)

@@ -1,0 +1,218 @@
+"""The learner: publish policy v, gather the iteration's episodes, run PPO, publish v+1.
+
+`python -m trainer.learner` is the container entry point (stack issue); embedded training drives
+``Learner`` from stack/train.py with worker processes on this machine.
+
+One iteration (ARCHITECTURE.md "One training iteration"):
+1. publish: checkpoint files and the frozen policy in storage, the pointer last, then a notice;
+2. gather ``num_episodes_between_training`` training episodes (plus the workers' greedy
+   evaluation episodes) tagged with this version; duplicates are dropped; a dead worker does not
+   stall the iteration, its missing episodes are counted as lost;
+3. PPO update; metrics; next version.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from core import race_status as rs  # noqa: E402
+from core.config import Hyperparameters, ModelMetadata  # noqa: E402
+from core.messages import Episode, MessageError, policy_notice  # noqa: E402
+from core.model_folder import ModelFolder  # noqa: E402
+from core.transport import TrainerTransport  # noqa: E402
+
+from .export import export_frozen_graph  # noqa: E402
+from .networks import PolicyValueNet, build_policy_value  # noqa: E402
+from .ppo import PPO, UpdateStats, gae  # noqa: E402
+
+CHECKPOINT_SUFFIXES = (".index", ".data-00000-of-00001")
+
+
+@dataclass
+class IterationReport:
+    """What one training iteration did (one line in the terminal)."""
+
+    iteration: int
+    episodes: int            # training episodes used
+    total_episodes: int
+    mean_reward: float
+    mean_progress: float     # 0-100, training episodes
+    lap_share: float         # share of training episodes that completed a lap
+    eval_progress: float | None  # mean progress of the greedy evaluation episodes
+    env_steps: int
+    env_steps_per_s: float   # steps gathered / time spent gathering
+    lost_episodes: int
+    update: UpdateStats | None
+    seconds: float
+    elapsed_s: float
+
+
+@dataclass
+class Limits:
+    episodes: int | None = None
+    minutes: float | None = None
+
+
+class CheckpointIO:
+    """Saves and restores the network weights as TF checkpoints in the model folder."""
+
+    def __init__(self, net: PolicyValueNet, folder: ModelFolder):
+        self.net = net
+        self.folder = folder
+        self.ckpt = tf.train.Checkpoint(net=net)
+
+    def publish(self, n: int, steps: int, metric: float | None) -> None:
+        with tempfile.TemporaryDirectory(prefix="deepracer-ckpt-") as tmp:
+            prefix = str(Path(tmp) / f"{n}_Step-{steps}.ckpt")
+            self.ckpt.write(prefix)
+            files = {sfx: Path(prefix + sfx) for sfx in CHECKPOINT_SUFFIXES}
+            self.folder.publish_checkpoint(n, steps, files, export_frozen_graph(self.net), metric)
+
+    def restore(self, n: int, steps: int, folder: ModelFolder | None = None) -> None:
+        src = folder or self.folder
+        with tempfile.TemporaryDirectory(prefix="deepracer-ckpt-") as tmp:
+            local = Path(tmp) / f"{n}_Step-{steps}.ckpt"
+            for sfx in CHECKPOINT_SUFFIXES:
+                src.storage.get_file(src.checkpoint_prefix(n, steps) + sfx, str(local) + sfx)
+            self.ckpt.read(str(local)).expect_partial()
+
+
+class Learner:
+    def __init__(self, folder: ModelFolder, metadata: ModelMetadata, hp: Hyperparameters,
+                 transport: TrainerTransport, num_workers: int, run_id: str, seed: int = 0,
+                 gather_timeout_s: float = 120.0):
+        self.folder = folder
+        self.metadata = metadata
+        self.hp = hp
+        self.transport = transport
+        self.num_workers = num_workers
+        self.run_id = run_id
+        self.gather_timeout_s = gather_timeout_s
+        tf.keras.utils.set_random_seed(seed)
+        self.net = build_policy_value(metadata, seed=seed)
+        self.ppo = PPO(self.net, hp, seed=seed)
+        self.io = CheckpointIO(self.net, folder)
+        self.version = 0
+        self.total_steps = 0
+        self.total_episodes = 0
+        self._seen: set[tuple] = set()
+
+    # ------------------------------------------------------------------ start points
+    def resume(self) -> None:
+        """Continue this model from its last published checkpoint."""
+        latest = self.folder.latest_checkpoint()
+        if latest is None:
+            raise FileNotFoundError(f"nothing to resume: no checkpoint in {self.folder.describe()}")
+        n, steps = latest
+        self.io.restore(n, steps)
+        self.version, self.total_steps = n, steps
+
+    def clone_from(self, other: ModelFolder) -> None:
+        """Start this (new) model from another model's last checkpoint (the reference's increment training)."""
+        latest = other.latest_checkpoint()
+        if latest is None:
+            raise FileNotFoundError(f"nothing to clone: no checkpoint in {other.describe()}")
+        self.io.restore(*latest, folder=other)
+
+    # ------------------------------------------------------------------ the loop
+    def gather(self, version: int, expected_train: int, expected_eval: int) -> tuple[list[Episode], list[Episode], int]:
+        """Episodes of ``version`` until the expected counts arrive or the workers are gone/silent."""
+        train: list[Episode] = []
+        evals: list[Episode] = []
+        last_arrival = time.monotonic()
+        while len(train) < expected_train or len(evals) < expected_eval:
+            alive = self.transport.alive_workers()
+            if not alive:
+                break
+            if time.monotonic() - last_arrival > self.gather_timeout_s:
+                break
+            for worker, data in self.transport.receive(timeout_s=1.0):
+                last_arrival = time.monotonic()
+                try:
+                    ep = Episode.from_bytes(data)
+                except MessageError:
+                    continue
+                if ep.run_id != self.run_id or ep.iteration != version or ep.key in self._seen:
+                    continue  # stale, foreign or duplicate
+                self._seen.add(ep.key)
+                (evals if ep.phase == "evaluation" else train).append(ep)
+        lost = max(0, expected_train - len(train))
+        return train, evals, lost
+
+    def batch(self, episodes: list[Episode]):
+        obs = {name: np.concatenate([ep.obs[name] for ep in episodes]) for name in episodes[0].obs}
+        actions = np.concatenate([ep.actions for ep in episodes])
+        logp = np.concatenate([ep.log_probs for ep in episodes])
+        adv, ret = zip(*(gae(ep.rewards, ep.values, self.hp.discount_factor) for ep in episodes))
+        return obs, actions, logp, np.concatenate(adv), np.concatenate(ret)
+
+    def train(self, limits: Limits, episodes_per_worker: list[int], eval_per_worker: int,
+              on_iteration: Callable[[IterationReport], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> list[IterationReport]:
+        """Run iterations until a limit, a termination condition or ``should_stop``; returns the reports.
+
+        The last published checkpoint is always a consistent one: Ctrl-C (KeyboardInterrupt) ends
+        the loop with the policy the workers last played saved in the model folder.
+        """
+        t_start = time.monotonic()
+        reports: list[IterationReport] = []
+        best_metric = None
+        self.io.publish(self.version, self.total_steps, None)
+        try:
+            while True:
+                t0 = time.monotonic()
+                self.transport.broadcast_notice(policy_notice(self.version))
+                expected_train = sum(episodes_per_worker[w] for w in self.transport.alive_workers())
+                expected_eval = eval_per_worker * len(self.transport.alive_workers())
+                train, evals, lost = self.gather(self.version, expected_train, expected_eval)
+                gather_s = time.monotonic() - t0
+                if not train:
+                    raise RuntimeError("no episodes arrived from the workers (all workers died or went silent); "
+                                       "see their messages above")
+                steps = sum(ep.steps for ep in train)
+                stats = self.ppo.update(*self.batch(train))
+                self.total_steps += steps
+                self.total_episodes += len(train)
+                eval_progress = float(np.mean([e.progress for e in evals])) if evals else None
+                metric = eval_progress if eval_progress is not None else float(np.mean([e.progress for e in train]))
+                self.version += 1
+                self.io.publish(self.version, self.total_steps, metric)
+                best_metric = metric if best_metric is None else max(best_metric, metric)
+                report = IterationReport(
+                    iteration=self.version, episodes=len(train), total_episodes=self.total_episodes,
+                    mean_reward=float(np.mean([ep.rewards.sum() for ep in train])),
+                    mean_progress=float(np.mean([ep.progress for ep in train])),
+                    lap_share=float(np.mean([ep.status == rs.STATUSES[rs.LAP_COMPLETE] for ep in train])),
+                    eval_progress=eval_progress, env_steps=steps, env_steps_per_s=steps / max(gather_s, 1e-9),
+                    lost_episodes=lost, update=stats, seconds=time.monotonic() - t0,
+                    elapsed_s=time.monotonic() - t_start)
+                reports.append(report)
+                if on_iteration:
+                    on_iteration(report)
+                if self._done(limits, reports, t_start) or (should_stop and should_stop()):
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.transport.broadcast_notice(policy_notice(self.version, stop=True))
+        return reports
+
+    def _done(self, limits: Limits, reports: list[IterationReport], t_start: float) -> bool:
+        if limits.episodes is not None and self.total_episodes >= limits.episodes:
+            return True
+        if limits.minutes is not None and (time.monotonic() - t_start) / 60 >= limits.minutes:
+            return True
+        if self.total_episodes >= self.hp.term_cond_max_episodes:
+            return True
+        recent = reports[-3:]
+        return len(recent) == 3 and all(r.mean_reward >= self.hp.term_cond_avg_score for r in recent)

@@ -1,0 +1,165 @@
+"""Clipped PPO as DeepRacer's reference trainer runs it (Schulman et al. 2017, "Proximal Policy
+Optimization Algorithms"; RL Coach's ClippedPPOAgent).
+
+Read top to bottom:
+1. ``gae``: generalized advantage estimation per episode (lambda 0.95), the value targets are
+   advantages + values ("value estimated with GAE").
+2. ``minibatch_size``: the reference's power-of-two rule for short rollouts.
+3. ``PPO.update``: ``num_epochs`` passes over the iteration's samples in shuffled minibatches of
+   ``batch_size``; loss = -clipped surrogate + value loss (Huber or MSE) - beta_entropy * entropy;
+   one Adam optimizer (epsilon 1e-5) over both towers.
+
+Notation follows the paper: ratio r_t = pi(a_t|s_t) / pi_old(a_t|s_t), advantage A_t,
+L^CLIP = E[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)].
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from core.config import Hyperparameters  # noqa: E402
+
+from .networks import PolicyValueNet  # noqa: E402
+
+CLIP_EPSILON = 0.2
+GAE_LAMBDA = 0.95
+ADAM_EPSILON = 1e-5
+#: Steps kept per training iteration (reference: 10000 for the SHALLOW network, 3000 for the others).
+MAX_STEPS_SHALLOW = 10_000
+MAX_STEPS_OTHER = 3_000
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 3.0
+
+
+def gae(rewards: np.ndarray, values: np.ndarray, discount: float, lam: float = GAE_LAMBDA,
+        last_value: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Advantages and value targets (T,) of one episode.
+
+    delta_t = r_t + gamma V(s_{t+1}) - V(s_t);  A_t = sum_k (gamma lambda)^k delta_{t+k};
+    returns_t = A_t + V(s_t). ``last_value`` is V after the final step (0 for a terminal state).
+    """
+    values_next = np.append(values[1:], last_value)
+    deltas = rewards + discount * values_next - values
+    adv = np.zeros_like(deltas, dtype=np.float64)
+    running = 0.0
+    for t in range(len(deltas) - 1, -1, -1):
+        running = deltas[t] + discount * lam * running
+        adv[t] = running
+    return adv.astype(np.float32), (adv + values).astype(np.float32)
+
+
+def minibatch_size(batch_size: int, num_samples: int) -> int:
+    """``batch_size``, or for a rollout with fewer samples the largest power of two below their count."""
+    if num_samples >= batch_size:
+        return batch_size
+    return max(1, 2 ** int(math.floor(math.log2(max(num_samples - 1, 1)))))
+
+
+def max_steps_per_iteration(network: str) -> int:
+    return MAX_STEPS_SHALLOW if network == "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW" else MAX_STEPS_OTHER
+
+
+def gaussian_log_prob(actions: tf.Tensor, mean: tf.Tensor, log_std: tf.Tensor) -> tf.Tensor:
+    """Sum over action dims of log N(a; mean, exp(log_std)^2)."""
+    z = (actions - mean) * tf.exp(-log_std)
+    return tf.reduce_sum(-0.5 * tf.square(z) - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
+
+
+@dataclass
+class UpdateStats:
+    policy_loss: float
+    value_loss: float
+    entropy: float
+    approx_kl: float
+    clip_fraction: float
+    samples: int
+    seconds: float
+
+    @property
+    def samples_per_s(self) -> float:
+        """Samples processed per second, counting each of the num_epochs passes."""
+        return self.samples / max(self.seconds, 1e-9)
+
+
+class PPO:
+    """The clipped-PPO learner over a PolicyValueNet."""
+
+    def __init__(self, net: PolicyValueNet, hp: Hyperparameters, seed: int | None = None):
+        self.net = net
+        self.hp = hp
+        self.discrete = net.metadata.is_discrete
+        self.optimizer = tf.keras.optimizers.Adam(learning_rate=hp.lr, epsilon=ADAM_EPSILON)
+        self.rng = np.random.default_rng(seed)
+        self.max_samples = max_steps_per_iteration(net.metadata.neural_network)
+        self._train_step = tf.function(self._train_step_eager, reduce_retracing=True)
+
+    # ------------------------------------------------------------------ losses
+    def _log_prob_entropy(self, policy_out, actions):
+        if self.discrete:
+            logp_all = tf.nn.log_softmax(policy_out)
+            logp = tf.gather(logp_all, actions, axis=1, batch_dims=1)
+            entropy = -tf.reduce_sum(tf.exp(logp_all) * logp_all, axis=1)
+            return logp, entropy
+        log_std = tf.clip_by_value(self.net.log_std, LOG_STD_MIN, LOG_STD_MAX)
+        log_std = tf.broadcast_to(log_std, tf.shape(policy_out))
+        logp = gaussian_log_prob(actions, policy_out, log_std)
+        entropy = tf.reduce_sum(log_std + 0.5 * math.log(2 * math.pi * math.e), axis=-1)
+        return logp, entropy
+
+    def _train_step_eager(self, obs, actions, old_logp, advantages, returns):
+        with tf.GradientTape() as tape:
+            policy_out, values = self.net(obs)
+            logp, entropy = self._log_prob_entropy(policy_out, actions)
+            ratio = tf.exp(logp - old_logp)
+            surrogate = tf.minimum(ratio * advantages,
+                                   tf.clip_by_value(ratio, 1 - CLIP_EPSILON, 1 + CLIP_EPSILON) * advantages)
+            policy_loss = -tf.reduce_mean(surrogate)
+            if self.hp.loss_type == "huber":
+                value_loss = tf.reduce_mean(tf.keras.losses.huber(returns[:, None], values[:, None]))
+            else:
+                value_loss = tf.reduce_mean(tf.square(returns - values))
+            mean_entropy = tf.reduce_mean(entropy)
+            loss = policy_loss + value_loss - self.hp.beta_entropy * mean_entropy
+        variables = self.net.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        approx_kl = tf.reduce_mean(old_logp - logp)
+        clip_frac = tf.reduce_mean(tf.cast(tf.abs(ratio - 1.0) > CLIP_EPSILON, tf.float32))
+        return policy_loss, value_loss, mean_entropy, approx_kl, clip_frac
+
+    # ------------------------------------------------------------------ update
+    def update(self, obs: dict[str, np.ndarray], actions: np.ndarray, old_log_probs: np.ndarray,
+               advantages: np.ndarray, returns: np.ndarray) -> UpdateStats:
+        """One PPO iteration over N samples (arrays with leading dim N)."""
+        n = len(actions)
+        if n > self.max_samples:  # keep the newest samples, as the reference caps the iteration
+            keep = slice(n - self.max_samples, n)
+            obs = {k: v[keep] for k, v in obs.items()}
+            actions, old_log_probs, advantages, returns = (a[keep] for a in (actions, old_log_probs, advantages, returns))
+            n = self.max_samples
+        adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        mb = minibatch_size(self.hp.batch_size, n)
+        actions_t = actions.astype(np.int32) if self.discrete else actions.astype(np.float32)
+        totals = np.zeros(5)
+        batches = 0
+        t0 = time.perf_counter()
+        for _ in range(self.hp.num_epochs):
+            order = self.rng.permutation(n)
+            for start in range(0, n - mb + 1, mb):
+                idx = order[start:start + mb]
+                out = self._train_step({k: tf.constant(v[idx]) for k, v in obs.items()}, tf.constant(actions_t[idx]),
+                                       tf.constant(old_log_probs[idx].astype(np.float32)),
+                                       tf.constant(adv[idx].astype(np.float32)),
+                                       tf.constant(returns[idx].astype(np.float32)))
+                totals += np.array([float(x) for x in out])
+                batches += 1
+        seconds = time.perf_counter() - t0
+        pl, vl, ent, kl, cf = totals / max(batches, 1)
+        return UpdateStats(pl, vl, ent, kl, cf, batches * mb, seconds)
