@@ -112,18 +112,25 @@ class FrozenPolicy:
             feed[self._inputs[s]] = x.astype(np.float32, copy=False)
         return feed
 
-    def forward(self, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def forward(self, obs: dict[str, np.ndarray], with_values: bool = True
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Run the graph on a batch.
 
         Returns (policy_out, value, log_std): policy_out = probabilities (B, num_actions) for
-        discrete, mean action (B, 2) for continuous; value (B,); log_std (2,) or None (discrete).
+        discrete, mean action (B, 2) for continuous; value (B,), or None without ``with_values``
+        (the value tower is then not computed at all: half the work for camera networks);
+        log_std (2,) or None (discrete).
         """
-        out = self.session.run(self._fetches, self._feed(obs))
+        fetches = self._fetches if with_values else [f for f in self._fetches if f is not self._fetches[1]]
+        out = self.session.run(fetches, self._feed(obs))
+        if not with_values:
+            out.insert(1, None)
         return out[0], out[1], (out[2] if len(out) > 2 else None)
 
-    def act(self, obs: dict[str, np.ndarray], rng: np.random.Generator,
-            greedy: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Choose actions for a batch. Returns (actions, log_probs (B,) float32, values (B,) float32).
+    def act(self, obs: dict[str, np.ndarray], rng: np.random.Generator, greedy: bool = False,
+            with_values: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Choose actions for a batch. Returns (actions, log_probs (B,) float32, values (B,) float32);
+        the values are zeros without ``with_values`` (the trainer computes them itself).
 
         Discrete: actions (B,) int64, sampled from the softmax (categorical exploration) or the
         argmax when ``greedy``; log_prob = log of the chosen action's probability.
@@ -131,7 +138,9 @@ class FrozenPolicy:
         ``greedy``; log_prob of the diagonal Gaussian (summed over the 2 dims) at the unclipped
         action (the env clips to [-1, 1]).
         """
-        policy, value, log_std = self.forward(obs)
+        policy, value, log_std = self.forward(obs, with_values)
+        if value is None:
+            value = np.zeros(len(policy), np.float32)
         if self.metadata.is_discrete:
             probs = policy.astype(np.float64)
             if greedy:

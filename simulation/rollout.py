@@ -18,8 +18,8 @@ from .env import BatchedEnv, StepBatch
 
 
 class Policy(Protocol):
-    def act(self, obs: dict[str, np.ndarray], rng: np.random.Generator, greedy: bool
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    def act(self, obs: dict[str, np.ndarray], rng: np.random.Generator, greedy: bool = False,
+            with_values: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
 
 @dataclass
@@ -53,11 +53,13 @@ def simtrace_rows(r: StepBatch, actions: np.ndarray, discrete: bool, track_lengt
 
 def play(env: BatchedEnv, policy: Policy, num_episodes: int, *, greedy: bool, rng: np.random.Generator,
          run_id: str = "", iteration: int = 0, worker: int = 0, phase: str = "training",
-         on_rows: Callable[[list[dict]], None] | None = None, keep_obs: bool = True) -> list[Episode]:
+         on_rows: Callable[[list[dict]], None] | None = None, keep_obs: bool = True,
+         with_values: bool = True) -> list[Episode]:
     """Play exactly ``num_episodes`` episodes with up to ``env.k`` cars in parallel.
 
     Cars start new episodes while some are still owed; the others park when they finish. Returns
-    the episodes in the order they finished (ids from the env's episode counter).
+    the episodes in the order they finished (ids from the env's episode counter). Without
+    ``with_values`` the episodes carry zero values (the trainer computes its own).
     """
     obs = env.reset()
     k = env.k
@@ -70,7 +72,12 @@ def play(env: BatchedEnv, policy: Policy, num_episodes: int, *, greedy: bool, rn
     discrete = env.metadata.is_discrete
     length = env.tracks.forward.length_m
     while len(done_eps) < num_episodes:
-        actions, log_probs, values = policy.act(obs, rng, greedy)
+        live = np.flatnonzero(active)  # the policy runs only for cars still driving
+        a_live, lp_live, v_live = policy.act({n: v[live] for n, v in obs.items()}, rng, greedy, with_values)
+        actions = np.zeros((k,) + a_live.shape[1:], a_live.dtype)
+        log_probs = np.zeros(k, np.float32)
+        values = np.zeros(k, np.float32)
+        actions[live], log_probs[live], values[live] = a_live, lp_live, v_live
         owed = num_episodes - started
         r = env.step(actions, max_resets=owed)
         if on_rows is not None:

@@ -1,7 +1,7 @@
 """The rollout worker: `python -m simulation.worker --config JSON`.
 
 For each policy version the trainer announces, the worker loads that published policy (frozen
-graph) from storage, plays its share of the iteration's episodes with K cars at once, sends every
+graph) from storage (the policy tower only: the trainer computes values itself), plays its share of the iteration's episodes with K cars at once, sends every
 finished episode to the trainer, then plays its evaluation episodes (greedy) and writes its
 sim-trace and training metrics into the model folder. It runs the published policy through `core`,
 never trainer code.
@@ -46,6 +46,8 @@ class WorkerConfig:
     episodes_per_iteration: int
     eval_episodes_per_iteration: int = 1
     num_cars: int = 8
+    #: CPU threads the policy may use (the trainer idles while the workers play)
+    policy_threads: int = 1
     seed: int = 0
     race: dict[str, Any] = field(default_factory=dict)
 
@@ -80,17 +82,20 @@ class Worker:
 
     def play_iteration(self, version: int) -> None:
         cfg, folder = self.cfg, self.folder
-        policy = FrozenPolicy.from_bytes(self.storage.get_bytes(folder.frozen_model(version)), self.metadata)
+        policy = FrozenPolicy.from_bytes(self.storage.get_bytes(folder.frozen_model(version)), self.metadata,
+                                         intra_op_threads=cfg.policy_threads)
         rows: list[dict] = []
         share = cfg.episodes_per_iteration
         episodes = play(self.env, policy, share, greedy=False, rng=self.rng, run_id=cfg.run_id,
-                        iteration=version, worker=cfg.worker, phase="training", on_rows=rows.extend)
+                        iteration=version, worker=cfg.worker, phase="training", on_rows=rows.extend,
+                        with_values=False)
         for ep in episodes:
             self.transport.send_episode(ep.to_bytes())
         evals = []
         if cfg.eval_episodes_per_iteration > 0:
             evals = play(self.env, policy, cfg.eval_episodes_per_iteration, greedy=True, rng=self.rng,
-                         run_id=cfg.run_id, iteration=version, worker=cfg.worker, phase="evaluation", keep_obs=False)
+                         run_id=cfg.run_id, iteration=version, worker=cfg.worker, phase="evaluation", keep_obs=False,
+                         with_values=False)
             for ep in evals:
                 self.transport.send_episode(ep.to_bytes())
         for ep in episodes + evals:

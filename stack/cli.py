@@ -72,8 +72,16 @@ def _cmd_render(args) -> int:
 def _cmd_bench(args) -> int:
     from .bench import SENSOR_SETUPS, bench_sim
 
-    if args.what != "sim":
-        raise ValueError(f"unknown benchmark {args.what!r}; available: sim")
+    if args.what == "train":
+        from .bench import bench_train
+
+        r = bench_train(args.preset, minutes=args.minutes, track=args.track, sims=args.sims, console=console)
+        done = f"{r.laps_done_after_s / 60:.1f} min" if r.laps_done_after_s is not None else f"not within {args.minutes} min"
+        best = f"{r.best_lap_s:.2f} s" if r.best_lap_s else "-"
+        console.print(f"train benchmark, preset {r.preset}, {args.track}, {args.sims} sim(s): 3 of 3 evaluation laps "
+                      f"after {done}; {r.iterations} iterations, {r.episodes} episodes; best evaluation lap {best}; "
+                      f"PPO update {r.ppo_samples_per_s:,.0f} samples/s")
+        return 0
     table = Table(title=f"simulator benchmark: {args.cars} cars, track {args.track}, one process")
     for col in ("sensor", "env steps/s", "reward fn %", "episodes", "s"):
         table.add_column(col, justify="right", no_wrap=True)
@@ -220,8 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--models-dir")
     rp.set_defaults(func=_cmd_report)
 
-    b = sub.add_parser("bench", help="benchmarks: `bench sim`")
-    b.add_argument("what", choices=["sim"])
+    b = sub.add_parser("bench", help="benchmarks: `bench sim` (simulator steps/s), `bench train` (time to 3/3 laps)")
+    b.add_argument("what", choices=["sim", "train"])
+    b.add_argument("--preset", default="state", help="train: the preset to train from scratch")
+    b.add_argument("--minutes", type=float, default=5.0, help="train: give up after this long")
+    b.add_argument("--sims", type=int, default=1, help="train: rollout workers")
     b.add_argument("--cars", type=int, default=256)
     b.add_argument("--seconds", type=float, default=5.0)
     b.add_argument("--track", default="reinvent_base")

@@ -130,7 +130,9 @@ def episodes_per_worker(total: int, workers: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(workers)]
 
 
-def run_training(req: TrainRequest, console: Console | None = None) -> list:
+def run_training(req: TrainRequest, console: Console | None = None, on_report=None, should_stop=None):
+    """Train; returns (iteration reports, the model folder). ``on_report(report, folder)`` runs after
+    each iteration's line; ``should_stop()`` is asked after each iteration."""
     console = console or Console()
     p = prepare(req)
     from trainer.learner import Learner, Limits  # TensorFlow loads here, after validation
@@ -141,6 +143,7 @@ def run_training(req: TrainRequest, console: Console | None = None) -> list:
     configs = [WorkerConfig(run_id=run_id, worker=i, num_workers=req.sims, storage_root=str(p.folder.storage.root),
                             model_prefix=p.folder.prefix, track=p.track.name, episodes_per_iteration=shares[i],
                             eval_episodes_per_iteration=EVAL_EPISODES_PER_WORKER, num_cars=max(1, shares[i]),
+                            policy_threads=max(1, (os.cpu_count() or 1) // req.sims),
                             seed=req.seed, race=json.loads(json.dumps(asdict(p.race))))
                for i in range(req.sims)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -167,18 +170,23 @@ def run_training(req: TrainRequest, console: Console | None = None) -> list:
             done = r.total_episodes if limit_total is not None else int(r.elapsed_s // 60)
             progress.update(task, completed=min(done, progress.tasks[0].total or done))
             ev = f"{r.eval_progress:3.0f}%" if r.eval_progress is not None else "  -"
-            upd = f"{r.update.samples_per_s:,.0f}/s" if r.update else "-"
             lost = f" lost {r.lost_episodes}" if r.lost_episodes else ""
             progress.console.print(
                 f"it {r.iteration:3d} ep {r.total_episodes:5d} rew {r.mean_reward:7.1f} prog {r.mean_progress:3.0f}% "
-                f"laps {100 * r.lap_share:3.0f}% eval {ev} {r.env_steps_per_s:6,.0f} st/s ppo {upd} "
-                f"{r.seconds:4.1f}s{lost}")
+                f"laps {100 * r.lap_share:3.0f}% eval {ev} {r.env_steps_per_s:6,.0f} steps/s {r.seconds:5.1f}s{lost}")
+            if on_report is not None:
+                on_report(r, p.folder)
 
         try:
             reports = learner.train(Limits(req.episodes, req.minutes), shares, EVAL_EPISODES_PER_WORKER,
-                                    on_iteration=on_iteration)
+                                    on_iteration=on_iteration, should_stop=should_stop)
         finally:
             hub.close()
     latest = p.folder.latest_checkpoint()
-    console.print(f"done: {len(reports)} iterations; last checkpoint {latest} in {p.folder.describe()}")
-    return reports
+    if reports and reports[-1].update is not None:
+        ups = [r.update for r in reports if r.update]
+        rate = sum(u.samples for u in ups) / max(sum(u.seconds for u in ups), 1e-9)
+        console.print(f"PPO update throughput: {rate:,.0f} samples/s (each of num_epochs passes counted)")
+    console.print(f"done: {len(reports)} iterations, {reports[-1].total_episodes if reports else 0} episodes; "
+                  f"last checkpoint {latest.name if latest else None} in {p.folder.describe()}")
+    return reports, p.folder

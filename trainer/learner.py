@@ -102,6 +102,7 @@ class Learner:
         self.net = build_policy_value(metadata, seed=seed)
         self.ppo = PPO(self.net, hp, seed=seed)
         self.io = CheckpointIO(self.net, folder)
+        self._value_fn = tf.function(self.net.value, reduce_retracing=True)
         self.version = 0
         self.total_steps = 0
         self.total_episodes = 0
@@ -149,11 +150,22 @@ class Learner:
         lost = max(0, expected_train - len(train))
         return train, evals, lost
 
+    def values(self, obs: dict[str, np.ndarray], batch: int = 512) -> np.ndarray:
+        """V(s) of every sample under the current weights (the policy that played them)."""
+        n = len(next(iter(obs.values())))
+        out = [self._value_fn({k: tf.constant(v[i:i + batch]) for k, v in obs.items()}).numpy()
+               for i in range(0, n, batch)]
+        return np.concatenate(out).astype(np.float32)
+
     def batch(self, episodes: list[Episode]):
+        """PPO inputs of the iteration: obs, actions, old log-probs, GAE advantages and value targets."""
         obs = {name: np.concatenate([ep.obs[name] for ep in episodes]) for name in episodes[0].obs}
         actions = np.concatenate([ep.actions for ep in episodes])
         logp = np.concatenate([ep.log_probs for ep in episodes])
-        adv, ret = zip(*(gae(ep.rewards, ep.values, self.hp.discount_factor) for ep in episodes))
+        values = self.values(obs)
+        bounds = np.cumsum([0] + [ep.steps for ep in episodes])
+        adv, ret = zip(*(gae(ep.rewards, values[a:b], self.hp.discount_factor)
+                         for ep, a, b in zip(episodes, bounds[:-1], bounds[1:])))
         return obs, actions, logp, np.concatenate(adv), np.concatenate(ret)
 
     def train(self, limits: Limits, episodes_per_worker: list[int], eval_per_worker: int,

@@ -157,6 +157,10 @@ class PolicyValueNet(tf.Module):
         x = _as_float_inputs(obs, self.sensors)
         return self.policy_net(x), self.value_net(x)
 
+    def value(self, obs: Obs) -> tf.Tensor:
+        """obs -> value (B,) (the value tower alone)."""
+        return self.value_net(_as_float_inputs(obs, self.sensors))
+
     def clipped_log_std(self) -> tf.Tensor | None:
         """Continuous: log-std (2,) clipped to [-20, 3]; discrete: None."""
         return None if self.log_std is None else tf.clip_by_value(self.log_std, LOG_STD_MIN, LOG_STD_MAX)

