@@ -102,7 +102,7 @@ class Learner:
         self.net = build_policy_value(metadata, seed=seed)
         self.ppo = PPO(self.net, hp, seed=seed)
         self.io = CheckpointIO(self.net, folder)
-        self._value_fn = tf.function(self.net.value, reduce_retracing=True)
+        self._value_fn = tf.function(self.net.value, reduce_retracing=True, autograph=False)
         self.version = 0
         self.total_steps = 0
         self.total_episodes = 0

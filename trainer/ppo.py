@@ -35,7 +35,6 @@ ADAM_EPSILON = 1e-5
 #: Steps kept per training iteration (reference: 10000 for the SHALLOW network, 3000 for the others).
 MAX_STEPS_SHALLOW = 10_000
 MAX_STEPS_OTHER = 3_000
-LOG_STD_MIN, LOG_STD_MAX = -20.0, 3.0
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, discount: float, lam: float = GAE_LAMBDA,
@@ -72,6 +71,22 @@ def gaussian_log_prob(actions: tf.Tensor, mean: tf.Tensor, log_std: tf.Tensor) -
     return tf.reduce_sum(-0.5 * tf.square(z) - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
 
 
+def categorical_log_prob_entropy(logits: tf.Tensor, actions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """log pi(a|s) of the taken actions (B,) and the policy entropy (B,) of a softmax policy."""
+    logp_all = tf.nn.log_softmax(logits)
+    logp = tf.gather(logp_all, actions, axis=1, batch_dims=1)
+    entropy = -tf.reduce_sum(tf.exp(logp_all) * logp_all, axis=1)
+    return logp, entropy
+
+
+def clipped_surrogate_loss(logp: tf.Tensor, old_logp: tf.Tensor, advantages: tf.Tensor,
+                           clip: float = CLIP_EPSILON) -> tuple[tf.Tensor, tf.Tensor]:
+    """-L^CLIP (to minimise) and the ratio r_t = exp(logp - old_logp)."""
+    ratio = tf.exp(logp - old_logp)
+    surrogate = tf.minimum(ratio * advantages, tf.clip_by_value(ratio, 1 - clip, 1 + clip) * advantages)
+    return -tf.reduce_mean(surrogate), ratio
+
+
 @dataclass
 class UpdateStats:
     policy_loss: float
@@ -99,17 +114,14 @@ class PPO:
         self.rng = np.random.default_rng(seed)
         self.max_samples = max_steps_per_iteration(net.metadata.neural_network)
         # XLA-compiled: about 20% more samples/s on a 2-core CPU for the camera networks
-        self._train_step = tf.function(self._train_step_eager, jit_compile=True, reduce_retracing=True)
+        self._train_step = tf.function(self._train_step_eager, jit_compile=True, reduce_retracing=True,
+                                       autograph=False)
 
     # ------------------------------------------------------------------ losses
     def _log_prob_entropy(self, policy_out, actions):
         if self.discrete:
-            logp_all = tf.nn.log_softmax(policy_out)
-            logp = tf.gather(logp_all, actions, axis=1, batch_dims=1)
-            entropy = -tf.reduce_sum(tf.exp(logp_all) * logp_all, axis=1)
-            return logp, entropy
-        log_std = tf.clip_by_value(self.net.log_std, LOG_STD_MIN, LOG_STD_MAX)
-        log_std = tf.broadcast_to(log_std, tf.shape(policy_out))
+            return categorical_log_prob_entropy(policy_out, actions)
+        log_std = tf.broadcast_to(self.net.clipped_log_std(), tf.shape(policy_out))
         logp = gaussian_log_prob(actions, policy_out, log_std)
         entropy = tf.reduce_sum(log_std + 0.5 * math.log(2 * math.pi * math.e), axis=-1)
         return logp, entropy
@@ -118,10 +130,7 @@ class PPO:
         with tf.GradientTape() as tape:
             policy_out, values = self.net(obs)
             logp, entropy = self._log_prob_entropy(policy_out, actions)
-            ratio = tf.exp(logp - old_logp)
-            surrogate = tf.minimum(ratio * advantages,
-                                   tf.clip_by_value(ratio, 1 - CLIP_EPSILON, 1 + CLIP_EPSILON) * advantages)
-            policy_loss = -tf.reduce_mean(surrogate)
+            policy_loss, ratio = clipped_surrogate_loss(logp, old_logp, advantages)
             if self.hp.loss_type == "huber":
                 value_loss = tf.reduce_mean(tf.keras.losses.huber(returns[:, None], values[:, None]))
             else:

@@ -1,0 +1,204 @@
+"""Embedded training end to end: real workers, real TensorFlow, a real model folder."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from core.config import ConfigError, parse_model_metadata  # noqa: E402
+from core.model_folder import ModelFolder  # noqa: E402
+from core.policy import FrozenPolicy, POLICY_OUTPUT, input_tensor_name, tensor  # noqa: E402
+from core.storage import LocalStorage  # noqa: E402
+from core.traces import SIMTRACE_COLUMNS  # noqa: E402
+from stack.cli import main  # noqa: E402
+from stack.evaluate import evaluate  # noqa: E402
+from stack.export import export_car_package  # noqa: E402
+from stack.report import write_report  # noqa: E402
+from stack.train import TrainRequest, prepare, run_training  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short STATE training run shared by the tests of this module."""
+    models = tmp_path_factory.mktemp("models")
+    reports, folder = run_training(TrainRequest(track="reinvent", model="state-test", preset="state", episodes=200,
+                                                models_dir=models, seed=1))
+    return models, reports, folder
+
+
+def test_mean_progress_rises(trained):
+    _, reports, _ = trained
+    assert len(reports) == 5
+    assert reports[-1].mean_progress > reports[0].mean_progress + 20
+    assert reports[-1].update.samples_per_s > 0
+
+
+def test_model_folder_has_the_drfc_layout(trained):
+    models, reports, folder = trained
+    base = models / "state-test"
+    for rel in ("reward_function.py", "training_params.yaml", "ip/hyperparameters.json", "model/model_metadata.json",
+                "model/.coach_checkpoint", "model/deepracer_checkpoints.json", "metrics/TrainingMetrics.json",
+                "training-simtrace/0-iteration.csv", "training-simtrace/4-iteration.csv", "model/model_5.pb"):
+        assert (base / rel).is_file(), rel
+    ckpts = sorted(p.name for p in (base / "model").glob("*.ckpt.index"))
+    assert len(ckpts) <= 5 and "5_Step-" in (base / "model/.coach_checkpoint").read_text()
+    record = json.loads((base / "model/deepracer_checkpoints.json").read_text())
+    assert set(record) == {"best_checkpoint", "last_checkpoint"}
+    assert set(record["last_checkpoint"]) == {"name", "avg_eval_metric", "time_stamp"}
+    metrics = json.loads((base / "metrics/TrainingMetrics.json").read_text())
+    assert metrics["version"] == 2.0 and metrics["best_model_metric"] == "progress"
+    phases = {m["phase"] for m in metrics["metrics"]}
+    assert phases == {"training", "evaluation"}
+    assert sum(m["phase"] == "training" for m in metrics["metrics"]) == 200
+    header = (base / "training-simtrace/0-iteration.csv").read_text().splitlines()[0]
+    assert header.split(",") == list(SIMTRACE_COLUMNS)
+
+
+def test_checkpoint_restore_gives_identical_policy_outputs(trained):
+    from trainer.learner import CheckpointIO
+    from trainer.networks import build_policy_value
+
+    _, _, folder = trained
+    metadata = parse_model_metadata(folder.read_json(folder.model_metadata()))
+    n, steps = folder.latest_checkpoint()
+    net = build_policy_value(metadata, seed=123)          # different initial weights
+    CheckpointIO(net, folder).restore(n, steps)
+    obs = {"STATE": np.random.default_rng(0).normal(size=(16, 62)).astype(np.float32)}
+    logits, _ = net(obs)
+    probs = np.exp(logits) / np.exp(logits).numpy().sum(axis=1, keepdims=True)
+    frozen = FrozenPolicy.from_bytes(folder.storage.get_bytes(folder.frozen_model(n)), metadata)
+    assert np.allclose(frozen.forward(obs)[0], probs, atol=1e-5)
+
+
+def test_resume_continues_from_the_last_checkpoint(trained, tmp_path):
+    models, _, folder = trained
+    before = folder.latest_checkpoint()
+    reports, _ = run_training(TrainRequest(track="reinvent", model="state-test", preset="state", episodes=40,
+                                           resume=True, models_dir=models, seed=2))
+    after = folder.latest_checkpoint()
+    assert after.number == before.number + 1 and after.steps > before.steps
+    assert reports[0].iteration == before.number + 1
+
+
+def test_clone_starts_from_the_other_models_weights(trained):
+    models, _, folder = trained
+    req = TrainRequest(track="reinvent", model="state-clone", preset="state", episodes=1, clone="state-test",
+                       models_dir=models, seed=3)
+    from trainer.learner import Learner
+
+    p = prepare(req)
+    learner = Learner(p.folder, p.metadata, p.hp, transport=None, num_workers=1, run_id="x", seed=3)
+    learner.clone_from(p.clone_folder)
+    n, _ = folder.latest_checkpoint()
+    frozen = FrozenPolicy.from_bytes(folder.storage.get_bytes(folder.frozen_model(n)), p.metadata)
+    obs = {"STATE": np.random.default_rng(1).normal(size=(8, 62)).astype(np.float32)}
+    logits, _ = learner.net(obs)
+    e = np.exp(logits.numpy())
+    assert np.allclose(frozen.forward(obs)[0], e / e.sum(axis=1, keepdims=True), atol=1e-5)
+
+
+def test_evaluation_writes_metrics_and_simtrace(trained):
+    _, _, folder = trained
+    res = evaluate(folder, "reinvent", trials=3, checkpoint="last")
+    assert len(res.trials) == 3 and all(t.trial == i + 1 for i, t in enumerate(res.trials))
+    data = folder.read_json(res.metrics_key)
+    keys = {"completion_percentage", "metric_time", "start_time", "elapsed_time_in_milliseconds", "episode_status",
+            "crash_count", "immobilized_count", "off_track_count", "reversed_count", "reset_count", "trial"}
+    assert [set(m) for m in data["metrics"]] == [keys] * 3
+    rows = list(csv.DictReader(io.StringIO(folder.storage.get_bytes(res.simtrace_key).decode())))
+    assert list(rows[0]) == list(SIMTRACE_COLUMNS)
+    assert {r["episode"] for r in rows} == {"0", "1", "2"}
+    assert res.simtrace_key.endswith("/evaluation-simtrace/0-iteration.csv")
+    for t in res.trials:
+        if t.status == "lap_complete":
+            assert t.lap_time_s == pytest.approx(t.sim_time_s + t.penalty_s) and t.progress == 100.0
+
+
+def test_evaluation_with_resets_keeps_going_and_adds_penalties(trained):
+    _, _, folder = trained
+    first = folder.list_checkpoints()[0].number   # an early, poor policy: it leaves the track
+    res = evaluate(folder, "reinvent", trials=2, checkpoint=first,
+                   race={"resets": True, "max_resets": 3, "off_track_penalty_s": 2.0})
+    for t in res.trials:
+        assert t.resets <= 3 and t.penalty_s == pytest.approx(2.0 * t.off_track + 5.0 * t.crashed, abs=1e-9) or \
+            t.resets == 3
+    assert any(t.resets > 0 for t in res.trials)
+
+
+def test_export_car_package_by_tensor_names(trained, tmp_path):
+    import tensorflow as tf
+
+    _, _, folder = trained
+    out = export_car_package(folder, tmp_path / "car.tar.gz")
+    with tarfile.open(out) as tar:
+        assert sorted(tar.getnames()) == ["agent/model.pb", "model_metadata.json"]
+        pb = tar.extractfile("agent/model.pb").read()
+        meta = json.loads(tar.extractfile("model_metadata.json").read())
+    assert meta["sensor"] == ["STATE"]
+    graph = tf.Graph()
+    with graph.as_default():
+        gd = tf.compat.v1.GraphDef()
+        gd.ParseFromString(pb)
+        tf.compat.v1.import_graph_def(gd, name="")
+    with tf.compat.v1.Session(graph=graph) as sess:
+        probs = sess.run(tensor(POLICY_OUTPUT), {tensor(input_tensor_name("STATE")): np.zeros((2, 62), np.float32)})
+    assert probs.shape == (2, 5) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_report_writes_pictures(trained, tmp_path):
+    _, _, folder = trained
+    written = write_report(folder, tmp_path, "reinvent_base")
+    assert [p.name for p in written][0] == "training.png"
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in written)
+
+
+def test_bad_requests_are_clear_errors(trained, tmp_path):
+    models, _, _ = trained
+    with pytest.raises(ConfigError, match="already has checkpoints.*RESUME=1"):
+        prepare(TrainRequest(model="state-test", preset="state", episodes=1, models_dir=models))
+    with pytest.raises(ConfigError, match="cannot resume model 'nothing-here'"):
+        prepare(TrainRequest(model="nothing-here", preset="state", episodes=1, resume=True, models_dir=models))
+    with pytest.raises(ConfigError, match="cannot clone 'state-test'.*differ"):
+        prepare(TrainRequest(model="other", preset="default", episodes=1, clone="state-test", models_dir=models))
+    with pytest.raises(ConfigError, match="unknown preset"):
+        prepare(TrainRequest(model="x", preset="fastest", episodes=1, models_dir=models))
+    assert main(["train", "--model", "x", "--models-dir", str(tmp_path)]) == 2   # no limit given
+
+
+def test_ctrl_c_stops_cleanly_with_the_last_checkpoint(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "stack.cli", "train", "--preset", "state", "--model", "ctrlc",
+                             "--minutes", "10", "--models-dir", str(tmp_path)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    folder = ModelFolder(LocalStorage(tmp_path), "ctrlc")
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        ck = folder.latest_checkpoint()
+        if ck is not None and ck.number >= 2:
+            break
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)        # what the terminal sends to the whole process group
+    out, _ = proc.communicate(timeout=120)
+    text = out.decode()
+    assert proc.returncode == 0, text
+    assert "Traceback" not in text and "done:" in text
+    ck = folder.latest_checkpoint()
+    assert ck is not None and folder.storage.exists(folder.frozen_model(ck.number))
+    for key in folder.checkpoint_files(*ck)[:2]:
+        assert folder.storage.exists(key)
