@@ -7,13 +7,23 @@ DRL := $(BIN)/deepracer-local
 
 TRACK ?= reinvent_base
 REWARD ?= rewards/default.py
-EPISODES ?= 3
 OUT ?= out/$(TRACK).png
 CARS ?= 256
 SECONDS ?= 5
+PRESET ?= default
+SIMS ?= 1
+TRIALS ?= 3
+CHECKPOINT ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-quick tracks check-reward render bench-sim clean
+# Optional flags, passed on only when set (make train MODEL=m EPISODES=200 ...)
+opt = $(if $($(1)),$(2) $($(1)))
+TRAIN_FLAGS = --track $(TRACK) --reward $(REWARD) --preset $(PRESET) --sims $(SIMS) \
+	$(call opt,MODEL,--model) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) \
+	$(call opt,EPISODES,--episodes) $(call opt,MINUTES,--minutes) $(call opt,CLONE,--clone) \
+	$(if $(RESUME),--resume)
+
+.PHONY: help install test test-quick tracks check-reward render bench-sim bench-train train evaluate export report clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -36,13 +46,28 @@ tracks: install  ## list every track with length, width and direction
 	$(DRL) tracks
 
 check-reward: install  ## drive a built-in controller with REWARD=file on TRACK=name and report (EPISODES=3)
-	$(DRL) reward-check $(REWARD) --track $(TRACK) --episodes $(EPISODES)
+	$(DRL) reward-check $(REWARD) --track $(TRACK) --episodes $(or $(EPISODES),3)
+
+train: install  ## train MODEL on TRACK (PRESET, REWARD, METADATA, HYPERPARAMETERS, SIMS; EPISODES= or MINUTES=; RESUME=1; CLONE=model)
+	$(DRL) train $(TRAIN_FLAGS)
+
+evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n)
+	$(DRL) evaluate --model $(MODEL) --track $(TRACK) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint)
+
+export: install  ## write out/MODEL-car.tar.gz for the physical car (CHECKPOINT=best by default)
+	$(DRL) export --model $(MODEL) $(call opt,CHECKPOINT,--checkpoint)
+
+report: install  ## write out/MODEL/training.png and evaluation-laps.png
+	$(DRL) report --model $(MODEL)
 
 render: install  ## draw TRACK from above and its camera view to OUT=out/<track>.png
 	$(DRL) render --track $(TRACK) --out $(OUT)
 
 bench-sim: install  ## simulator steps/s per sensor (CARS=256 SECONDS=5)
 	$(DRL) bench sim --cars $(CARS) --seconds $(SECONDS)
+
+bench-train: install  ## time from scratch to 3 of 3 evaluation laps on TRACK (PRESET=state MINUTES=5)
+	$(DRL) bench train --preset $(or $(PRESET),state) --minutes $(or $(MINUTES),5) --track $(TRACK) --sims $(SIMS)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache out

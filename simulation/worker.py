@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -130,4 +131,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    # Leave without interpreter finalization: the transport's reader thread may sit in a read of
+    # stdin, which finalization cannot interrupt cleanly.
+    os._exit(code)

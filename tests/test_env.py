@@ -129,6 +129,17 @@ def test_off_track_when_all_wheels_leave():
     assert not r.all_wheels_on_track[0]
 
 
+def test_evaluation_resets_put_the_car_back_with_penalties():
+    race = {"resets": True, "max_resets": 2, "off_track_penalty_s": 5.0, "training": False}
+    env = BatchedEnv(circle_track(), None, STATE_DISCRETE, race, num_cars=1, seed=0, autoreset=False)
+    env.reset()
+    r = run_until_done(env, lambda e: np.array([2]))       # straight on: leaves the circle every time
+    assert rs.STATUSES[r.status[0]] == "off_track"
+    assert r.reset_count[0] == 2 and r.off_track_count[0] == 3
+    assert r.penalty_s[0] == pytest.approx(10.0)
+    assert 0 < r.progress[0] < 100      # the lap went on from where the car left the track
+
+
 def test_reversed_when_driving_backwards(tmp_path):
     env = BatchedEnv(square_track(), None, STATE_DISCRETE, {"start_offset_m": 2.0}, num_cars=1, seed=0)
     env.reset()

@@ -80,8 +80,8 @@ def test_checkpoint_restore_gives_identical_policy_outputs(trained):
     net = build_policy_value(metadata, seed=123)          # different initial weights
     CheckpointIO(net, folder).restore(n, steps)
     obs = {"STATE": np.random.default_rng(0).normal(size=(16, 62)).astype(np.float32)}
-    logits, _ = net(obs)
-    probs = np.exp(logits) / np.exp(logits).numpy().sum(axis=1, keepdims=True)
+    e = np.exp(net(obs)[0].numpy())
+    probs = e / e.sum(axis=1, keepdims=True)
     frozen = FrozenPolicy.from_bytes(folder.storage.get_bytes(folder.frozen_model(n)), metadata)
     assert np.allclose(frozen.forward(obs)[0], probs, atol=1e-5)
 
@@ -128,17 +128,6 @@ def test_evaluation_writes_metrics_and_simtrace(trained):
     for t in res.trials:
         if t.status == "lap_complete":
             assert t.lap_time_s == pytest.approx(t.sim_time_s + t.penalty_s) and t.progress == 100.0
-
-
-def test_evaluation_with_resets_keeps_going_and_adds_penalties(trained):
-    _, _, folder = trained
-    first = folder.list_checkpoints()[0].number   # an early, poor policy: it leaves the track
-    res = evaluate(folder, "reinvent", trials=2, checkpoint=first,
-                   race={"resets": True, "max_resets": 3, "off_track_penalty_s": 2.0})
-    for t in res.trials:
-        assert t.resets <= 3 and t.penalty_s == pytest.approx(2.0 * t.off_track + 5.0 * t.crashed, abs=1e-9) or \
-            t.resets == 3
-    assert any(t.resets > 0 for t in res.trials)
 
 
 def test_export_car_package_by_tensor_names(trained, tmp_path):
