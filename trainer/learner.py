@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -31,9 +31,8 @@ from core.messages import Episode, MessageError, policy_notice  # noqa: E402
 from core.model_folder import ModelFolder  # noqa: E402
 from core.transport import TrainerTransport  # noqa: E402
 
-from .export import export_frozen_graph  # noqa: E402
-from .networks import PolicyValueNet, build_policy_value  # noqa: E402
-from .ppo import PPO, UpdateStats, gae  # noqa: E402
+from .networks import build_policy_value  # noqa: E402
+from .ppo import PPO, UpdateStats  # noqa: E402
 
 CHECKPOINT_SUFFIXES = (".index", ".data-00000-of-00001")
 
@@ -63,12 +62,31 @@ class Limits:
     minutes: float | None = None
 
 
-class CheckpointIO:
-    """Saves and restores the network weights as TF checkpoints in the model folder."""
+class Algorithm(Protocol):
+    """What the learner needs of a training algorithm (clipped PPO, SAC)."""
 
-    def __init__(self, net: PolicyValueNet, folder: ModelFolder):
-        self.net = net
+    net: tf.Module  # the weights a checkpoint holds
+
+    def train_on(self, episodes: list[Episode]) -> UpdateStats: ...
+
+    def export(self) -> bytes:
+        """The frozen policy graph (DeepRacer tensor names) that workers and the car run."""
+
+
+def make_algorithm(metadata: ModelMetadata, hp: Hyperparameters, seed: int = 0) -> Algorithm:
+    if metadata.training_algorithm == "sac":
+        from .sac import SAC
+
+        return SAC(metadata, hp, seed=seed)
+    return PPO(build_policy_value(metadata, seed=seed), hp, seed=seed)
+
+
+class CheckpointIO:
+    """Saves and restores an algorithm's weights as TF checkpoints in the model folder."""
+
+    def __init__(self, net: tf.Module, folder: ModelFolder, export: Callable[[], bytes] | None = None):
         self.folder = folder
+        self.export = export
         self.ckpt = tf.train.Checkpoint(net=net)
 
     def publish(self, n: int, steps: int, metric: float | None) -> None:
@@ -76,7 +94,7 @@ class CheckpointIO:
             prefix = str(Path(tmp) / f"{n}_Step-{steps}.ckpt")
             self.ckpt.write(prefix)
             files = {sfx: Path(prefix + sfx) for sfx in CHECKPOINT_SUFFIXES}
-            self.folder.publish_checkpoint(n, steps, files, export_frozen_graph(self.net), metric)
+            self.folder.publish_checkpoint(n, steps, files, self.export(), metric)
 
     def restore(self, n: int, steps: int, folder: ModelFolder | None = None) -> None:
         src = folder or self.folder
@@ -99,10 +117,9 @@ class Learner:
         self.run_id = run_id
         self.gather_timeout_s = gather_timeout_s
         tf.keras.utils.set_random_seed(seed)
-        self.net = build_policy_value(metadata, seed=seed)
-        self.ppo = PPO(self.net, hp, seed=seed)
-        self.io = CheckpointIO(self.net, folder)
-        self._value_fn = tf.function(self.net.value, reduce_retracing=True, autograph=False)
+        self.algorithm = make_algorithm(metadata, hp, seed)
+        self.net = self.algorithm.net
+        self.io = CheckpointIO(self.algorithm.net, folder, self.algorithm.export)
         self.version = 0
         self.total_steps = 0
         self.total_episodes = 0
@@ -150,24 +167,6 @@ class Learner:
         lost = max(0, expected_train - len(train))
         return train, evals, lost
 
-    def values(self, obs: dict[str, np.ndarray], batch: int = 512) -> np.ndarray:
-        """V(s) of every sample under the current weights (the policy that played them)."""
-        n = len(next(iter(obs.values())))
-        out = [self._value_fn({k: tf.constant(v[i:i + batch]) for k, v in obs.items()}).numpy()
-               for i in range(0, n, batch)]
-        return np.concatenate(out).astype(np.float32)
-
-    def batch(self, episodes: list[Episode]):
-        """PPO inputs of the iteration: obs, actions, old log-probs, GAE advantages and value targets."""
-        obs = {name: np.concatenate([ep.obs[name] for ep in episodes]) for name in episodes[0].obs}
-        actions = np.concatenate([ep.actions for ep in episodes])
-        logp = np.concatenate([ep.log_probs for ep in episodes])
-        values = self.values(obs)
-        bounds = np.cumsum([0] + [ep.steps for ep in episodes])
-        adv, ret = zip(*(gae(ep.rewards, values[a:b], self.hp.discount_factor)
-                         for ep, a, b in zip(episodes, bounds[:-1], bounds[1:])))
-        return obs, actions, logp, np.concatenate(adv), np.concatenate(ret)
-
     def train(self, limits: Limits, episodes_per_worker: list[int], eval_per_worker: int,
               on_iteration: Callable[[IterationReport], None] | None = None,
               should_stop: Callable[[], bool] | None = None) -> list[IterationReport]:
@@ -192,7 +191,7 @@ class Learner:
                     raise RuntimeError("no episodes arrived from the workers (all workers died or went silent); "
                                        "see their messages above")
                 steps = sum(ep.steps for ep in train)
-                stats = self.ppo.update(*self.batch(train))
+                stats = self.algorithm.train_on(train)
                 self.total_steps += steps
                 self.total_episodes += len(train)
                 eval_progress = float(np.mean([e.progress for e in evals])) if evals else None

@@ -26,7 +26,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from core.config import Hyperparameters  # noqa: E402
+from core.messages import Episode  # noqa: E402
 
+from .export import export_frozen_graph  # noqa: E402
 from .networks import PolicyValueNet  # noqa: E402
 
 CLIP_EPSILON = 0.2
@@ -114,6 +116,7 @@ class PPO:
         self.rng = np.random.default_rng(seed)
         self.max_samples = max_steps_per_iteration(net.metadata.neural_network)
         # XLA-compiled: about 20% more samples/s on a 2-core CPU for the camera networks
+        self._value_fn = tf.function(net.value, reduce_retracing=True, autograph=False)
         self._train_step = tf.function(self._train_step_eager, jit_compile=True, reduce_retracing=True,
                                        autograph=False)
 
@@ -143,6 +146,28 @@ class PPO:
         approx_kl = tf.reduce_mean(old_logp - logp)
         clip_frac = tf.reduce_mean(tf.cast(tf.abs(ratio - 1.0) > CLIP_EPSILON, tf.float32))
         return policy_loss, value_loss, mean_entropy, approx_kl, clip_frac
+
+    # ------------------------------------------------------------------ the learner's interface
+    def export(self) -> bytes:
+        return export_frozen_graph(self.net)
+
+    def values(self, obs: dict[str, np.ndarray], batch: int = 512) -> np.ndarray:
+        """V(s) of every sample under the current weights (the policy that played them)."""
+        n = len(next(iter(obs.values())))
+        out = [self._value_fn({k: tf.constant(v[i:i + batch]) for k, v in obs.items()}).numpy()
+               for i in range(0, n, batch)]
+        return np.concatenate(out).astype(np.float32)
+
+    def train_on(self, episodes: list[Episode]) -> UpdateStats:
+        """One iteration on the episodes the current policy played: GAE per episode, then update."""
+        obs = {name: np.concatenate([ep.obs[name] for ep in episodes]) for name in episodes[0].obs}
+        actions = np.concatenate([ep.actions for ep in episodes])
+        logp = np.concatenate([ep.log_probs for ep in episodes])
+        values = self.values(obs)
+        bounds = np.cumsum([0] + [ep.steps for ep in episodes])
+        adv, ret = zip(*(gae(ep.rewards, values[a:b], self.hp.discount_factor)
+                         for ep, a, b in zip(episodes, bounds[:-1], bounds[1:])))
+        return self.update(obs, actions, logp, np.concatenate(adv), np.concatenate(ret))
 
     # ------------------------------------------------------------------ update
     def update(self, obs: dict[str, np.ndarray], actions: np.ndarray, old_log_probs: np.ndarray,
