@@ -11,6 +11,11 @@ Tensor names (node names; the TensorFlow tensor is ``name + ":0"``, see ``tensor
   action (batch, 2) in the network's [-1, 1] scale (the env clips, then rescales to the bounds);
 - ``VALUE_OUTPUT`` (ours): state value (batch,);
 - ``LOG_STD_OUTPUT`` (ours, continuous only): log standard deviation (2,), clipped to [-20, 3].
+
+SAC graphs (``training_algorithm`` "sac"; no value output): ``POLICY_OUTPUT`` = tanh(mean) (batch, 2),
+the deterministic action in [-1, 1] the car drives with; ``SAC_MEAN_OUTPUT`` (ours) = the pre-tanh
+Gaussian mean (batch, 2) and ``SAC_LOG_STD_OUTPUT`` (ours) = its per-state log-std (batch, 2),
+clipped to [-20, 2], from which a worker samples a = tanh(mean + exp(log_std) * eps).
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ LOG_STD_OUTPUT = f"{ONLINE_SCOPE}/network_1/ppo_head_0/policy_log_std"
 """Continuous policies only (ours): (2,) log standard deviation, already clipped to [-20, 3]."""
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 3.0
 """Clip range of the PPO continuous log-std (spec section 2)."""
+SAC_MEAN_OUTPUT = f"{ONLINE_SCOPE}/network_1/sac_head_0/mean"
+"""SAC graphs only (ours): (batch, 2) pre-tanh mean of the squashed Gaussian policy."""
+SAC_LOG_STD_OUTPUT = f"{ONLINE_SCOPE}/network_1/sac_head_0/log_std"
+"""SAC graphs only (ours): (batch, 2) log standard deviation of the pre-tanh Gaussian, clipped to [-20, 2]."""
+TANH_EPSILON = 1e-6
+"""log pi(a|s) of a squashed sample: log N(u) - sum log(1 - tanh(u)^2 + TANH_EPSILON) (Haarnoja et al. 2018)."""
 
 
 def input_tensor_name(sensor: str) -> str:
@@ -66,17 +77,20 @@ class FrozenPolicy:
         with self.graph.as_default():
             tf.compat.v1.import_graph_def(graph_def, name="")
         names = {n.name for n in graph_def.node}
-        needed = [input_tensor_name(s) for s in self.sensors] + [POLICY_OUTPUT, VALUE_OUTPUT]
-        needed += [] if metadata.is_discrete else [LOG_STD_OUTPUT]
+        self.sac = metadata.training_algorithm == "sac"
+        if self.sac:  # fetches: tanh(mean), mean, log_std
+            outputs = [POLICY_OUTPUT, SAC_MEAN_OUTPUT, SAC_LOG_STD_OUTPUT]
+        else:  # fetches: policy, value (, log_std)
+            outputs = [POLICY_OUTPUT, VALUE_OUTPUT] + ([] if metadata.is_discrete else [LOG_STD_OUTPUT])
+        needed = [input_tensor_name(s) for s in self.sensors] + outputs
         missing = [n for n in needed if n not in names]
         if missing:
             raise ValueError(f"frozen policy graph lacks the nodes {missing}: it does not match the model_metadata "
-                             f"(sensors {list(self.sensors)}, action_space_type {metadata.action_space_type!r})")
+                             f"(sensors {list(self.sensors)}, action_space_type {metadata.action_space_type!r}, "
+                             f"training_algorithm {metadata.training_algorithm!r})")
         get = self.graph.get_tensor_by_name
         self._inputs = {s: get(tensor(input_tensor_name(s))) for s in self.sensors}
-        self._fetches = [get(tensor(POLICY_OUTPUT)), get(tensor(VALUE_OUTPUT))]
-        if not metadata.is_discrete:
-            self._fetches.append(get(tensor(LOG_STD_OUTPUT)))
+        self._fetches = [get(tensor(name)) for name in outputs]
         config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra_op_threads,
                                           inter_op_parallelism_threads=inter_op_threads,
                                           device_count={} if use_gpu else {"GPU": 0})
@@ -120,7 +134,11 @@ class FrozenPolicy:
         discrete, mean action (B, 2) for continuous; value (B,), or None without ``with_values``
         (the value tower is then not computed at all: half the work for camera networks);
         log_std (2,) or None (discrete).
+        SAC graphs: (tanh(mean) (B, 2), None (no value output), log_std (B, 2) of the pre-tanh Gaussian).
         """
+        if self.sac:
+            policy, _, log_std = self.session.run(self._fetches, self._feed(obs))
+            return policy, None, log_std
         fetches = self._fetches if with_values else [f for f in self._fetches if f is not self._fetches[1]]
         out = self.session.run(fetches, self._feed(obs))
         if not with_values:
@@ -137,7 +155,12 @@ class FrozenPolicy:
         Continuous: actions (B, 2) float32 = mean + exp(log_std) * N(0, 1), or the mean when
         ``greedy``; log_prob of the diagonal Gaussian (summed over the 2 dims) at the unclipped
         action (the env clips to [-1, 1]).
+        SAC: actions (B, 2) float32 = tanh(u), u = mean + exp(log_std) * N(0, 1) (tanh(mean) when
+        ``greedy``), kept strictly inside (-1, 1); log_prob of the squashed sample, log N(u) -
+        sum log(1 - tanh(u)^2 + 1e-6) (SAC itself does not use it); values zeros.
         """
+        if self.sac:
+            return self._act_sac(obs, rng, greedy)
         policy, value, log_std = self.forward(obs, with_values)
         if value is None:
             value = np.zeros(len(policy), np.float32)
@@ -159,6 +182,20 @@ class FrozenPolicy:
         log_probs = (-0.5 * noise ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(axis=1)
         return actions.astype(np.float32), log_probs.astype(np.float32), value.astype(np.float32)
 
+    def _act_sac(self, obs: dict[str, np.ndarray], rng: np.random.Generator, greedy: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Squashed-Gaussian sampling from the SAC head (see ``act``)."""
+        mean, log_std = self.session.run(self._fetches[1:], self._feed(obs))
+        mean, log_std = mean.astype(np.float64), log_std.astype(np.float64)
+        eps = np.zeros_like(mean) if greedy else rng.standard_normal(mean.shape)
+        u = mean + np.exp(log_std) * eps
+        a = np.tanh(u)
+        log_probs = ((-0.5 * eps ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(axis=1)
+                     - np.log(1.0 - a ** 2 + TANH_EPSILON).sum(axis=1))
+        inside = np.nextafter(np.float32(1.0), np.float32(0.0))  # float32 rounding would reach +-1
+        actions = np.clip(a.astype(np.float32), -inside, inside)
+        return actions, log_probs.astype(np.float32), np.zeros(len(a), np.float32)
+
     def close(self) -> None:
         """Release the session."""
         self.session.close()
@@ -171,4 +208,4 @@ class FrozenPolicy:
 
 
 __all__ = ["FrozenPolicy", "ONLINE_SCOPE", "input_tensor_name", "tensor", "POLICY_OUTPUT", "VALUE_OUTPUT", "LOG_STD_OUTPUT",
-           "LOG_STD_MIN", "LOG_STD_MAX"]
+           "LOG_STD_MIN", "LOG_STD_MAX", "SAC_MEAN_OUTPUT", "SAC_LOG_STD_OUTPUT", "TANH_EPSILON"]
