@@ -75,7 +75,8 @@ def _cmd_bench(args) -> int:
     if args.what == "train":
         from .bench import bench_train
 
-        r = bench_train(args.preset, minutes=args.minutes, track=args.track, sims=args.sims, console=console)
+        r = bench_train(args.preset, minutes=args.minutes, track=args.track, sims=args.sims, seed=args.seed,
+                        console=console)
         done = f"{r.laps_done_after_s / 60:.1f} min" if r.laps_done_after_s is not None else f"not within {args.minutes} min"
         best = f"{r.best_lap_s:.2f} s" if r.best_lap_s else "-"
         console.print(f"train benchmark, preset {r.preset}, {args.track}, {args.sims} sim(s): 3 of 3 evaluation laps "
@@ -111,7 +112,13 @@ def _folder(args):
 
 
 def _cmd_train(args) -> int:
+    import signal
+
     from .train import TrainRequest, run_training
+
+    # Ctrl-C ends training with the last checkpoint saved, even when this process was started with
+    # SIGINT ignored (as background jobs of a non-interactive shell are).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     if args.episodes is None and args.minutes is None:
         raise ValueError("give a limit: --episodes N or --minutes M (EPISODES= or MINUTES= with make)")
@@ -233,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--preset", default="state", help="train: the preset to train from scratch")
     b.add_argument("--minutes", type=float, default=5.0, help="train: give up after this long")
     b.add_argument("--sims", type=int, default=1, help="train: rollout workers")
+    b.add_argument("--seed", type=int, default=0, help="train: random seed of the run")
     b.add_argument("--cars", type=int, default=256)
     b.add_argument("--seconds", type=float, default=5.0)
     b.add_argument("--track", default="reinvent_base")
