@@ -36,10 +36,12 @@ $(BIN)/activate: pyproject.toml
 
 install: $(BIN)/activate  ## create .venv and install the project (and its test tools) into it
 
-test: install  ## run every test (what CI runs)
+test: install  ## run every test (what CI runs; installs redis-server with apt when missing)
+	bash scripts/install-test-services.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-quick: install  ## run the fast tests only
+	bash scripts/install-test-services.sh
 	$(BIN)/python -m pytest -m "not slow and not docker" $(PYTEST_ARGS)
 
 tracks: install  ## list every track with length, width and direction

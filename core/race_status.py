@@ -14,7 +14,7 @@ IN_PROGRESS, LAP_COMPLETE, OFF_TRACK, CRASHED, REVERSED, IMMOBILIZED, TIME_UP, P
 #: The form the reference writes in metrics JSON (`episode_status`).
 DISPLAY: dict[str, str] = {
     "in_progress": "In progress", "lap_complete": "Lap complete", "off_track": "Off track",
-    "crashed": "Crashed", "reversed": "Reversed", "immobilized": "Immobilized", "time_up": "Time up",
+    "crashed": "Crashed", "reversed": "Reversed", "immobilized": "Immobilized", "time_up": "Time Up",
     "pause": "Pause", "park": "Park", "prepare": "Prepare",
 }
 

@@ -75,7 +75,6 @@ class _RedisSide:
     def __init__(self, url: str, run_id: str, retry_s: float):
         self.url, self.run_id, self.retry_s = url, run_id, float(retry_s)
         self.keys = run_keys(run_id)
-        self._restoring = False
         try:
             # Retries are ours (_call), with a total time budget; the client's own are switched off.
             self.redis = redis.Redis.from_url(
@@ -83,11 +82,14 @@ class _RedisSide:
                 retry=Retry(NoBackoff(), 0), decode_responses=False)
         except ValueError as exc:
             raise TransportError(f"cannot reach Redis at {redacted(url)}: bad URL ({exc})") from None
+        self._restoring = True           # nothing to restore while constructing
         try:
             self._call(self.redis.ping)
         except TransportError as exc:
             raise TransportError(f"cannot reach Redis at {redacted(url)}: {exc.__cause__ or exc}; "
                                  "check the URL (redis://host:port/db) and that the server runs") from None
+        finally:
+            self._restoring = False
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)``, retried on connection errors for up to ``retry_s`` seconds."""
@@ -98,8 +100,8 @@ class _RedisSide:
                 result = fn(*args, **kwargs)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if time.monotonic() + delay > deadline:
-                    err = TransportError(f"Redis at {redacted(self.url)} did not answer for {self.retry_s:.0f} s: {exc}")
-                    raise err from exc
+                    raise TransportError(f"Redis at {redacted(self.url)} did not answer for "
+                                         f"{self.retry_s:.0f} s: {exc}") from exc
                 if not failed:
                     log.warning("Redis at %s: %s; retrying for up to %.0f s", redacted(self.url), exc, self.retry_s)
                 failed = True
@@ -144,6 +146,7 @@ class RedisSim(_RedisSide):
         self.backpressure_s, self.heartbeat_ttl_s = float(backpressure_s), float(heartbeat_ttl_s)
         super().__init__(url, run_id, retry_s)
         self._last_notice: bytes | None = None
+        self._overflowing = False
         self._pending: bytes | None = None
         newest = self._call(self.redis.xrevrange, self.keys["notices"], count=1)
         if newest:                      # the current version, for a sim that joins mid-run
@@ -178,10 +181,13 @@ class RedisSim(_RedisSide):
         while True:
             backlog = self._call(self.redis.xlen, self.keys["episodes"])
             if backlog < self.max_backlog and backlog * len(data) < self.max_backlog_bytes:
+                self._overflowing = False
                 break
             if time.monotonic() >= give_up:
-                log.warning("worker %d: %d episodes still unread after %.0f s; sending anyway (stream capped at %d)",
-                            self.worker, backlog, self.backpressure_s, self.maxlen)
+                if not self._overflowing:          # once until the backlog is short again
+                    log.warning("worker %d: %d episodes still unread after %.0f s; sending anyway (the stream "
+                                "keeps the newest %d)", self.worker, backlog, self.backpressure_s, self.maxlen)
+                self._overflowing = True
                 break
             time.sleep(pause)
             pause = min(2 * pause, 0.5)
@@ -244,10 +250,9 @@ class RedisTrainer(_RedisSide):
                    approximate=False)
 
     def _restore(self) -> None:
-        if self._latest_notice is None:
-            return
-        newest = self._call(self.redis.xrevrange, self.keys["notices"], count=1)
-        if not newest or newest[0][1][b"d"] != self._latest_notice:
+        """Re-send the latest notice if the server lost it (restarted empty, flushed)."""
+        if self._latest_notice is not None and not self._call(self.redis.exists, self.keys["notices"]):
+            log.warning("Redis at %s lost the policy notices; sending the latest again", redacted(self.url))
             self.broadcast_notice(self._latest_notice)
 
     def receive(self, timeout_s: float) -> list[tuple[int, bytes]]:
@@ -255,6 +260,7 @@ class RedisTrainer(_RedisSide):
         returns at most ``read_count``. What is returned is deleted from the stream."""
         end = time.monotonic() + max(0.0, timeout_s)
         key = self.keys["episodes"]
+        self._restore()                 # (the client may have reconnected without telling us)
         while True:
             left = min(_BLOCK_CHUNK_S, end - time.monotonic())
             block = int(left * 1000) if left >= 0.001 else None

@@ -37,13 +37,7 @@ from botocore.config import Config
 from botocore.exceptions import (ClientError, ConnectionError as BotoConnectionError,
                                  HTTPClientError, NoCredentialsError, SSLError)
 
-from .storage import StorageKeyError, _TMP_SUFFIX, check_key
-
-try:                                    # one error class for every store, once core.storage has it
-    from .storage import StorageError   # type: ignore[attr-defined]
-except ImportError:
-    class StorageError(RuntimeError):
-        """The store cannot be used (unreachable, refused, misconfigured); the message says what to check."""
+from .storage import _TMP_SUFFIX, StorageError, StorageKeyError, check_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,10 +70,8 @@ class S3Storage:
         self.prefix_root = check_key(prefix_root.strip("/")) if prefix_root.strip("/") else ""
         self.retry_s, self.page_size = float(retry_s), int(page_size)
         self.create_bucket = create_bucket
-        session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-                                        region_name=region)
-        creds = session.get_credentials()
-        self.access_key_id: str | None = creds.access_key if creds is not None else None
+        self._session = session = boto3.session.Session(aws_access_key_id=access_key,
+                                                        aws_secret_access_key=secret_key, region_name=region)
         config = Config(retries={"max_attempts": int(max_attempts), "mode": "standard"}, connect_timeout=5,
                         read_timeout=30, s3={"addressing_style": "path"} if endpoint_url else None,
                         # MinIO/SeaweedFS-friendly: checksums only where S3 requires them
@@ -103,6 +95,12 @@ class S3Storage:
         return cls(**kwargs)
 
     # ---- naming -------------------------------------------------------------------------------
+    @property
+    def access_key_id(self) -> str | None:
+        """The access key id in use (for messages; the secret is never shown), None without credentials."""
+        creds = self._session.get_credentials()
+        return creds.access_key if creds is not None else None
+
     @property
     def where(self) -> str:
         return self.endpoint_url or f"AWS S3 ({self.region})"
@@ -247,7 +245,8 @@ class S3Storage:
     def put_file(self, key: str, path: str | os.PathLike) -> None:
         k = self._key(key)
         if os.path.getsize(path) > MULTIPART_BYTES:
-            cfg = TransferConfig(multipart_threshold=MULTIPART_BYTES, multipart_chunksize=64 << 20)
+            cfg = TransferConfig(multipart_threshold=MULTIPART_BYTES,
+                                 multipart_chunksize=max(8 << 20, MULTIPART_BYTES // 8))
             self._call("write", k, lambda: self.client.upload_file(os.fspath(path), self.bucket, k, Config=cfg))
             return
 

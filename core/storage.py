@@ -16,6 +16,11 @@ from typing import Protocol, runtime_checkable
 _TMP_SUFFIX = ".drl-tmp"
 
 
+class StorageError(RuntimeError):
+    """The store cannot be used (unreachable, refused credentials, missing bucket); the message says
+    which endpoint and key failed and what to check."""
+
+
 class StorageKeyError(KeyError):
     """A key that is not in the store; the message names the key and the store."""
 

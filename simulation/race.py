@@ -10,13 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from core.config import ConfigError
+from core.config import RACE_TYPES, ConfigError
 
 from . import obstacles as obs_mod
 from .obstacles import Obstacles
 from .track import ROUND_ROBIN_ADVANCE, Track
-
-RACE_TYPES = ("TIME_TRIAL", "OBJECT_AVOIDANCE", "HEAD_TO_BOT")
 
 #: Lateral offset of a lane from the centre line, as a fraction of the local track width.
 LANE_OFFSET_FRACTION = 0.25

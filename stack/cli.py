@@ -251,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from core.config import ConfigError
-    from core.storage import StorageKeyError
+    from core.storage import StorageError, StorageKeyError
+    from core.transport import TransportError
     from simulation.reward import RewardFunctionError
     from simulation.track import UnknownTrackError
 
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("reward function error", style="red")
         err_console.print(str(exc), markup=False, highlight=False)
         return 1
-    except (UnknownTrackError, ConfigError, ValueError, FileNotFoundError, StorageKeyError) as exc:
+    except (UnknownTrackError, ConfigError, ValueError, FileNotFoundError, StorageKeyError, StorageError,
+            TransportError) as exc:
         err_console.print(f"error: {exc}", style="red", markup=False, highlight=False)
         return 2
     except KeyboardInterrupt:

@@ -164,6 +164,13 @@ class S3Server(_Server):
             cmd += [f"-{name}.port={http}", f"-{name}.port.grpc={grpc}"]
         return cmd
 
+    def stop(self) -> None:
+        """Kill the server and remove the unix sockets it leaves in /tmp (named by our ports)."""
+        super().stop()
+        for port in (p for pair in self.ports.values() for p in pair):
+            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)
+
     def client(self, access_key: str | None = None, secret_key: str | None = None):
         import boto3
         from botocore.config import Config

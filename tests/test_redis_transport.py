@@ -99,13 +99,13 @@ def test_stream_is_capped_and_backpressure_waits_for_the_trainer(redis_server, s
     assert [Episode.from_bytes(d).episode_id for _, d in receive_n(trainer, 1)] == [3]
 
     # the byte limit: backlog x message size
-    big = sims(redis_server.url, "cap", 2, maxlen=20, max_backlog=10, max_backlog_bytes=1500, backpressure_s=0.3)
-    msg = episode(2, 0, steps=50)                      # about 1 kB
-    assert 800 < len(msg) < 1250
+    msg = episode(2, 0, steps=50)
+    big = sims(redis_server.url, "cap", 2, maxlen=20, max_backlog=10, max_backlog_bytes=int(1.5 * len(msg)),
+               backpressure_s=0.3)
     t0 = time.monotonic()
     for _ in range(3):
         big.send_episode(msg)
-    assert time.monotonic() - t0 > 0.25                # the third waited: 2 unread x ~1 kB >= 1500 B
+    assert time.monotonic() - t0 > 0.25                # the third waited: 2 unread x size >= 1.5 x size
     with pytest.raises(ValueError):
         RedisSim(redis_server.url, "cap", 0, maxlen=5, max_backlog=10)
 
@@ -190,6 +190,22 @@ def test_redis_restart_is_waited_out(redis_server, sims):
     assert sim.next_notice(0.2) is None        # the re-sent copy is not handed out twice
     assert 0 in trainer.alive_workers()
     assert time.monotonic() - t0 < 20
+
+
+def test_an_idle_trainer_restores_the_notice_after_a_restart(redis_server, sims):
+    trainer = RedisTrainer(redis_server.url, "idle")
+    trainer.broadcast_notice(policy_notice(5))
+    redis_server.restart(0.2)                  # the trainer makes no call meanwhile
+    assert trainer.receive(0.1) == []
+    assert read_policy_notice(sims(redis_server.url, "idle", 0).next_notice(0))[0] == 5
+
+
+def test_a_server_that_comes_up_late_is_waited_for(redis_server):
+    redis_server.stop()                        # e.g. the sims' containers start before Redis's
+    threading.Timer(1.0, redis_server.start).start()
+    t0 = time.monotonic()
+    trainer = RedisTrainer(redis_server.url, "late", retry_s=10.0)
+    assert time.monotonic() - t0 > 0.8 and trainer.alive_workers() == []
 
 
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "redis://:hunter2@127.0.0.1:1/0",

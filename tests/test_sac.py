@@ -204,3 +204,14 @@ def test_short_real_run_trains_on_played_episodes():
     assert np.isfinite([stats.policy_loss, stats.value_loss, stats.entropy]).all()
     assert stats.approx_kl == 0.0 and stats.clip_fraction == 0.0
     FrozenPolicy.from_bytes(sac.export(), md).act(episodes[0].obs, np.random.default_rng(1))  # v+1 publishes
+
+
+def test_checkpoint_holds_actor_critics_and_targets(tmp_path, state_sac):
+    sac, _, obs = state_sac
+    ckpt_prefix = tf.train.Checkpoint(net=sac.net).write(str(tmp_path / "1_Step-10.ckpt"))
+    other = SAC(sac.metadata, Hyperparameters(), seed=99)
+    tf.train.Checkpoint(net=other.net).read(ckpt_prefix).expect_partial()
+    a = np.zeros((16, 2), np.float32)
+    for target in (False, True):
+        np.testing.assert_allclose(np.stack(other.net.q_values(obs, a, target)), np.stack(sac.net.q_values(obs, a, target)))
+    np.testing.assert_allclose(other.net.policy(obs)[0], sac.net.policy(obs)[0])
