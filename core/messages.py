@@ -7,7 +7,7 @@ numeric and bool dtypes are accepted on decode, so nothing read from a transport
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 import numpy as np
@@ -106,13 +106,26 @@ class Episode:
         return ep
 
 
-def policy_notice(version: int, stop: bool = False) -> bytes:
+class PolicyNotice(NamedTuple):
+    """Policy ``version`` is published; ``shares`` maps worker id -> training episodes it plays for it
+    (workers not listed sit this iteration out: they joined after it started); ``stop`` ends the run."""
+
+    version: int
+    stop: bool
+    shares: dict[int, int]
+
+
+def policy_notice(version: int, stop: bool = False, shares: dict[int, int] | None = None) -> bytes:
     """The trainer's notice that policy ``version`` is published (or that workers should stop)."""
-    return pack({"type": "policy", "version": int(version), "stop": bool(stop)})
+    return pack({"type": "policy", "version": int(version), "stop": bool(stop),
+                 "shares": [[int(w), int(n)] for w, n in (shares or {}).items()]})
 
 
-def read_policy_notice(data: bytes) -> tuple[int, bool]:
+def read_policy_notice(data: bytes) -> PolicyNotice:
     msg = unpack(data)
     if not isinstance(msg, dict) or msg.get("type") != "policy":
         raise MessageError("not a policy notice")
-    return int(msg["version"]), bool(msg["stop"])
+    try:
+        return PolicyNotice(int(msg["version"]), bool(msg["stop"]), {int(w): int(n) for w, n in msg.get("shares", [])})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MessageError(f"malformed policy notice: {exc}") from None

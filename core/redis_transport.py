@@ -66,7 +66,8 @@ def run_keys(run_id: str) -> dict[str, str]:
     if not run_id or any(c in run_id for c in " :*?[]\\\n"):
         raise ValueError(f"run id {run_id!r} must be non-empty without spaces, ':' or glob characters")
     base = f"deepracer:{run_id}"
-    return {"episodes": f"{base}:episodes", "notices": f"{base}:notices", "worker": f"{base}:worker:"}
+    return {"episodes": f"{base}:episodes", "notices": f"{base}:notices", "worker": f"{base}:worker:",
+            "next_worker": f"{base}:next_worker"}
 
 
 class _RedisSide:
@@ -125,6 +126,16 @@ class _RedisSide:
 
     def close(self) -> None:
         self.redis.close()
+
+
+def claim_worker_id(url: str, run_id: str, retry_s: float = 60.0) -> int:
+    """A worker id no other sim of the run has (0, 1, 2, ... in the order sims start), for sims
+    started as identical replicas (docker compose --scale)."""
+    side = _RedisSide(url, run_id, retry_s)
+    try:
+        return int(side._call(side.redis.incr, side.keys["next_worker"])) - 1
+    finally:
+        side.close()
 
 
 class RedisSim(_RedisSide):

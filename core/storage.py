@@ -156,3 +156,15 @@ class LocalStorage:
                 if key.startswith(prefix):
                     keys.append(key)
         return sorted(keys)
+
+
+def open_storage(spec: str | os.PathLike) -> "Storage":
+    """``s3://bucket[/root]`` -> S3Storage (endpoint and credentials from the environment, see
+    core.s3_storage.S3Storage.from_env); anything else is a local folder."""
+    text = str(spec)
+    if text.startswith("s3://"):
+        from .s3_storage import S3Storage
+
+        bucket, _, root = text[len("s3://"):].partition("/")
+        return S3Storage.from_env(bucket=bucket, prefix_root=root.strip("/"))
+    return LocalStorage(text)

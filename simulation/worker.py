@@ -25,7 +25,7 @@ from core.config import parse_model_metadata
 from core.messages import read_policy_notice
 from core.model_folder import ModelFolder
 from core.policy import FrozenPolicy
-from core.storage import LocalStorage, Storage
+from core.storage import Storage, open_storage
 from core.traces import TrainingMetrics, simtrace_csv
 from core.transport import SimTransport, StdioSim, TransportError
 
@@ -39,12 +39,11 @@ class WorkerConfig:
     """What a worker needs; travels as JSON on the command line."""
 
     run_id: str
-    worker: int
-    num_workers: int
-    storage_root: str
+    worker: int               # this worker's id (-1 with Redis: take the next free id)
+    storage: str              # a local folder, or s3://bucket[/root] (endpoint and keys from the environment)
     model_prefix: str
     track: str
-    episodes_per_iteration: int
+    redis_url: str | None = None  # None: the embedded transport (stdin/stdout frames)
     eval_episodes_per_iteration: int = 1
     num_cars: int = 8
     #: CPU threads the policy may use (the trainer idles while the workers play)
@@ -58,10 +57,6 @@ class WorkerConfig:
     @classmethod
     def from_json(cls, text: str) -> "WorkerConfig":
         return cls(**json.loads(text))
-
-
-def open_storage(cfg: WorkerConfig) -> Storage:
-    return LocalStorage(cfg.storage_root)
 
 
 class Worker:
@@ -81,12 +76,12 @@ class Worker:
         self.metrics = TrainingMetrics()
         self.storage = storage
 
-    def play_iteration(self, version: int) -> None:
+    def play_iteration(self, version: int, share: int, num_workers: int) -> None:
+        """Play ``share`` training episodes and the evaluation episodes of policy ``version``."""
         cfg, folder = self.cfg, self.folder
         policy = FrozenPolicy.from_bytes(self.storage.get_bytes(folder.frozen_model(version)), self.metadata,
                                          intra_op_threads=cfg.policy_threads)
         rows: list[dict] = []
-        share = cfg.episodes_per_iteration
         episodes = play(self.env, policy, share, greedy=False, rng=self.rng, run_id=cfg.run_id,
                         iteration=version, worker=cfg.worker, phase="training", on_rows=rows.extend,
                         with_values=False)
@@ -104,7 +99,7 @@ class Worker:
                                      phase=ep.phase, completion_percentage=ep.progress, episode_status=ep.status,
                                      start_time_ms=ep.start_time_ms, end_time_ms=ep.end_time_ms)
         rows.sort(key=lambda r: (r["episode"], r["steps"]))
-        self.storage.put_bytes(folder.training_simtrace(version, cfg.worker, cfg.num_workers),
+        self.storage.put_bytes(folder.training_simtrace(version, cfg.worker, max(num_workers, cfg.worker + 1)),
                                simtrace_csv(rows).encode())
         folder.write_json(folder.training_metrics(cfg.worker), self.metrics.to_json_dict())
 
@@ -114,10 +109,11 @@ class Worker:
                 notice = self.transport.next_notice(None)
             except TransportError:
                 return 0  # the trainer is gone: nothing left to do
-            version, stop = read_policy_notice(notice)
-            if stop:
+            notice = read_policy_notice(notice)
+            if notice.stop:
                 return 0
-            self.play_iteration(version)
+            if self.cfg.worker in notice.shares:  # not listed: joined mid-iteration, plays from the next one
+                self.play_iteration(notice.version, notice.shares[self.cfg.worker], len(notice.shares))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,9 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, help="WorkerConfig as JSON")
     args = p.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer stops workers; Ctrl-C goes to it
-    transport = StdioSim()
     cfg = WorkerConfig.from_json(args.config)
-    return Worker(cfg, open_storage(cfg), transport).run()
+    if cfg.redis_url is None:
+        transport: SimTransport = StdioSim()
+    else:
+        from core.redis_transport import RedisSim, claim_worker_id
+
+        if cfg.worker < 0:
+            cfg.worker = claim_worker_id(cfg.redis_url, cfg.run_id)
+        transport = RedisSim(cfg.redis_url, cfg.run_id, cfg.worker)
+    return Worker(cfg, open_storage(cfg.storage), transport).run()
 
 
 if __name__ == "__main__":

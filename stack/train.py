@@ -140,9 +140,9 @@ def run_training(req: TrainRequest, console: Console | None = None, on_report=No
     write_model_files(p)
     run_id = uuid.uuid4().hex[:12]
     shares = episodes_per_worker(p.hp.num_episodes_between_training, req.sims)
-    configs = [WorkerConfig(run_id=run_id, worker=i, num_workers=req.sims, storage_root=str(p.folder.storage.root),
-                            model_prefix=p.folder.prefix, track=p.track.name, episodes_per_iteration=shares[i],
-                            eval_episodes_per_iteration=EVAL_EPISODES_PER_WORKER, num_cars=max(1, shares[i]),
+    configs = [WorkerConfig(run_id=run_id, worker=i, storage=str(p.folder.storage.root),
+                            model_prefix=p.folder.prefix, track=p.track.name,
+                            eval_episodes_per_iteration=EVAL_EPISODES_PER_WORKER, num_cars=max(shares),
                             policy_threads=max(1, (os.cpu_count() or 1) // req.sims),
                             seed=req.seed, race=json.loads(json.dumps(asdict(p.race))))
                for i in range(req.sims)]
@@ -150,7 +150,7 @@ def run_training(req: TrainRequest, console: Console | None = None, on_report=No
                TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS="1")
     hub = ProcessHub([[sys.executable, "-m", "simulation.worker", "--config", c.to_json()] for c in configs],
                      env=env, cwd=str(ROOT))
-    learner = Learner(p.folder, p.metadata, p.hp, hub, req.sims, run_id, seed=req.seed)
+    learner = Learner(p.folder, p.metadata, p.hp, hub, run_id, seed=req.seed)
     if req.resume:
         learner.resume()
     elif p.clone_folder is not None:
@@ -178,7 +178,7 @@ def run_training(req: TrainRequest, console: Console | None = None, on_report=No
                 on_report(r, p.folder)
 
         try:
-            reports = learner.train(Limits(req.episodes, req.minutes), shares, EVAL_EPISODES_PER_WORKER,
+            reports = learner.train(Limits(req.episodes, req.minutes), EVAL_EPISODES_PER_WORKER,
                                     on_iteration=on_iteration, should_stop=should_stop)
         finally:
             hub.close()

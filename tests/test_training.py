@@ -103,7 +103,7 @@ def test_clone_starts_from_the_other_models_weights(trained):
     from trainer.learner import Learner
 
     p = prepare(req)
-    learner = Learner(p.folder, p.metadata, p.hp, transport=None, num_workers=1, run_id="x", seed=3)
+    learner = Learner(p.folder, p.metadata, p.hp, transport=None, run_id="x", seed=3)
     learner.clone_from(p.clone_folder)
     n, _ = folder.latest_checkpoint()
     frozen = FrozenPolicy.from_bytes(folder.storage.get_bytes(folder.frozen_model(n)), p.metadata)

@@ -107,13 +107,12 @@ class CheckpointIO:
 
 class Learner:
     def __init__(self, folder: ModelFolder, metadata: ModelMetadata, hp: Hyperparameters,
-                 transport: TrainerTransport, num_workers: int, run_id: str, seed: int = 0,
+                 transport: TrainerTransport, run_id: str, seed: int = 0,
                  gather_timeout_s: float = 120.0):
         self.folder = folder
         self.metadata = metadata
         self.hp = hp
         self.transport = transport
-        self.num_workers = num_workers
         self.run_id = run_id
         self.gather_timeout_s = gather_timeout_s
         tf.keras.utils.set_random_seed(seed)
@@ -143,14 +142,18 @@ class Learner:
         self.io.restore(*latest, folder=other)
 
     # ------------------------------------------------------------------ the loop
-    def gather(self, version: int, expected_train: int, expected_eval: int) -> tuple[list[Episode], list[Episode], int]:
-        """Episodes of ``version`` until the expected counts arrive or the workers are gone/silent."""
+    def gather(self, version: int, shares: dict[int, int], eval_per_worker: int
+               ) -> tuple[list[Episode], list[Episode], int]:
+        """Episodes of ``version`` until every live worker delivered its share (a worker that dies
+        drops out of the count), or nothing arrives for ``gather_timeout_s``. Returns the training
+        and evaluation episodes and the number of training episodes lost."""
         train: list[Episode] = []
         evals: list[Episode] = []
+        got = {w: [0, 0] for w in shares}   # worker -> [training, evaluation] episodes received
         last_arrival = time.monotonic()
-        while len(train) < expected_train or len(evals) < expected_eval:
-            alive = self.transport.alive_workers()
-            if not alive:
+        while True:
+            alive = set(self.transport.alive_workers()) & set(shares)
+            if all(got[w][0] >= shares[w] and got[w][1] >= eval_per_worker for w in alive):
                 break
             if time.monotonic() - last_arrival > self.gather_timeout_s:
                 break
@@ -163,11 +166,14 @@ class Learner:
                 if ep.run_id != self.run_id or ep.iteration != version or ep.key in self._seen:
                     continue  # stale, foreign or duplicate
                 self._seen.add(ep.key)
-                (evals if ep.phase == "evaluation" else train).append(ep)
-        lost = max(0, expected_train - len(train))
+                is_eval = ep.phase == "evaluation"
+                (evals if is_eval else train).append(ep)
+                if ep.worker in got:
+                    got[ep.worker][int(is_eval)] += 1
+        lost = max(0, sum(shares.values()) - len(train))
         return train, evals, lost
 
-    def train(self, limits: Limits, episodes_per_worker: list[int], eval_per_worker: int,
+    def train(self, limits: Limits, eval_per_worker: int,
               on_iteration: Callable[[IterationReport], None] | None = None,
               should_stop: Callable[[], bool] | None = None) -> list[IterationReport]:
         """Run iterations until a limit, a termination condition or ``should_stop``; returns the reports.
@@ -182,10 +188,9 @@ class Learner:
         try:
             while True:
                 t0 = time.monotonic()
-                self.transport.broadcast_notice(policy_notice(self.version))
-                expected_train = sum(episodes_per_worker[w] for w in self.transport.alive_workers())
-                expected_eval = eval_per_worker * len(self.transport.alive_workers())
-                train, evals, lost = self.gather(self.version, expected_train, expected_eval)
+                shares = self.wait_for_workers()
+                self.transport.broadcast_notice(policy_notice(self.version, shares=shares))
+                train, evals, lost = self.gather(self.version, shares, eval_per_worker)
                 gather_s = time.monotonic() - t0
                 if not train:
                     raise RuntimeError("no episodes arrived from the workers (all workers died or went silent); "
@@ -218,6 +223,16 @@ class Learner:
             self.transport.broadcast_notice(policy_notice(self.version, stop=True))
         return reports
 
+    def wait_for_workers(self, timeout_s: float | None = None) -> dict[int, int]:
+        """The iteration's episodes split over the live workers (waits until at least one is live)."""
+        deadline = time.monotonic() + (self.gather_timeout_s if timeout_s is None else timeout_s)
+        while not (alive := sorted(self.transport.alive_workers())):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no rollout worker is running (none started, or all died); see their messages above")
+            time.sleep(0.5)
+        base, extra = divmod(self.hp.num_episodes_between_training, len(alive))
+        return {w: base + (1 if i < extra else 0) for i, w in enumerate(alive)}
+
     def _done(self, limits: Limits, reports: list[IterationReport], t_start: float) -> bool:
         if limits.episodes is not None and self.total_episodes >= limits.episodes:
             return True
@@ -227,3 +242,65 @@ class Learner:
             return True
         recent = reports[-3:]
         return len(recent) == 3 and all(r.mean_reward >= self.hp.term_cond_avg_score for r in recent)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m trainer.learner`: the trainer of the stack (Redis transport, S3 or folder storage).
+
+    The model folder must hold model_metadata.json, ip/hyperparameters.json and reward_function.py
+    (`make train` uploads them). A trainer that finds a checkpoint continues from it, so a restarted
+    trainer container loses nothing that was completed.
+    """
+    import argparse
+    import sys
+
+    from core.config import parse_hyperparameters, parse_model_metadata
+    from core.redis_transport import RedisTrainer
+    from core.storage import open_storage
+
+    p = argparse.ArgumentParser(description="deepracer-local trainer (stack mode)")
+    p.add_argument("--storage", default=os.environ.get("DEEPRACER_STORAGE", "models"),
+                   help="local folder or s3://bucket[/root] (DEEPRACER_STORAGE)")
+    p.add_argument("--model", default=os.environ.get("DEEPRACER_MODEL"), help="model prefix (DEEPRACER_MODEL)")
+    p.add_argument("--redis", default=os.environ.get("DEEPRACER_REDIS_URL", "redis://localhost:6379/0"))
+    p.add_argument("--run-id", default=os.environ.get("DEEPRACER_RUN_ID"), help="shared with the sims (DEEPRACER_RUN_ID)")
+    p.add_argument("--episodes", type=int, default=_env_int("DEEPRACER_EPISODES"))
+    p.add_argument("--minutes", type=float, default=_env_float("DEEPRACER_MINUTES"))
+    p.add_argument("--eval-per-worker", type=int, default=1)
+    p.add_argument("--gather-timeout", type=float, default=120.0, help="seconds without an episode before "
+                   "an iteration goes on with what it has")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if not args.model or not args.run_id:
+        p.error("--model/DEEPRACER_MODEL and --run-id/DEEPRACER_RUN_ID are required")
+    folder = ModelFolder(open_storage(args.storage), args.model)
+    metadata = parse_model_metadata(folder.read_json(folder.model_metadata()), source=folder.model_metadata())
+    hp = parse_hyperparameters(folder.read_json(folder.hyperparameters()), source=folder.hyperparameters())
+    transport = RedisTrainer(args.redis, args.run_id)
+    learner = Learner(folder, metadata, hp, transport, run_id=args.run_id, seed=args.seed,
+                      gather_timeout_s=args.gather_timeout)
+    if folder.latest_checkpoint() is not None:
+        learner.resume()
+        print(f"resuming {folder.describe()} from checkpoint {learner.version}", flush=True)
+
+    def line(r: IterationReport) -> None:
+        print(f"iteration {r.iteration} episodes {r.total_episodes} reward {r.mean_reward:.2f} "
+              f"progress {r.mean_progress:.1f}% laps {100 * r.lap_share:.0f}% steps/s {r.env_steps_per_s:.0f} "
+              f"lost {r.lost_episodes} {r.seconds:.1f}s", flush=True)
+
+    learner.train(Limits(args.episodes, args.minutes), args.eval_per_worker, on_iteration=line)
+    folder.write_text(folder.finished_marker(), str(learner.version))
+    print(f"finished at checkpoint {learner.version}", flush=True)
+    return 0
+
+
+def _env_int(name: str) -> int | None:
+    return int(os.environ[name]) if os.environ.get(name) else None
+
+
+def _env_float(name: str) -> float | None:
+    return float(os.environ[name]) if os.environ.get(name) else None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

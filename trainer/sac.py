@@ -19,6 +19,10 @@ Read top to bottom:
 
 Temperature alpha = ``hp.sac_alpha`` (fixed, as the reference trains), gamma = ``hp.discount_factor``,
 Adam with lr = ``hp.lr`` for actor and critics, minibatch ``hp.batch_size``, tau = 0.005.
+
+Cost (2-core CPU, XLA-compiled step, batch 64): STATE about 4.5k-6k samples/s (a 5000-step iteration
+takes about a minute); a SHALLOW camera network about 35 samples/s (five camera towers per step), so
+camera SAC wants a GPU.
 """
 
 from __future__ import annotations
