@@ -71,9 +71,6 @@ def prepare(req: TrainRequest) -> Prepared:
     md_path, hp_path = preset_files(req.preset)
     metadata = load_model_metadata(req.metadata or md_path)
     hp = load_hyperparameters(req.hyperparameters or hp_path)
-    if metadata.training_algorithm != "clipped_ppo":
-        raise ConfigError(f"training_algorithm {metadata.training_algorithm!r}: embedded training runs clipped_ppo "
-                          "for now; set \"training_algorithm\": \"clipped_ppo\" in model_metadata.json")
     RewardFunction(req.reward)  # loads it once: syntax errors and a missing reward_function show now
     if req.sims < 1:
         raise ConfigError(f"SIMS must be >= 1, got {req.sims}")

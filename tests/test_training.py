@@ -191,3 +191,18 @@ def test_ctrl_c_stops_cleanly_with_the_last_checkpoint(tmp_path):
     assert ck is not None and folder.storage.exists(folder.frozen_model(ck.number))
     for key in folder.checkpoint_files(*ck)[:2]:
         assert folder.storage.exists(key)
+
+
+def test_sac_trains_through_the_learner(tmp_path):
+    meta = {"action_space": {"steering_angle": {"low": -30, "high": 30}, "speed": {"low": 0.5, "high": 1.5}},
+            "action_space_type": "continuous", "training_algorithm": "sac", "sensor": ["STATE"]}
+    hyper = {"num_episodes_between_training": 8, "batch_size": 64}
+    (tmp_path / "md.json").write_text(json.dumps(meta))
+    (tmp_path / "hp.json").write_text(json.dumps(hyper))
+    reports, folder = run_training(TrainRequest(track="reinvent", model="sac", metadata=tmp_path / "md.json",
+                                                hyperparameters=tmp_path / "hp.json", episodes=16,
+                                                models_dir=tmp_path / "models", seed=0))
+    assert len(reports) == 2 and all(r.update.samples > 0 for r in reports)
+    n = folder.latest_checkpoint().number
+    res = evaluate(folder, "reinvent", trials=1, checkpoint=n)
+    assert res.trials[0].status in ("lap_complete", "off_track", "reversed", "crashed", "immobilized", "time_up")
