@@ -23,7 +23,11 @@ TRAIN_FLAGS = --track $(TRACK) --reward $(REWARD) --preset $(PRESET) --sims $(SI
 	$(call opt,EPISODES,--episodes) $(call opt,MINUTES,--minutes) $(call opt,CLONE,--clone) \
 	$(if $(RESUME),--resume)
 
-.PHONY: help install test test-quick tracks check-reward render bench-sim bench-train train evaluate export report clean
+COMPOSE ?= docker-compose
+DC = $(COMPOSE) -f compose/docker-compose.yml $(if $(GPU),-f compose/docker-compose.gpu.yml)
+
+.PHONY: help install test test-quick tracks check-reward render bench-sim bench-train train evaluate export report \
+	up down logs ps scale clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -50,8 +54,35 @@ tracks: install  ## list every track with length, width and direction
 check-reward: install  ## drive a built-in controller with REWARD=file on TRACK=name and report (EPISODES=3)
 	$(DRL) reward-check $(REWARD) --track $(TRACK) --episodes $(or $(EPISODES),3)
 
-train: install  ## train MODEL on TRACK (PRESET, REWARD, METADATA, HYPERPARAMETERS, SIMS; EPISODES= or MINUTES=; RESUME=1; CLONE=model)
+train: install  ## train MODEL on TRACK (PRESET, REWARD, METADATA, HYPERPARAMETERS, SIMS; EPISODES= or MINUTES=; RESUME=1; CLONE=model; MODE=compose: in the Docker stack)
+ifeq ($(MODE),compose)
+	$(MAKE) up
+	$(DC) logs -f trainer
+else
 	$(DRL) train $(TRAIN_FLAGS)
+endif
+
+compose/stack.env: | $(BIN)/activate
+	$(BIN)/python -m stack.compose_launch env-file --path $@
+
+up: install compose/stack.env  ## start the compose stack: MODEL on TRACK with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1)
+	$(if $(MODEL),,$(error MODEL=name is required))
+	printf 'DEEPRACER_MODEL=%s\nDEEPRACER_TRACK=%s\nDEEPRACER_EPISODES=%s\nDEEPRACER_MINUTES=%s\n' '$(MODEL)' '$(TRACK)' '$(EPISODES)' '$(MINUTES)' > compose/.env
+	$(DC) up -d redis minio
+	$(BIN)/python -m stack.compose_launch upload --model $(MODEL) --preset $(PRESET) --reward $(REWARD) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) $(if $(RESUME),--resume)
+	$(DC) up -d --build --scale sim=$(SIMS)
+
+scale:  ## change the number of sims while training (SIMS=4); a new sim joins at the next iteration
+	$(DC) up -d --no-recreate --scale sim=$(SIMS)
+
+down:  ## stop the stack (models stay in the S3 volume; `docker-compose ... down -v` deletes them)
+	$(DC) down --remove-orphans
+
+logs:  ## follow the stack's logs
+	$(DC) logs -f --tail 100
+
+ps:  ## the stack's containers
+	$(DC) ps
 
 evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n)
 	$(DRL) evaluate --model $(MODEL) --track $(TRACK) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint)
