@@ -24,6 +24,8 @@ TRAIN_FLAGS = --track $(TRACK) --reward $(REWARD) --preset $(PRESET) --sims $(SI
 	$(if $(RESUME),--resume)
 
 COMPOSE ?= docker-compose
+# `make train` uses the Docker stack when an engine answers; MODE=local or MODE=compose decides.
+MODE ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
 DC = $(COMPOSE) -f compose/docker-compose.yml $(if $(GPU),-f compose/docker-compose.gpu.yml)
 
 .PHONY: help install test test-quick tracks check-reward render bench-sim bench-train train evaluate export report \
