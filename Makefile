@@ -67,11 +67,11 @@ endif
 compose/stack.env: | $(BIN)/activate
 	$(BIN)/python -m stack.compose_launch env-file --path $@
 
-up: install compose/stack.env  ## start the compose stack: MODEL on TRACK with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1)
+up: install compose/stack.env  ## start the compose stack: MODEL on TRACK (or TRACKS=a,b: sim i drives track i mod n) with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1)
 	$(if $(MODEL),,$(error MODEL=name is required))
-	printf 'DEEPRACER_MODEL=%s\nDEEPRACER_TRACK=%s\nDEEPRACER_EPISODES=%s\nDEEPRACER_MINUTES=%s\n' '$(MODEL)' '$(TRACK)' '$(EPISODES)' '$(MINUTES)' > compose/.env
+	printf 'DEEPRACER_MODEL=%s\nDEEPRACER_TRACK=%s\nDEEPRACER_EPISODES=%s\nDEEPRACER_MINUTES=%s\n' '$(MODEL)' '$(or $(TRACKS),$(TRACK))' '$(EPISODES)' '$(MINUTES)' > compose/.env
 	$(DC) up -d redis minio
-	$(BIN)/python -m stack.compose_launch upload --model $(MODEL) --preset $(PRESET) --reward $(REWARD) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) $(if $(RESUME),--resume)
+	$(BIN)/python -m stack.compose_launch upload --model $(MODEL) --track $(or $(TRACKS),$(TRACK)) --preset $(PRESET) --reward $(REWARD) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) $(if $(RESUME),--resume)
 	$(DC) up -d --build --scale sim=$(SIMS)
 
 scale:  ## change the number of sims while training (SIMS=4); a new sim joins at the next iteration

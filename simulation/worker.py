@@ -42,7 +42,7 @@ class WorkerConfig:
     worker: int               # this worker's id (-1 with Redis: take the next free id)
     storage: str              # a local folder, or s3://bucket[/root] (endpoint and keys from the environment)
     model_prefix: str
-    track: str
+    track: str                # a track, or several comma-separated: worker i drives track i mod n
     redis_url: str | None = None  # None: the embedded transport (stdin/stdout frames)
     eval_episodes_per_iteration: int = 1
     num_cars: int = 8
@@ -59,6 +59,15 @@ class WorkerConfig:
         return cls(**json.loads(text))
 
 
+def track_of_worker(tracks: str, worker: int) -> str:
+    """The track worker ``worker`` drives: "reinvent,Vegas_track" gives worker 0 reinvent, worker 1
+    Vegas_track, worker 2 reinvent... (the reference's multi-config training)."""
+    names = [t.strip() for t in tracks.split(",") if t.strip()]
+    if not names:
+        raise ValueError(f"no track named in {tracks!r}")
+    return names[worker % len(names)]
+
+
 class Worker:
     def __init__(self, cfg: WorkerConfig, storage: Storage, transport: SimTransport):
         self.cfg = cfg
@@ -70,7 +79,8 @@ class Worker:
         reward_path = Path(self._reward_dir.name) / "reward_function.py"
         reward_path.write_bytes(storage.get_bytes(self.folder.reward_function()))
         race = RaceConfig.from_dict(cfg.race)
-        self.env = BatchedEnv(cfg.track, reward_path, self.metadata, race, num_cars=cfg.num_cars,
+        self.track = track_of_worker(cfg.track, cfg.worker)
+        self.env = BatchedEnv(self.track, reward_path, self.metadata, race, num_cars=cfg.num_cars,
                               seed=cfg.seed + 7919 * cfg.worker, episode_offset=cfg.worker)
         self.rng = np.random.default_rng(cfg.seed + 104729 * (cfg.worker + 1))
         self.metrics = TrainingMetrics()

@@ -29,6 +29,7 @@ from core.model_folder import ModelFolder
 from core.s3_storage import S3Storage
 from core.storage import StorageError
 from simulation.reward import RewardFunction, RewardFunctionError
+from simulation.track import Track
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENV_FILE = ROOT / "compose" / "stack.env"
@@ -85,7 +86,7 @@ def stack_storage(endpoint: str | None = None, bucket: str | None = None,
 
 def upload_model(storage, model: str, preset: str = "default", reward: str | os.PathLike | None = None,
                  metadata: str | os.PathLike | None = None, hyperparameters: str | os.PathLike | None = None,
-                 episodes_between_training: int | None = None) -> ModelFolder:
+                 episodes_between_training: int | None = None, track: str = "reinvent_base") -> ModelFolder:
     """Validate and write a model folder's configuration (spec section 6) into ``storage``.
 
     ``preset`` names the model_metadata/hyperparameters pair (presets/README.md); ``metadata`` and
@@ -105,6 +106,10 @@ def upload_model(storage, model: str, preset: str = "default", reward: str | os.
     folder.storage.put_bytes(folder.reward_function(), reward.read_bytes())
     folder.write_json(folder.model_metadata(), md.to_json_dict())
     folder.write_json(folder.hyperparameters(), hyper)
+    first_track = Track.load(track.split(",")[0].strip()).name  # an unknown name fails here, not in the sims
+    for other in track.split(",")[1:]:
+        Track.load(other.strip())
+    folder.write_text(folder.training_params(), folder.new_training_params(world_name=first_track).to_yaml())
     return folder
 
 
@@ -121,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--metadata")
     u.add_argument("--hyperparameters")
     u.add_argument("--episodes-between-training", type=int)
+    u.add_argument("--track", default=os.environ.get("DEEPRACER_TRACK", "reinvent_base"),
+                   help="track, or comma-separated tracks (sim i drives track i mod n)")
     u.add_argument("--endpoint")
     u.add_argument("--bucket")
     u.add_argument("--env-file", default=str(DEFAULT_ENV_FILE))
@@ -138,10 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"model {args.model!r} already has checkpoints in {folder.describe()}; pass --resume "
                               "(RESUME=1) to continue it, or pick a new model name")
         upload_model(storage, args.model, args.preset, args.reward, args.metadata, args.hyperparameters,
-                     args.episodes_between_training)
+                     args.episodes_between_training, track=args.track)
         print(f"uploaded {folder.describe()}")
         return 0
-    except (ConfigError, StorageError, RewardFunctionError, OSError) as err:
+    except (ConfigError, StorageError, RewardFunctionError, OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -303,3 +303,11 @@ def test_car_dimensions_match_the_spec():
     assert car.STEP_S == pytest.approx(1 / 15)
     assert np.ptp(car.BODY_CORNERS_M[:, 0]) == pytest.approx(0.32352)
     assert np.ptp(car.BODY_CORNERS_M[:, 1]) == pytest.approx(0.1961)
+
+
+def test_multi_track_workers_take_turns():
+    from simulation.worker import track_of_worker
+
+    assert [track_of_worker("reinvent, Vegas_track", w) for w in range(3)] == ["reinvent", "Vegas_track", "reinvent"]
+    with pytest.raises(ValueError):
+        track_of_worker(" , ", 0)

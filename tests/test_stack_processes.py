@@ -44,8 +44,8 @@ def _model(s3, bucket: str, name: str) -> ModelFolder:
     return folder
 
 
-def _sim(redis_url: str, bucket: str, name: str, env) -> subprocess.Popen:
-    cfg = WorkerConfig(run_id=name, worker=-1, storage=f"s3://{bucket}", model_prefix=name, track="reinvent",
+def _sim(redis_url: str, bucket: str, name: str, env, track: str = "reinvent") -> subprocess.Popen:
+    cfg = WorkerConfig(run_id=name, worker=-1, storage=f"s3://{bucket}", model_prefix=name, track=track,
                        redis_url=redis_url, num_cars=EPISODES_PER_ITERATION)
     return subprocess.Popen([sys.executable, "-m", "simulation.worker", "--config", cfg.to_json()], cwd=ROOT, env=env)
 
@@ -67,7 +67,7 @@ def _stop(*procs: subprocess.Popen) -> None:
 def test_trainer_and_two_sims_through_redis_and_s3(redis_server, s3_server):  # noqa: F811
     env = _env(s3_server)
     folder = _model(s3_server, "stack", "two-sims")
-    sims = [_sim(redis_server.url, "stack", "two-sims", env) for _ in range(2)]
+    sims = [_sim(redis_server.url, "stack", "two-sims", env, track="reinvent,Vegas_track") for _ in range(2)]
     trainer = _trainer(redis_server.url, "stack", "two-sims", 3 * EPISODES_PER_ITERATION, env)
     try:
         out, _ = trainer.communicate(timeout=600)
@@ -83,6 +83,13 @@ def test_trainer_and_two_sims_through_redis_and_s3(redis_server, s3_server):  # 
               "two-sims/model/.finished"):
         assert k in keys, k
     assert any(k.endswith(".ckpt.index") for k in keys)
+    # multi-track: the sims claimed ids 0 and 1 and drove one track each
+    lengths = set()
+    for w in (0, 1):
+        rows = folder.storage.get_bytes(f"two-sims/{w}/training-simtrace/0-iteration.csv").decode().splitlines()
+        header = rows[0].split(",")
+        lengths.add(round(float(rows[1].split(",")[header.index("track_len")]), 2))
+    assert lengths == {17.71, 22.55}
 
 
 def test_a_killed_sim_does_not_stall_the_iteration_and_a_new_one_joins(redis_server, s3_server):  # noqa: F811
