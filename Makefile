@@ -26,6 +26,8 @@ TRAIN_FLAGS = --track $(TRACK) --reward $(REWARD) --preset $(PRESET) --sims $(SI
 COMPOSE ?= docker-compose
 # `make train` uses the Docker stack when an engine answers; MODE=local or MODE=compose decides.
 MODE ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
+# evaluate / export / report read the model from the stack's bucket in compose mode
+STACK_FLAG = $(if $(filter compose,$(MODE)),--stack)
 DC = $(COMPOSE) -f compose/docker-compose.yml $(if $(GPU),-f compose/docker-compose.gpu.yml)
 
 .PHONY: help install test test-quick tracks check-reward render bench-sim bench-train train evaluate export report \
@@ -87,13 +89,13 @@ ps:  ## the stack's containers
 	$(DC) ps
 
 evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n)
-	$(DRL) evaluate --model $(MODEL) --track $(TRACK) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint)
+	$(DRL) evaluate --model $(MODEL) --track $(TRACK) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(STACK_FLAG)
 
 export: install  ## write out/MODEL-car.tar.gz for the physical car (CHECKPOINT=best by default)
-	$(DRL) export --model $(MODEL) $(call opt,CHECKPOINT,--checkpoint)
+	$(DRL) export --model $(MODEL) $(call opt,CHECKPOINT,--checkpoint) $(STACK_FLAG)
 
 report: install  ## write out/MODEL/training.png and evaluation-laps.png
-	$(DRL) report --model $(MODEL)
+	$(DRL) report --model $(MODEL) $(STACK_FLAG)
 
 render: install  ## draw TRACK from above and its camera view to OUT=out/<track>.png
 	$(DRL) render --track $(TRACK) --out $(OUT)

@@ -104,6 +104,13 @@ def _folder(args):
 
     if not args.model:
         raise ValueError("MODEL is required: the name of a model folder under models/")
+    if getattr(args, "stack", False):  # the compose stack's bucket, through its port on 127.0.0.1
+        from .compose_launch import stack_storage
+
+        folder = ModelFolder(stack_storage(wait_s=10.0), args.model)
+        if folder.latest_checkpoint() is None:
+            raise ValueError(f"no checkpoint of model {args.model!r} in {folder.describe()}")
+        return folder
     root = Path(args.models_dir or DEFAULT_MODELS_DIR)
     if not (root / args.model).is_dir():
         known = sorted(p.name for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
@@ -219,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--off-track-penalty", type=float, help="seconds per off-track reset (default 5)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--models-dir")
+    ev.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
     ev.set_defaults(func=_cmd_evaluate)
 
     ex = sub.add_parser("export", help="write the car package (tar.gz: agent/model.pb + model_metadata.json)")
@@ -226,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--checkpoint", default="best", help="best, last or a number")
     ex.add_argument("--out", help="default out/<model>-car.tar.gz")
     ex.add_argument("--models-dir")
+    ex.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
     ex.set_defaults(func=_cmd_export)
 
     rp = sub.add_parser("report", help="PNGs: reward and progress per iteration, evaluation laps on the track")
@@ -233,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--track", help="default: the model's training track")
     rp.add_argument("--out", help="folder, default out/<model>")
     rp.add_argument("--models-dir")
+    rp.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
     rp.set_defaults(func=_cmd_report)
 
     b = sub.add_parser("bench", help="benchmarks: `bench sim` (simulator steps/s), `bench train` (time to 3/3 laps)")

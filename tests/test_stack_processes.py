@@ -64,7 +64,7 @@ def _stop(*procs: subprocess.Popen) -> None:
         p.wait(timeout=30)
 
 
-def test_trainer_and_two_sims_through_redis_and_s3(redis_server, s3_server):  # noqa: F811
+def test_trainer_and_two_sims_through_redis_and_s3(redis_server, s3_server, monkeypatch, tmp_path):  # noqa: F811
     env = _env(s3_server)
     folder = _model(s3_server, "stack", "two-sims")
     sims = [_sim(redis_server.url, "stack", "two-sims", env, track="reinvent,Vegas_track") for _ in range(2)]
@@ -90,6 +90,16 @@ def test_trainer_and_two_sims_through_redis_and_s3(redis_server, s3_server):  # 
         header = rows[0].split(",")
         lengths.add(round(float(rows[1].split(",")[header.index("track_len")]), 2))
     assert lengths == {17.71, 22.55}
+    # evaluate and export read the model from the stack's bucket
+    from stack.cli import main
+
+    for k, v in {"DEEPRACER_S3_ENDPOINT": s3_server.endpoint, "DEEPRACER_S3_BUCKET": "stack",
+                 "AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}.items():
+        monkeypatch.setenv(k, v)
+    assert main(["evaluate", "--model", "two-sims", "--stack", "--trials", "1"]) == 0
+    assert any("/metrics/evaluation/evaluation-" in k for k in folder.storage.list("two-sims/metrics/"))
+    assert main(["export", "--model", "two-sims", "--stack", "--out", str(tmp_path / "car.tar.gz")]) == 0
+    assert (tmp_path / "car.tar.gz").stat().st_size > 10_000
 
 
 def test_a_killed_sim_does_not_stall_the_iteration_and_a_new_one_joins(redis_server, s3_server):  # noqa: F811
