@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,45 +86,65 @@ class Worker:
         self.rng = np.random.default_rng(cfg.seed + 104729 * (cfg.worker + 1))
         self.metrics = TrainingMetrics()
         self.storage = storage
+        self.started = time.perf_counter()
+        self.io_s = 0.0  # seconds spent in storage and transport calls
 
     def play_iteration(self, version: int, share: int, num_workers: int) -> None:
         """Play ``share`` training episodes and the evaluation episodes of policy ``version``."""
         cfg, folder = self.cfg, self.folder
-        policy = FrozenPolicy.from_bytes(self.storage.get_bytes(folder.frozen_model(version)), self.metadata,
-                                         intra_op_threads=cfg.policy_threads)
+        t0 = time.perf_counter()
+        graph = self.storage.get_bytes(folder.frozen_model(version))
+        self.io_s += time.perf_counter() - t0
+        policy = FrozenPolicy.from_bytes(graph, self.metadata, intra_op_threads=cfg.policy_threads)
         rows: list[dict] = []
         episodes = play(self.env, policy, share, greedy=False, rng=self.rng, run_id=cfg.run_id,
                         iteration=version, worker=cfg.worker, phase="training", on_rows=rows.extend,
                         with_values=False)
-        for ep in episodes:
-            self.transport.send_episode(ep.to_bytes())
+        self._send(episodes)
         evals = []
         if cfg.eval_episodes_per_iteration > 0:
             evals = play(self.env, policy, cfg.eval_episodes_per_iteration, greedy=True, rng=self.rng,
                          run_id=cfg.run_id, iteration=version, worker=cfg.worker, phase="evaluation", keep_obs=False,
                          with_values=False)
-            for ep in evals:
-                self.transport.send_episode(ep.to_bytes())
+            self._send(evals)
         for ep in episodes + evals:
             self.metrics.add_episode(reward_score=float(ep.rewards.sum()), episode=ep.episode_id, trial=version,
                                      phase=ep.phase, completion_percentage=ep.progress, episode_status=ep.status,
                                      start_time_ms=ep.start_time_ms, end_time_ms=ep.end_time_ms)
         rows.sort(key=lambda r: (r["episode"], r["steps"]))
-        self.storage.put_bytes(folder.training_simtrace(version, cfg.worker, max(num_workers, cfg.worker + 1)),
-                               simtrace_csv(rows).encode())
+        csv_bytes = simtrace_csv(rows).encode()
+        t0 = time.perf_counter()
+        self.storage.put_bytes(folder.training_simtrace(version, cfg.worker, max(num_workers, cfg.worker + 1)), csv_bytes)
         folder.write_json(folder.training_metrics(cfg.worker), self.metrics.to_json_dict())
+        self.io_s += time.perf_counter() - t0
+
+    def _send(self, episodes) -> None:
+        for ep in episodes:
+            data = ep.to_bytes()
+            t0 = time.perf_counter()
+            self.transport.send_episode(data)
+            self.io_s += time.perf_counter() - t0
+
+    def timing_line(self) -> str:
+        """How long this worker waited on storage and transport, against its whole life."""
+        total = time.perf_counter() - self.started
+        return (f"worker {self.cfg.worker}: waited on storage+transport {self.io_s:.2f} s of {total:.1f} s "
+                f"({100 * self.io_s / max(total, 1e-9):.1f}%)")
 
     def run(self) -> int:
-        while True:
-            try:
-                notice = self.transport.next_notice(None)
-            except TransportError:
-                return 0  # the trainer is gone: nothing left to do
-            notice = read_policy_notice(notice)
-            if notice.stop:
-                return 0
-            if self.cfg.worker in notice.shares:  # not listed: joined mid-iteration, plays from the next one
-                self.play_iteration(notice.version, notice.shares[self.cfg.worker], len(notice.shares))
+        try:
+            while True:
+                try:
+                    notice = self.transport.next_notice(None)
+                except TransportError:
+                    return 0  # the trainer is gone: nothing left to do
+                notice = read_policy_notice(notice)
+                if notice.stop:
+                    return 0
+                if self.cfg.worker in notice.shares:  # not listed: joined mid-iteration, plays from the next one
+                    self.play_iteration(notice.version, notice.shares[self.cfg.worker], len(notice.shares))
+        finally:
+            print(self.timing_line(), file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
