@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from core import race_status as rs
-from core.config import ModelMetadata, as_model_metadata
+from core.config import CAMERA_SENSORS, ModelMetadata, as_model_metadata
 
 from . import car, sensors, state_sensor
 from .params import TrackPair, build_params, measure_objects, progress_percent
@@ -120,7 +120,7 @@ class BatchedEnv:
         self.rng = np.random.default_rng(seed)
         self.sensor_names = self.metadata.sensors
         self._camera = None
-        if any(s in ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA", "STEREO_CAMERAS") for s in self.sensor_names):
+        if any(s in CAMERA_SENSORS for s in self.sensor_names):
             self._camera = sensors.CameraRenderer(base, rng_seed=int(self.rng.integers(2**31)),
                                                   domain_randomization=domain_randomization)
         self.observation_space = spaces.Dict({s: self._space_for(s) for s in self.sensor_names})
@@ -361,7 +361,7 @@ class BatchedEnv:
         out: dict[str, np.ndarray] = {}
         ranges = None
         for name in self.sensor_names:
-            if name in ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA"):
+            if name in CAMERA_SENSORS and name != "STEREO_CAMERAS":
                 out[name] = self._camera.render(s.x, s.y, s.yaw, ob)[..., None]
             elif name == "STEREO_CAMERAS":
                 out[name] = sensors.render_stereo(self._camera, s.x, s.y, s.yaw, ob)

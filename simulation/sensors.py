@@ -34,6 +34,9 @@ import cv2
 import numpy as np
 from gymnasium import spaces
 
+from core.config import CAMERA_SENSORS, LIDAR_SENSORS, LidarConfig
+from core.observations import is_camera, observation_shape
+
 from . import car
 from .obstacles import KIND_BOT, Obstacles
 from .track import Track
@@ -529,18 +532,15 @@ def observation_space_for(sensor_name: str, lidar_config=None) -> spaces.Box:
     ``lidar_config`` (core.config.LidarConfig, a dict with num_sectors / num_values_per_sector /
     clipping_dist, or None) sizes DISCRETIZED_SECTOR_LIDAR only, as in the simapp.
     """
-    if sensor_name in ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA"):
-        return spaces.Box(0, 255, (H_PX, W_PX, 1), np.uint8)
-    if sensor_name == "STEREO_CAMERAS":
-        return spaces.Box(0, 255, (H_PX, W_PX, 2), np.uint8)
+    if sensor_name == "STATE" or sensor_name not in CAMERA_SENSORS + LIDAR_SENSORS:
+        raise ValueError(f"no observation space for sensor {sensor_name!r} here")
+    ns, nv, clip = _lidar_config_values(lidar_config)
+    shape = observation_shape(sensor_name, LidarConfig(ns, nv, clip))   # core.observations: the one home of shapes
+    if is_camera(sensor_name):
+        return spaces.Box(0, 255, shape, np.uint8)
     if sensor_name == "LIDAR":
-        return spaces.Box(LIDAR_MIN_RANGE_M, LIDAR_CLIP_M, (LIDAR_NUM_BEAMS,), np.float32)
-    if sensor_name == "SECTOR_LIDAR":
-        return spaces.Box(0.0, 1.0, (SECTOR_LIDAR_NUM_SECTORS,), np.float32)
-    if sensor_name == "DISCRETIZED_SECTOR_LIDAR":
-        ns, nv, _ = _lidar_config_values(lidar_config)
-        return spaces.Box(0.0, 1.0, (ns * nv,), np.float32)
-    raise ValueError(f"no observation space for sensor {sensor_name!r}")
+        return spaces.Box(LIDAR_MIN_RANGE_M, LIDAR_CLIP_M, shape, np.float32)
+    return spaces.Box(0.0, 1.0, shape, np.float32)
 
 
 def lidar_input(sensor_name: str, ranges: np.ndarray, lidar_config=None) -> np.ndarray:

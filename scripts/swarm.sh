@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The deepracer-local stack on Docker Swarm (compose/docker-stack.yml). Run on a swarm manager.
+#
+#   bash scripts/swarm.sh up        # (init a single-node swarm,) label a GPU node, deploy redis+minio,
+#                                   # upload the model folder, deploy the trainer and SIMS sims
+#   bash scripts/swarm.sh scale     # SIMS sims (docker service scale STACK_sim=SIMS)
+#   bash scripts/swarm.sh down      # docker stack rm STACK, and wait until its containers and network are gone
+#   bash scripts/swarm.sh init      # only: init a single-node swarm when the engine is in none, label the node
+#   bash scripts/swarm.sh leave     # docker swarm leave --force (a single-node swarm made by `init`)
+#   bash scripts/swarm.sh ps | logs # the stack's tasks / follow the trainer's log
+#
+# Settings (environment; the Makefile passes its variables): MODEL (or DEEPRACER_MODEL; required for
+# up), SIMS (2), TRACK or TRACKS (reinvent_base), PRESET (default), REWARD, METADATA, HYPERPARAMETERS,
+# EPISODES / MINUTES, RESUME=1, GPU=1 (trainer image APP_GPU_IMAGE, default deepracer-local/app-gpu:latest),
+# STACK_NAME (deepracer), STACK_ENV_FILE (compose/stack.env), S3_PORT (9000), S3_CONSOLE_PORT (9001),
+# S3_PUBLISH_MODE (ingress | host), APP_IMAGE (deepracer-local/app:latest; on several machines an
+# image in a registry every node can pull: registry.example:5000/deepracer-local/app:1),
+# SWARM_ADVERTISE_ADDR (for `swarm init`; default: the engine picks, 127.0.0.1 when it cannot),
+# DEEPRACER_DOCKER_CI=1 (the CI images and SeaweedFS: compose/docker-stack.ci.yml), PYTHON (.venv/bin/python).
+#
+# docker stack deploy (Docker 20.10) merges several -c files wrongly (it appends lists such as
+# `command`), so this script merges compose/docker-stack.yml with the CI override itself (override
+# lists and scalars replace, maps merge: compose's rules) and deploys the one merged file.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DOCKER=${DOCKER:-$(command -v /usr/bin/docker || command -v docker)}
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+[ -x "$PYTHON" ] || PYTHON=python3
+STACK=${STACK_NAME:-deepracer}
+export STACK_ENV_FILE=$(cd "$ROOT" && realpath -m "${STACK_ENV_FILE:-compose/stack.env}")
+export S3_PORT=${S3_PORT:-9000} S3_CONSOLE_PORT=${S3_CONSOLE_PORT:-9001} S3_PUBLISH_MODE=${S3_PUBLISH_MODE:-ingress}
+export DEEPRACER_MODEL=${MODEL:-${DEEPRACER_MODEL:-}}
+export DEEPRACER_TRACK=${TRACKS:-${TRACK:-${DEEPRACER_TRACK:-reinvent_base}}}
+export DEEPRACER_S3_BUCKET=${DEEPRACER_S3_BUCKET:-deepracer-local}
+export DEEPRACER_EPISODES=${EPISODES:-${DEEPRACER_EPISODES:-}} DEEPRACER_MINUTES=${MINUTES:-${DEEPRACER_MINUTES:-}}
+SIMS=${SIMS:-${DEEPRACER_SIMS:-2}}
+CI=${DEEPRACER_DOCKER_CI:-0}
+if [ "$CI" = 1 ]; then
+    export APP_IMAGE=${APP_IMAGE:-deepracer-local/app:ci}
+    RESOLVE=${DEEPRACER_RESOLVE_IMAGE:-never}        # no registry: the local images serve
+else
+    export APP_IMAGE=${APP_IMAGE:-deepracer-local/app:latest}
+    RESOLVE=${DEEPRACER_RESOLVE_IMAGE:-always}       # pin each image's digest so every node runs the same one
+fi
+if [ -n "${GPU:-}" ]; then
+    export TRAINER_IMAGE=${APP_GPU_IMAGE:-deepracer-local/app-gpu:latest}
+else
+    export TRAINER_IMAGE=$APP_IMAGE
+fi
+say() { printf '[swarm] %s\n' "$*"; }
+
+swarm_state() { $DOCKER info --format '{{.Swarm.LocalNodeState}}'; }
+
+cmd_init() {
+    if [ "$(swarm_state)" != active ]; then
+        if [ -n "${SWARM_ADVERTISE_ADDR:-}" ]; then
+            $DOCKER swarm init --advertise-addr "$SWARM_ADVERTISE_ADDR" >/dev/null
+        elif ! $DOCKER swarm init >/dev/null 2>&1; then
+            # several interfaces and no choice made: a swarm of this machine alone
+            $DOCKER swarm init --advertise-addr 127.0.0.1 >/dev/null
+        fi
+        say "initialised a single-node swarm (leave it with: bash scripts/swarm.sh leave)"
+    fi
+    [ "$($DOCKER info --format '{{.Swarm.ControlAvailable}}')" = true ] \
+        || { echo "error: this node is not a swarm manager; run on a manager" >&2; exit 2; }
+    local labeled
+    labeled=$($DOCKER node ls -q | xargs $DOCKER node inspect \
+        --format '{{index .Spec.Labels "deepracer.gpu"}}' | grep -c '^true$' || true)
+    if [ "$labeled" = 0 ]; then
+        local self
+        self=$($DOCKER info --format '{{.Swarm.NodeID}}')
+        $DOCKER node update --label-add deepracer.gpu=true "$self" >/dev/null
+        say "no node had the label deepracer.gpu=true: labeled this one ($self) for the trainer"
+    fi
+}
+
+merged_file() {   # the stack file (with the CI override when CI=1), merged into one file; prints its path
+    local out
+    out=$(mktemp --suffix=.yml -t deepracer-stack.XXXXXX)
+    local files=("$ROOT/compose/docker-stack.yml")
+    [ "$CI" = 1 ] && files+=("$ROOT/compose/docker-stack.ci.yml")
+    "$PYTHON" - "$out" "${files[@]}" <<'EOF'
+import sys, yaml
+
+def merge(base, over):
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = merge(base[k], v) if k in base else v
+        return out
+    return over
+
+out, files = sys.argv[1], sys.argv[2:]
+doc = {}
+for f in files:
+    with open(f) as fh:
+        doc = merge(doc, yaml.safe_load(fh))
+doc = {k: v for k, v in doc.items() if not k.startswith("x-")}     # anchors are resolved by now
+class NoAliases(yaml.SafeDumper):
+    def ignore_aliases(self, data):
+        return True
+
+with open(out, "w") as fh:
+    yaml.dump(doc, fh, Dumper=NoAliases, sort_keys=False, width=1000)
+EOF
+    echo "$out"
+}
+
+deploy() {   # deploy with DEEPRACER_TRAINERS / DEEPRACER_SIMS from the environment
+    local f
+    f=$(merged_file)
+    $DOCKER stack deploy --prune --resolve-image "$RESOLVE" -c "$f" "$STACK"
+    rm -f "$f"
+}
+
+service_exists() { $DOCKER service inspect "${STACK}_$1" >/dev/null 2>&1; }
+
+cmd_up() {
+    [ -n "$DEEPRACER_MODEL" ] || { echo "error: MODEL=name is required" >&2; exit 2; }
+    [ -f "$STACK_ENV_FILE" ] || { echo "error: no $STACK_ENV_FILE (python -m stack.compose_launch env-file)" >&2; exit 2; }
+    cmd_init
+    for image in "$APP_IMAGE" "$TRAINER_IMAGE"; do
+        if ! $DOCKER image inspect "$image" >/dev/null 2>&1 && [ "$RESOLVE" = never ]; then
+            echo "error: no image $image here (build it, or push it to a registry and set APP_IMAGE)" >&2; exit 2
+        fi
+    done
+    if ! service_exists trainer; then
+        say "deploying $STACK: redis and the S3 server"
+        DEEPRACER_TRAINERS=0 DEEPRACER_SIMS=0 deploy
+    fi
+    say "uploading model $DEEPRACER_MODEL (S3 at 127.0.0.1:$S3_PORT)"
+    local upload=(-m stack.compose_launch upload --model "$DEEPRACER_MODEL" --track "$DEEPRACER_TRACK"
+                  --preset "${PRESET:-default}" --endpoint "http://127.0.0.1:$S3_PORT"
+                  --bucket "$DEEPRACER_S3_BUCKET" --env-file "$STACK_ENV_FILE" --wait "${S3_WAIT:-180}")
+    [ -n "${REWARD:-}" ] && upload+=(--reward "$REWARD")
+    [ -n "${METADATA:-}" ] && upload+=(--metadata "$METADATA")
+    [ -n "${HYPERPARAMETERS:-}" ] && upload+=(--hyperparameters "$HYPERPARAMETERS")
+    [ -n "${EPISODES_BETWEEN_TRAINING:-}" ] && upload+=(--episodes-between-training "$EPISODES_BETWEEN_TRAINING")
+    [ -n "${RESUME:-}" ] && upload+=(--resume)
+    (cd "$ROOT" && env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u DEEPRACER_S3_ENDPOINT "$PYTHON" "${upload[@]}")
+    say "deploying $STACK: the trainer and $SIMS sims"
+    DEEPRACER_TRAINERS=1 DEEPRACER_SIMS=$SIMS deploy
+}
+
+cmd_scale() { $DOCKER service scale --detach "${STACK}_sim=$SIMS"; }
+
+cmd_down() {
+    $DOCKER stack rm "$STACK" || true
+    # stack rm returns at once; the network goes only after the containers (a redeploy needs it gone)
+    for _ in $(seq 120); do
+        [ -z "$($DOCKER ps -aq --filter "label=com.docker.stack.namespace=$STACK")" ] \
+            && ! $DOCKER network inspect "${STACK}_deepracer" >/dev/null 2>&1 && break
+        sleep 0.5
+    done
+    say "$STACK removed (its s3data volume stays: docker volume rm ${STACK}_s3data deletes the models)"
+}
+
+cmd_leave() {
+    [ "$(swarm_state)" = inactive ] || $DOCKER swarm leave --force >/dev/null
+    say "left the swarm"
+}
+
+case "${1:-}" in
+    up) cmd_up ;;
+    scale) cmd_scale ;;
+    down) cmd_down ;;
+    init) cmd_init ;;
+    leave) cmd_leave ;;
+    ps) $DOCKER stack ps "$STACK" ;;
+    logs) $DOCKER service logs -f --tail 100 "${STACK}_trainer" ;;
+    config) f=$(merged_file); cat "$f"; rm -f "$f" ;;
+    *) echo "usage: $0 up|scale|down|init|leave|ps|logs|config" >&2; exit 2 ;;
+esac
