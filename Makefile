@@ -31,7 +31,7 @@ STACK_FLAG = $(if $(filter compose,$(MODE)),--stack)
 DC = $(COMPOSE) -f compose/docker-compose.yml $(if $(GPU),-f compose/docker-compose.gpu.yml)
 
 .PHONY: help install test test-quick tracks check-reward render bench-sim bench-train train evaluate export report \
-	up down logs ps scale clean
+	up down logs ps scale swarm-up swarm-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -87,6 +87,14 @@ logs:  ## follow the stack's logs
 
 ps:  ## the stack's containers
 	$(DC) ps
+
+swarm-up: install compose/stack.env  ## deploy the stack on Docker Swarm: MODEL on TRACK with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1; APP_IMAGE=registry/image for several machines)
+	$(if $(MODEL),,$(error MODEL=name is required))
+	$(if $(APP_IMAGE),,$(COMPOSE) -f compose/docker-compose.yml build trainer $(if $(GPU),&& $(COMPOSE) -f compose/docker-compose.yml -f compose/docker-compose.gpu.yml build trainer))
+	MODEL='$(MODEL)' SIMS='$(SIMS)' TRACK='$(or $(TRACKS),$(TRACK))' PRESET='$(PRESET)' REWARD='$(REWARD)' METADATA='$(METADATA)' HYPERPARAMETERS='$(HYPERPARAMETERS)' EPISODES='$(EPISODES)' MINUTES='$(MINUTES)' RESUME='$(RESUME)' GPU='$(GPU)' PYTHON=$(BIN)/python bash scripts/swarm.sh up
+
+swarm-down:  ## remove the swarm stack (the models stay in its s3data volume)
+	bash scripts/swarm.sh down
 
 evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n)
 	$(DRL) evaluate --model $(MODEL) --track $(TRACK) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(STACK_FLAG)

@@ -115,10 +115,12 @@ class PolicyNotice(NamedTuple):
     shares: dict[int, int]
 
 
-def policy_notice(version: int, stop: bool = False, shares: dict[int, int] | None = None) -> bytes:
-    """The trainer's notice that policy ``version`` is published (or that workers should stop)."""
+def policy_notice(version: int, stop: bool = False, shares: dict[int, int] | None = None, trainer: str = "") -> bytes:
+    """The trainer's notice that policy ``version`` is published (or that workers should stop).
+    ``trainer`` identifies the trainer process, so a restarted trainer's notices differ from its
+    predecessor's."""
     return pack({"type": "policy", "version": int(version), "stop": bool(stop),
-                 "shares": [[int(w), int(n)] for w, n in (shares or {}).items()]})
+                 "shares": [[int(w), int(n)] for w, n in (shares or {}).items()], "trainer": str(trainer)})
 
 
 def read_policy_notice(data: bytes) -> PolicyNotice:

@@ -13,7 +13,7 @@
 # up), SIMS (2), TRACK or TRACKS (reinvent_base), PRESET (default), REWARD, METADATA, HYPERPARAMETERS,
 # EPISODES / MINUTES, RESUME=1, GPU=1 (trainer image APP_GPU_IMAGE, default deepracer-local/app-gpu:latest),
 # STACK_NAME (deepracer), STACK_ENV_FILE (compose/stack.env), S3_PORT (9000), S3_CONSOLE_PORT (9001),
-# S3_PUBLISH_MODE (ingress | host), APP_IMAGE (deepracer-local/app:latest; on several machines an
+# APP_IMAGE (deepracer-local/app:latest; on several machines an
 # image in a registry every node can pull: registry.example:5000/deepracer-local/app:1),
 # SWARM_ADVERTISE_ADDR (for `swarm init`; default: the engine picks, 127.0.0.1 when it cannot),
 # DEEPRACER_DOCKER_CI=1 (the CI images and SeaweedFS: compose/docker-stack.ci.yml), PYTHON (.venv/bin/python).
@@ -29,7 +29,7 @@ PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 [ -x "$PYTHON" ] || PYTHON=python3
 STACK=${STACK_NAME:-deepracer}
 export STACK_ENV_FILE=$(cd "$ROOT" && realpath -m "${STACK_ENV_FILE:-compose/stack.env}")
-export S3_PORT=${S3_PORT:-9000} S3_CONSOLE_PORT=${S3_CONSOLE_PORT:-9001} S3_PUBLISH_MODE=${S3_PUBLISH_MODE:-ingress}
+export S3_PORT=${S3_PORT:-9000} S3_CONSOLE_PORT=${S3_CONSOLE_PORT:-9001}
 export DEEPRACER_MODEL=${MODEL:-${DEEPRACER_MODEL:-}}
 export DEEPRACER_TRACK=${TRACKS:-${TRACK:-${DEEPRACER_TRACK:-reinvent_base}}}
 export DEEPRACER_S3_BUCKET=${DEEPRACER_S3_BUCKET:-deepracer-local}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -123,6 +124,9 @@ class Learner:
         self.total_steps = 0
         self.total_episodes = 0
         self._seen: set[tuple] = set()
+        #: Tells this trainer's notices from those of an earlier (crashed) trainer of the same run, so
+        #: sims take a restarted trainer's notice for the version they already played as new.
+        self.trainer_id = uuid.uuid4().hex[:8]
 
     # ------------------------------------------------------------------ start points
     def resume(self) -> None:
@@ -189,7 +193,7 @@ class Learner:
             while True:
                 t0 = time.monotonic()
                 shares = self.wait_for_workers()
-                self.transport.broadcast_notice(policy_notice(self.version, shares=shares))
+                self.transport.broadcast_notice(policy_notice(self.version, shares=shares, trainer=self.trainer_id))
                 train, evals, lost = self.gather(self.version, shares, eval_per_worker)
                 gather_s = time.monotonic() - t0
                 if not train:
@@ -219,8 +223,9 @@ class Learner:
                     break
         except KeyboardInterrupt:
             pass
-        finally:
-            self.transport.broadcast_notice(policy_notice(self.version, stop=True))
+        # Stop the sims only at a normal end or Ctrl-C: after a crash a restarted trainer resumes
+        # and the sims, still waiting, play on for it.
+        self.transport.broadcast_notice(policy_notice(self.version, stop=True, trainer=self.trainer_id))
         return reports
 
     def wait_for_workers(self, timeout_s: float | None = None) -> dict[int, int]:
