@@ -1,8 +1,8 @@
 """Stack benchmark: env steps/s with SIMS=1 and 2, time to the first iteration, and how long the sims
-wait on storage and transport, in the embedded mode and in stack mode (trainer and sims as separate
-processes over a real redis-server and a real S3 server, SeaweedFS, as in the containers).
+wait on storage and transport, in the embedded mode, in stack mode as plain processes (trainer and
+sims over a real redis-server and a real S3 server, SeaweedFS) and in the Docker Compose stack.
 
-    .venv/bin/python scripts/bench_stack.py [--iterations 6]
+    .venv/bin/python scripts/bench_stack.py [--iterations 6] [--modes embedded,processes,compose]
 
 STATE preset, reinvent_base, default reward. Needs redis-server and weed (make test installs both).
 """
@@ -93,14 +93,47 @@ def processes(sims: int, episodes: int, tmp: Path) -> dict:
         s3.stop()
 
 
+def compose(sims: int, episodes: int, tmp: Path) -> dict:
+    """The Docker Compose stack (CI images when they exist); needs a running engine."""
+    from stack.compose_launch import upload_model
+    from tests.test_docker_stack import MODEL, Stack
+
+    stack = Stack(tmp)
+    stack.env.update(DEEPRACER_EPISODES=str(episodes), DEEPRACER_CARS_PER_SIM=str(40 // sims + 1))
+    stack.compose("build", "trainer", timeout=1800)
+    try:
+        stack.compose("up", "-d", "redis", "minio", timeout=300)
+        folder = upload_model(stack.storage(), MODEL, preset="state")
+        t0 = time.monotonic()
+        stack.compose("up", "-d", "--scale", f"sim={sims}", timeout=300)
+        first = None
+        while True:
+            c = folder.latest_checkpoint()
+            if first is None and c is not None and c.number >= 1:
+                first = time.monotonic() - t0
+            if any(not stack.state(cid)["Running"] for cid in stack.containers("trainer")):
+                break
+            time.sleep(0.5)
+        rates, _ = _parse(stack.compose("logs", "--no-color", "trainer", timeout=60).stdout)
+        stack.compose("stop", "-t", "30", timeout=300)   # sims print their wait line when they stop
+        _, waits = _parse(stack.compose("logs", "--no-color", "sim", timeout=60).stdout)
+        return {"first_s": first, "rates": rates, "waits": waits}
+    finally:
+        stack.compose("down", "-v", "--remove-orphans", timeout=300, check=False)
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--iterations", type=int, default=6)
+    p.add_argument("--modes", default="embedded,processes", help="comma-separated: embedded, processes, compose")
     args = p.parse_args()
     episodes = 40 * args.iterations   # the state preset plays 40 episodes per iteration
     print("| mode | sims | env steps/s (mean of iterations 2+) | first iteration done after | sims' wait on storage+transport |")
     print("|---|---|---|---|---|")
-    for mode, fn in (("embedded (stdio frames, local folder)", embedded), ("stack processes (Redis, S3)", processes)):
+    modes = {"embedded": ("embedded (stdio frames, local folder)", embedded),
+             "processes": ("stack processes (Redis, S3)", processes),
+             "compose": ("Docker Compose (containers, Redis, S3)", compose)}
+    for mode, fn in (modes[m.strip()] for m in args.modes.split(",")):
         for sims in (1, 2):
             with tempfile.TemporaryDirectory(prefix="deepracer-bench-stack-") as tmp:
                 r = fn(sims, episodes, Path(tmp))
