@@ -51,7 +51,6 @@ def embedded(sims: int, episodes: int, tmp: Path) -> dict:
 
 
 def processes(sims: int, episodes: int, tmp: Path) -> dict:
-    from core.config import preset_files
     from core.s3_storage import S3Storage
     from stack.compose_launch import upload_model
     from simulation.worker import WorkerConfig

@@ -121,12 +121,6 @@ def write_model_files(p: Prepared) -> None:
     f.write_text(f.training_params(), params.to_yaml())
 
 
-def episodes_per_worker(total: int, workers: int) -> list[int]:
-    """Split an iteration's episodes over the workers (the first ones take the remainder)."""
-    base, extra = divmod(total, workers)
-    return [base + (1 if i < extra else 0) for i in range(workers)]
-
-
 def run_training(req: TrainRequest, console: Console | None = None, on_report=None, should_stop=None):
     """Train; returns (iteration reports, the model folder). ``on_report(report, folder)`` runs after
     each iteration's line; ``should_stop()`` is asked after each iteration."""
@@ -136,10 +130,11 @@ def run_training(req: TrainRequest, console: Console | None = None, on_report=No
 
     write_model_files(p)
     run_id = uuid.uuid4().hex[:12]
-    shares = episodes_per_worker(p.hp.num_episodes_between_training, req.sims)
+    # enough cars for a worker's largest share of an iteration (the learner splits the episodes)
+    cars_per_worker = math.ceil(p.hp.num_episodes_between_training / req.sims)
     configs = [WorkerConfig(run_id=run_id, worker=i, storage=str(p.folder.storage.root),
                             model_prefix=p.folder.prefix, track=p.track.name,
-                            eval_episodes_per_iteration=EVAL_EPISODES_PER_WORKER, num_cars=max(shares),
+                            eval_episodes_per_iteration=EVAL_EPISODES_PER_WORKER, num_cars=cars_per_worker,
                             policy_threads=max(1, (os.cpu_count() or 1) // req.sims),
                             seed=req.seed, race=json.loads(json.dumps(asdict(p.race))))
                for i in range(req.sims)]

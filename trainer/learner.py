@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -257,7 +257,6 @@ def main(argv: list[str] | None = None) -> int:
     trainer container loses nothing that was completed.
     """
     import argparse
-    import sys
 
     from core.config import parse_hyperparameters, parse_model_metadata
     from core.redis_transport import RedisTrainer
