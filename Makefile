@@ -23,6 +23,11 @@ TRAIN_FLAGS = --track $(TRACK) --reward $(REWARD) --preset $(PRESET) --sims $(SI
 	$(call opt,EPISODES,--episodes) $(call opt,MINUTES,--minutes) $(call opt,CLONE,--clone) \
 	$(if $(RESUME),--resume)
 
+# Tracks: DEEPRACER_TRACKS (a folder of .npy files) if set, else the cache, else a download on first
+# use. The tests read the 61 reference files from ../shared/tracks when that folder exists.
+SHARED_TRACKS := $(wildcard $(abspath $(CURDIR)/../shared/tracks))
+TEST_ENV = $(if $(DEEPRACER_TRACKS),,$(if $(SHARED_TRACKS),DEEPRACER_TRACKS=$(SHARED_TRACKS)))
+
 COMPOSE ?= docker-compose
 # `make train` uses the Docker stack when an engine answers; MODE=local or MODE=compose decides.
 MODE ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
@@ -30,7 +35,7 @@ MODE ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
 STACK_FLAG = $(if $(filter compose,$(MODE)),--stack)
 DC = $(COMPOSE) -f compose/docker-compose.yml $(if $(GPU),-f compose/docker-compose.gpu.yml)
 
-.PHONY: help install test test-quick tracks check-reward render bench-sim bench-train train evaluate export report \
+.PHONY: help install test test-quick tracks tracks-download check-reward render bench-sim bench-train train evaluate export report \
 	up down logs ps scale swarm-up swarm-down clean
 
 help:  ## list the targets
@@ -46,14 +51,17 @@ install: $(BIN)/activate  ## create .venv and install the project (and its test 
 
 test: install  ## run every test (what CI runs; installs redis-server with apt when missing)
 	bash scripts/install-test-services.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-quick: install  ## run the fast tests only
 	bash scripts/install-test-services.sh
-	$(BIN)/python -m pytest -m "not slow and not docker" $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow and not docker" $(PYTEST_ARGS)
 
-tracks: install  ## list every track with length, width and direction
+tracks: install  ## list the tracks here (length, width, direction, folder or cache) and those that can be downloaded
 	$(DRL) tracks
+
+tracks-download: install  ## download the 61 standard tracks into the cache, each checked against its sha256 (ALL=1: the 135 of the manifest)
+	$(DRL) tracks --download $(if $(ALL),--all)
 
 check-reward: install  ## drive a built-in controller with REWARD=file on TRACK=name and report (EPISODES=3)
 	$(DRL) reward-check $(REWARD) --track $(TRACK) --episodes $(or $(EPISODES),3)

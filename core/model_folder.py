@@ -90,6 +90,17 @@ class ModelFolder:
     def model_metadata(self) -> str:
         return self.key("model/model_metadata.json")
 
+    def track_file(self, name: str) -> str:
+        """A copy of a track's route file (ours, not the reference's layout): sims on any machine
+        read the track from the model folder, so custom tracks travel with the model."""
+        return self.key(f"tracks/{name}.npy")
+
+    def track_files(self) -> dict[str, str]:
+        """The track copies in the folder: track name -> key."""
+        prefix = self.key("tracks/")
+        return {k[len(prefix):-4]: k for k in self.storage.list(prefix)
+                if k.endswith(".npy") and "/" not in k[len(prefix):]}
+
     def checkpoint_prefix(self, number: int, steps: int) -> str:
         return self.key(f"model/{Checkpoint(number, steps).name}")
 

@@ -1,9 +1,9 @@
 """DeepRacer tracks: loading, names, and centre-line geometry.
 
-This is the only module that reads the track files in ``simulation/tracks/`` (format in that
-folder's README). Every geometric fact a reward function sees (projection, arc length, distance
-from centre, left/right of centre, local width, on-track test) is computed here, so every backend
-reports the same numbers.
+Where the track files come from (a folder you name, the user cache, the public source) is
+``simulation/track_sources.py``; this module turns a file into geometry. Every geometric fact a
+reward function sees (projection, arc length, distance from centre, left/right of centre, local
+width, on-track test) is computed here, so every backend reports the same numbers.
 
 Conventions
 - Units are metres and radians unless a name says otherwise.
@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-TRACKS_DIR = Path(__file__).resolve().parent / "tracks"
+from . import track_sources
+from .track_sources import TrackFileError, UnknownTrackError
+
+__all__ = ["Track", "TrackFileError", "UnknownTrackError", "available_tracks", "resolve_track_name",
+           "is_track_path", "split_track_spec", "load_tracks", "store_tracks", "Projection", "TrackInfo"]
 
 #: A new training episode starts this fraction of a lap further along (simapp ROUND_ROBIN_ADVANCE_DIST).
 ROUND_ROBIN_ADVANCE = 0.05
@@ -47,19 +52,46 @@ _EXTRA_ALIASES = {
 }
 
 
-class UnknownTrackError(ValueError):
-    """A track name that matches no shipped track file."""
-
-
 def available_tracks() -> list[str]:
-    """Names (file stems) of every shipped track, sorted case-insensitively."""
-    return sorted((p.stem for p in TRACKS_DIR.glob("*.npy")), key=str.lower)
+    """Names (file stems) of every track available without a download, sorted case-insensitively."""
+    return sorted(track_sources.local_tracks(), key=str.lower)
 
 
-@functools.lru_cache(maxsize=1)
-def _alias_table() -> dict[str, str]:
+def is_track_path(spec: str | os.PathLike) -> bool:
+    """True when ``spec`` names a file (ends in .npy or holds a path separator), not a track name."""
+    text = str(spec).strip()
+    return text.lower().endswith(".npy") or os.sep in text or "/" in text
+
+
+def split_track_spec(spec: str) -> list[str]:
+    """The tracks of "a,b,c" (names or paths); one or more, else ValueError."""
+    names = [t.strip() for t in str(spec).split(",") if t.strip()]
+    if not names:
+        raise UnknownTrackError(f"no track named in {spec!r}")
+    return names
+
+
+def load_tracks(spec: str) -> list["Track"]:
+    """Every track of "a,b,c" (names or paths), loaded and validated."""
+    return [Track.load(s) for s in split_track_spec(spec)]
+
+
+def store_tracks(folder, tracks: list["Track"]) -> None:
+    """Copy the tracks' route files into the model folder (a core.model_folder.ModelFolder), so the
+    sims read them from there (Track.from_model_folder), on this machine or another."""
+    for t in tracks:
+        if t.source_path is None:
+            raise ValueError(f"track {t.name!r} was made from arrays, not a file; it cannot be stored")
+        folder.storage.put_bytes(folder.track_file(t.name), t.source_path.read_bytes())
+
+
+def _alias_table(names: tuple[str, ...]) -> dict[str, str]:
     """Lower-case name or short alias -> file stem. Aliases claimed by two tracks are dropped."""
-    names = available_tracks()
+    return _alias_table_cached(tuple(sorted(names)))
+
+
+@functools.lru_cache(maxsize=8)
+def _alias_table_cached(names: tuple[str, ...]) -> dict[str, str]:
     table = {n.lower(): n for n in names}
     short: dict[str, set[str]] = {}
     for n in names:
@@ -70,24 +102,26 @@ def _alias_table() -> dict[str, str]:
     for alias, owners in short.items():
         if len(owners) == 1 and alias not in table:
             table[alias] = owners.pop()
-    table.update(_EXTRA_ALIASES)
+    table.update({k: v for k, v in _EXTRA_ALIASES.items() if v in names and k not in table})
     return table
 
 
-def resolve_track_name(name: str) -> str:
+def resolve_track_name(name: str, names: list[str] | None = None) -> str:
     """Return the file stem for ``name`` (case-insensitive; short aliases such as ``reinvent``).
 
-    Raises UnknownTrackError naming the closest known names.
-    """
+    ``names`` are the stems to choose from (default: every local and downloadable track). Raises
+    UnknownTrackError naming the closest known names and the places looked in."""
     key = str(name).strip().lower()
-    table = _alias_table()
+    known = track_sources.known_names() if names is None else list(names)
+    table = _alias_table(tuple(known))
     if key in table:
         return table[key]
     close = difflib.get_close_matches(key, list(table), n=5, cutoff=0.5)
     suggestions = sorted({table[c] for c in close}, key=str.lower)
     hint = f" Closest: {', '.join(suggestions)}." if suggestions else ""
     raise UnknownTrackError(
-        f"unknown track {name!r}.{hint} Run `deepracer-local tracks` to list all {len(available_tracks())} tracks."
+        f"unknown track {name!r}.{hint} Looked in {'; '.join(track_sources.places_looked())}: "
+        f"{len(known)} tracks known; `deepracer-local tracks` lists them. {track_sources.HOW_TO_PROVIDE}"
     )
 
 
@@ -144,11 +178,13 @@ class Track:
     """
 
     def __init__(self, name: str, center: np.ndarray, inner: np.ndarray, outer: np.ndarray,
-                 reverse: bool = False):
+                 reverse: bool = False, source_path: Path | None = None):
         rows = _drop_consecutive_duplicates(np.column_stack([center, inner, outer]).astype(np.float64))
         if len(rows) < 2:
             raise ValueError(f"track {name!r} needs at least 2 distinct centre points, got {len(rows)}")
         self.name = name
+        #: The file the track came from (None for tracks made from arrays).
+        self.source_path = source_path
         self.is_loop = len(rows) > 3 and bool(np.allclose(rows[0], rows[-1], atol=1e-6))
         if self.is_loop:
             rows[-1] = rows[0]
@@ -183,19 +219,47 @@ class Track:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def load(cls, name: str, reverse: bool = False) -> "Track":
-        """Load a shipped track by name or alias (see resolve_track_name)."""
-        stem = resolve_track_name(name)
-        return _load_cached(stem, bool(reverse))
+    def load(cls, spec: str | os.PathLike, reverse: bool = False) -> "Track":
+        """Load a track by name or alias (see resolve_track_name), from the first place that has it
+        (track_sources), or from a path to any (N, 6) route file; the name is then the file's stem."""
+        if is_track_path(spec):
+            path = Path(spec).expanduser().resolve()
+        else:
+            path = track_sources.find_track_file(resolve_track_name(str(spec)))
+        stat = path.stat() if path.is_file() else None
+        return _load_cached(str(path), stat.st_mtime_ns if stat else 0, bool(reverse))
+
+    @classmethod
+    def from_npy_bytes(cls, data: bytes, name: str, source: str, reverse: bool = False) -> "Track":
+        """A track from the bytes of a route file (e.g. the copy in a model folder); ``source`` names it in errors."""
+        rows = track_sources.parse_track_array(data, source)
+        return cls(name, rows[:, 0:2], rows[:, 2:4], rows[:, 4:6], reverse=reverse)
 
     @classmethod
     def from_arrays(cls, name: str, center, inner, outer, reverse: bool = False) -> "Track":
         return cls(name, np.asarray(center, float), np.asarray(inner, float), np.asarray(outer, float), reverse)
 
+    @classmethod
+    def from_model_folder(cls, folder, spec: str | os.PathLike, reverse: bool = False) -> "Track":
+        """The track ``spec`` names from the route files stored in a model folder (store_tracks);
+        a track the folder does not hold (folders made before tracks travelled with them) loads as
+        ``Track.load`` does."""
+        stored = folder.track_files()
+        key = Path(spec).stem if is_track_path(spec) else str(spec)
+        try:
+            name = resolve_track_name(key, names=list(stored)) if stored else None
+        except UnknownTrackError:
+            name = None
+        if name is None:
+            return cls.load(spec, reverse)
+        return cls.from_npy_bytes(folder.storage.get_bytes(stored[name]), name,
+                                  f"{stored[name]} in {folder.storage.describe()}", reverse)
+
     def reversed_copy(self) -> "Track":
         """The same track driven the other way."""
         r = self._file_rows
-        return Track(self.name, r[:, 0:2], r[:, 2:4], r[:, 4:6], reverse=not self.reversed)
+        return Track(self.name, r[:, 0:2], r[:, 2:4], r[:, 4:6], reverse=not self.reversed,
+                     source_path=self.source_path)
 
     def info(self) -> TrackInfo:
         return TrackInfo(self.name, len(self.waypoints), self.length_m, float(np.mean(self.width_m)),
@@ -415,12 +479,7 @@ class Track:
 
 
 @functools.lru_cache(maxsize=64)
-def _load_cached(stem: str, reverse: bool) -> Track:
-    path = TRACKS_DIR / f"{stem}.npy"
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UnknownTrackError(f"cannot read track file {path}: {exc}") from exc
-    if data.ndim != 2 or data.shape[1] != 6:
-        raise ValueError(f"track file {path} has shape {data.shape}; expected (N, 6)")
-    return Track(stem, data[:, 0:2], data[:, 2:4], data[:, 4:6], reverse=reverse)
+def _load_cached(path: str, mtime_ns: int, reverse: bool) -> Track:
+    """One Track per file, version (mtime) and direction."""
+    rows = track_sources.read_track_file(path)
+    return Track(Path(path).stem, rows[:, 0:2], rows[:, 2:4], rows[:, 4:6], reverse=reverse, source_path=Path(path))

@@ -33,6 +33,7 @@ from core.transport import SimTransport, StdioSim, TransportError
 from .env import BatchedEnv
 from .race import RaceConfig
 from .rollout import play
+from .track import Track, split_track_spec
 
 
 @dataclass
@@ -63,9 +64,7 @@ class WorkerConfig:
 def track_of_worker(tracks: str, worker: int) -> str:
     """The track worker ``worker`` drives: "reinvent,Vegas_track" gives worker 0 reinvent, worker 1
     Vegas_track, worker 2 reinvent... (the reference's multi-config training)."""
-    names = [t.strip() for t in tracks.split(",") if t.strip()]
-    if not names:
-        raise ValueError(f"no track named in {tracks!r}")
+    names = split_track_spec(tracks)
     return names[worker % len(names)]
 
 
@@ -80,7 +79,8 @@ class Worker:
         reward_path = Path(self._reward_dir.name) / "reward_function.py"
         reward_path.write_bytes(storage.get_bytes(self.folder.reward_function()))
         race = RaceConfig.from_dict(cfg.race)
-        self.track = track_of_worker(cfg.track, cfg.worker)
+        # the route file stored in the model folder, so a sim on another machine drives the same track
+        self.track = Track.from_model_folder(self.folder, track_of_worker(cfg.track, cfg.worker))
         self.env = BatchedEnv(self.track, reward_path, self.metadata, race, num_cars=cfg.num_cars,
                               seed=cfg.seed + 7919 * cfg.worker, episode_offset=cfg.worker)
         self.rng = np.random.default_rng(cfg.seed + 104729 * (cfg.worker + 1))

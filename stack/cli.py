@@ -1,6 +1,6 @@
 """`deepracer-local`: the command line.
 
-Subcommands: tracks, reward-check, render, bench. Every user error ends as one message naming the
+Subcommands: tracks, reward-check, render, train, evaluate, export, report, bench. Every user error ends as one message naming the
 thing that was wrong and what is allowed (exit code 2), never a traceback.
 """
 
@@ -18,18 +18,66 @@ err_console = Console(stderr=True)
 
 
 def _cmd_tracks(args) -> int:
-    from simulation.track import Track, available_tracks
+    from simulation import track_sources as ts
+    from simulation.track import Track
 
-    table = Table(title="DeepRacer tracks (use the name or a short alias, e.g. reinvent)",
+    if args.download or args.all or args.names:
+        return _download_tracks(args)
+    local = ts.local_tracks()
+    folder, cache = ts.tracks_dir(), ts.cache_dir()
+    table = Table(title="tracks here (use the name, a short alias such as reinvent, or a path to a .npy file)",
                   caption="width: mean; dir: ccw = counter-clockwise, cw = clockwise, in the file's waypoint order")
-    for col, justify in (("name", "left"), ("points", "right"), ("length m", "right"),
-                         ("width m", "right"), ("dir", "left"), ("loop", "left")):
+    for col, justify in (("name", "left"), ("points", "right"), ("length m", "right"), ("width m", "right"),
+                         ("dir", "left"), ("loop", "left")):
         table.add_column(col, justify=justify, no_wrap=True)
-    for name in available_tracks():
-        i = Track.load(name).info()
+    for name in sorted(local, key=str.lower):
+        i = Track.load(local[name]).info()
         table.add_row(i.name, str(i.num_waypoints), f"{i.length_m:.2f}", f"{i.mean_width_m:.3f}",
                       i.direction, "yes" if i.is_loop else "open")
     console.print(table)
+    in_folder = sum(folder is not None and p.parent == folder for p in local.values())
+    console.print(f"{in_folder} from the track folder ({folder or f'{ts.ENV_TRACKS_DIR} not set'}), "
+                  f"{len(local) - in_folder} from the cache ({cache})")
+    m = ts.manifest()
+    missing = [n for n in sorted(m.tracks, key=str.lower) if n not in local]
+    core = [n for n in missing if m.tracks[n].core]
+    variants = [n for n in missing if not m.tracks[n].core]
+    if core:
+        console.print(f"downloadable, {len(core)} of the {len(m.core_names())} standard tracks "
+                      f"(`deepracer-local tracks --download`, make tracks-download): {', '.join(core)}")
+    if variants:
+        console.print(f"downloadable variants ({len(variants)}; `tracks --download NAME`, or `--all`; "
+                      f"each also downloads on first use): {', '.join(variants)}")
+    if not missing:
+        console.print("every track of the public source is here")
+    return 0
+
+
+def _download_tracks(args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from simulation import track_sources as ts
+
+    m = ts.manifest()
+    names = list(args.names) or (sorted(m.tracks, key=str.lower) if args.all else m.core_names())
+    unknown = [n for n in names if n not in m.tracks]
+    if unknown:
+        raise ts.UnknownTrackError(f"not in the public source's manifest: {', '.join(unknown)} "
+                                   "(`deepracer-local tracks` lists the names)")
+    console.print(f"downloading into {ts.cache_dir()} from {ts.base_url()}, each file checked against its sha256")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
+        task = bar.add_task("tracks", total=len(names))
+
+        def done(name, path, error) -> None:
+            bar.update(task, advance=1, description=name)
+            if error:
+                bar.console.print(f"[red]failed[/red] {name}: {error}", highlight=False)
+
+        errors = ts.download_tracks(names, on_done=done)
+    if errors:
+        raise ts.UnknownTrackError(f"{len(errors)} of {len(names)} tracks failed to download (first: "
+                                   f"{next(iter(errors.values()))}); nothing partial was written to the cache")
+    console.print(f"{len(names)} tracks verified in {ts.cache_dir()}")
     return 0
 
 
@@ -180,12 +228,24 @@ def _cmd_report(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="deepracer-local", description="Train AWS DeepRacer models on your own machine.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--tracks-dir", default=argparse.SUPPRESS,
+                        help="a folder of track .npy files, looked in first (same as DEEPRACER_TRACKS)")
+    p = argparse.ArgumentParser(prog="deepracer-local", description="Train AWS DeepRacer models on your own machine.",
+                                parents=[common])
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("tracks", help="list every track with length, width and direction").set_defaults(func=_cmd_tracks)
+    def command(name: str, **kw) -> argparse.ArgumentParser:  # --tracks-dir also after the command
+        return sub.add_parser(name, parents=[common], **kw)
 
-    rc = sub.add_parser("reward-check", help="drive a built-in controller with your reward function and report")
+
+    tk = command("tracks", help="list the tracks here and those that can be downloaded; --download fetches them")
+    tk.add_argument("names", nargs="*", help="with --download: these tracks (default: the 61 standard ones)")
+    tk.add_argument("--download", action="store_true", help="download the 61 standard tracks into the cache")
+    tk.add_argument("--all", action="store_true", help="with --download: every track of the manifest (135)")
+    tk.set_defaults(func=_cmd_tracks)
+
+    rc = command("reward-check", help="drive a built-in controller with your reward function and report")
     rc.add_argument("file", help="a Python file defining reward_function(params)")
     rc.add_argument("--track", default="reinvent_base")
     rc.add_argument("--episodes", type=int, default=3)
@@ -194,14 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--seed", type=int, default=0)
     rc.set_defaults(func=_cmd_reward_check)
 
-    rd = sub.add_parser("render", help="draw the track from above and the car's camera view to a PNG")
+    rd = command("render", help="draw the track from above and the car's camera view to a PNG")
     rd.add_argument("--track", default="reinvent_base")
     rd.add_argument("--out", default="track.png", help="PNG file to write")
     rd.add_argument("--reverse", action="store_true")
     rd.add_argument("--camera-at", type=float, default=1.0, help="arc length [m] of the car whose camera is shown")
     rd.set_defaults(func=_cmd_render)
 
-    tr = sub.add_parser("train", help="train a model on this machine (embedded: no Docker, no servers)")
+    tr = command("train", help="train a model on this machine (embedded: no Docker, no servers)")
     tr.add_argument("--track", default="reinvent_base")
     tr.add_argument("--model", help="model name (folder under models/); default <track>-<date>")
     tr.add_argument("--reward", default=str(Path(__file__).resolve().parent.parent / "rewards" / "default.py"))
@@ -217,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--models-dir", help="where model folders live (default models/)")
     tr.set_defaults(func=_cmd_train)
 
-    ev = sub.add_parser("evaluate", help="race a trained model: trials from the start line, a table per trial")
+    ev = command("evaluate", help="race a trained model: trials from the start line, a table per trial")
     ev.add_argument("--model", required=True)
     ev.add_argument("--track", default="reinvent_base")
     ev.add_argument("--trials", type=int, default=3)
@@ -229,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
     ev.set_defaults(func=_cmd_evaluate)
 
-    ex = sub.add_parser("export", help="write the car package (tar.gz: agent/model.pb + model_metadata.json)")
+    ex = command("export", help="write the car package (tar.gz: agent/model.pb + model_metadata.json)")
     ex.add_argument("--model", required=True)
     ex.add_argument("--checkpoint", default="best", help="best, last or a number")
     ex.add_argument("--out", help="default out/<model>-car.tar.gz")
@@ -237,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
     ex.set_defaults(func=_cmd_export)
 
-    rp = sub.add_parser("report", help="PNGs: reward and progress per iteration, evaluation laps on the track")
+    rp = command("report", help="PNGs: reward and progress per iteration, evaluation laps on the track")
     rp.add_argument("--model", required=True)
     rp.add_argument("--track", help="default: the model's training track")
     rp.add_argument("--out", help="folder, default out/<model>")
@@ -245,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
     rp.set_defaults(func=_cmd_report)
 
-    b = sub.add_parser("bench", help="benchmarks: `bench sim` (simulator steps/s), `bench train` (time to 3/3 laps)")
+    b = command("bench", help="benchmarks: `bench sim` (simulator steps/s), `bench train` (time to 3/3 laps)")
     b.add_argument("what", choices=["sim", "train"])
     b.add_argument("--preset", default="state", help="train: the preset to train from scratch")
     b.add_argument("--minutes", type=float, default=5.0, help="train: give up after this long")
@@ -264,10 +324,14 @@ def main(argv: list[str] | None = None) -> int:
     from core.storage import StorageError, StorageKeyError
     from core.transport import TransportError
     from simulation.reward import RewardFunctionError
-    from simulation.track import UnknownTrackError
+    from simulation.track_sources import UnknownTrackError
 
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "tracks_dir", None):
+            from simulation.track_sources import set_tracks_dir
+
+            set_tracks_dir(args.tracks_dir)
         return int(args.func(args) or 0)
     except RewardFunctionError as exc:
         err_console.print("reward function error", style="red")

@@ -29,7 +29,7 @@ from core.model_folder import ModelFolder
 from core.s3_storage import S3Storage
 from core.storage import StorageError
 from simulation.reward import RewardFunction, RewardFunctionError
-from simulation.track import Track
+from simulation.track import load_tracks, store_tracks
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENV_FILE = ROOT / "compose" / "stack.env"
@@ -92,6 +92,7 @@ def upload_model(storage, model: str, preset: str = "default", reward: str | os.
     ``preset`` names the model_metadata/hyperparameters pair (presets/README.md); ``metadata`` and
     ``hyperparameters`` replace either file; ``reward`` defaults to rewards/default.py;
     ``episodes_between_training`` overrides the hyperparameter of that name. Returns the folder."""
+    tracks = load_tracks(track)   # an unknown name or a bad file fails here, not in the sims
     md_path, hp_path = preset_files(preset)
     reward = Path(reward) if reward else ROOT / "rewards" / "default.py"
     md = load_model_metadata(metadata or md_path)
@@ -106,10 +107,8 @@ def upload_model(storage, model: str, preset: str = "default", reward: str | os.
     folder.storage.put_bytes(folder.reward_function(), reward.read_bytes())
     folder.write_json(folder.model_metadata(), md.to_json_dict())
     folder.write_json(folder.hyperparameters(), hyper)
-    first_track = Track.load(track.split(",")[0].strip()).name  # an unknown name fails here, not in the sims
-    for other in track.split(",")[1:]:
-        Track.load(other.strip())
-    folder.write_text(folder.training_params(), folder.new_training_params(world_name=first_track).to_yaml())
+    store_tracks(folder, tracks)  # the sims read the route files from the bucket
+    folder.write_text(folder.training_params(), folder.new_training_params(world_name=tracks[0].name).to_yaml())
     return folder
 
 

@@ -25,6 +25,7 @@ from core.traces import EvaluationMetrics, simtrace_csv
 from simulation.env import BatchedEnv
 from simulation.race import RaceConfig
 from simulation.rollout import simtrace_rows
+from simulation.track import Track
 
 from .export import choose_checkpoint
 
@@ -63,6 +64,7 @@ def evaluate(folder: ModelFolder, track: str, trials: int = 3, checkpoint: str |
     """Run ``trials`` evaluation laps of ``folder``'s policy; write metrics and sim-trace into the folder."""
     if trials < 1:
         raise ValueError(f"TRIALS must be >= 1, got {trials}")
+    route = Track.from_model_folder(folder, track)  # a custom track stored with the model works anywhere
     n = choose_checkpoint(folder, checkpoint)
     metadata = parse_model_metadata(folder.read_json(folder.model_metadata()), source=folder.model_metadata())
     policy = FrozenPolicy.from_bytes(folder.storage.get_bytes(folder.frozen_model(n)), metadata)
@@ -76,7 +78,7 @@ def evaluate(folder: ModelFolder, track: str, trials: int = 3, checkpoint: str |
     with tempfile.TemporaryDirectory(prefix="deepracer-eval-") as tmp:
         reward = Path(tmp) / "reward_function.py"
         reward.write_bytes(folder.storage.get_bytes(folder.reward_function()))
-        env = BatchedEnv(track, reward, metadata, race_cfg, num_cars=trials, seed=seed, autoreset=False)
+        env = BatchedEnv(route, reward, metadata, race_cfg, num_cars=trials, seed=seed, autoreset=False)
         obs = env.reset()
         start_ms = time.time() * 1000
         results: list[TrialResult | None] = [None] * trials

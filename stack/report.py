@@ -82,7 +82,7 @@ def plot_evaluation_laps(folder: ModelFolder, track_name: str, out: Path) -> Pat
     if found is None:
         return None
     key, rows = found
-    track = Track.load(track_name)
+    track = Track.from_model_folder(folder, track_name)
     fig, ax = plt.subplots(figsize=(11, 7))
     draw_track(ax, track)
     by_episode: dict[str, list[dict]] = defaultdict(list)

@@ -25,7 +25,7 @@ from core.storage import LocalStorage
 from core.transport import ProcessHub
 from simulation.race import RaceConfig
 from simulation.reward import RewardFunction
-from simulation.track import Track
+from simulation.track import Track, store_tracks
 from simulation.worker import WorkerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +115,7 @@ def write_model_files(p: Prepared) -> None:
     f.storage.put_bytes(f.reward_function(), Path(p.request.reward).read_bytes())
     f.write_json(f.model_metadata(), p.metadata.to_json_dict())
     f.write_json(f.hyperparameters(), p.hp.to_json_dict())
+    store_tracks(f, [p.track])
     params = f.new_training_params(world_name=p.track.name, race_type=p.race.race_type,
                                    num_workers=p.request.sims, reverse_dir=p.race.reverse_direction,
                                    alternate_driving_direction=p.race.alternate_direction)

@@ -1,11 +1,47 @@
-"""Hand-made tracks where every geometric answer is known."""
+"""Test setup: the 61 track files from a folder (never the network), and hand-made tracks where
+every geometric answer is known."""
 
 from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from simulation import track_sources
 from simulation.track import Track
+
+#: Where the reference track files sit beside the project checkout (CI and the development machines).
+SHARED_TRACKS = Path(__file__).resolve().parent.parent.parent / "shared" / "tracks"
+
+
+def pytest_configure(config) -> None:
+    """Tests read the 61 tracks from DEEPRACER_TRACKS (default ../shared/tracks); a missing folder
+    fails the run instead of skipping tests. The cache is a fresh folder and the download URL a
+    closed loopback port, so no test writes to the user's cache or reaches past loopback (the
+    download tests start their own server)."""
+    folder = os.environ.get(track_sources.ENV_TRACKS_DIR) or (str(SHARED_TRACKS) if SHARED_TRACKS.is_dir() else "")
+    if not folder or not Path(folder).is_dir():
+        raise pytest.UsageError(
+            f"the tests need the 61 track files: set {track_sources.ENV_TRACKS_DIR} to a folder holding them "
+            f"(CI: {SHARED_TRACKS}; elsewhere `make tracks-download`, then "
+            f"{track_sources.ENV_TRACKS_DIR}=~/.cache/deepracer-local/tracks); got {folder or 'nothing'}")
+    missing = [n for n in track_sources.manifest().core_names() if not (Path(folder) / f"{n}.npy").is_file()]
+    if missing:
+        raise pytest.UsageError(f"{track_sources.ENV_TRACKS_DIR}={folder} lacks {len(missing)} of the 61 tracks: "
+                                f"{', '.join(missing[:5])}...")
+    os.environ[track_sources.ENV_TRACKS_DIR] = str(Path(folder).resolve())
+    config._track_cache = tempfile.TemporaryDirectory(prefix="deepracer-test-cache-")
+    os.environ["XDG_CACHE_HOME"] = config._track_cache.name
+    os.environ[track_sources.ENV_TRACKS_URL] = "http://127.0.0.1:9/"  # discard port: nothing answers
+
+
+def pytest_unconfigure(config) -> None:
+    cache = getattr(config, "_track_cache", None)
+    if cache is not None:
+        cache.cleanup()
 
 
 def circle_track(radius: float = 3.0, half_width: float = 0.5, n: int = 241, clockwise: bool = False) -> Track:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulation.track import TRACKS_DIR, Track, UnknownTrackError, available_tracks, resolve_track_name
+from simulation.track import Track, UnknownTrackError, available_tracks, resolve_track_name
+from simulation.track_sources import MANIFEST_PATH, tracks_dir
 from tests.conftest import circle_track, square_track
 
 # Reference figures from the track README (centre-line length, orientation).
@@ -18,9 +19,11 @@ CLOCKWISE = {"Albert", "Aragon", "Belille", "FS_June2020", "July_2020", "Monaco"
 OPEN = {"Straight_track", "China_eval_track", "New_York_Eval_Track"}
 
 
-def test_ships_61_tracks_with_licence():
+def test_the_61_tracks_come_from_the_track_folder_and_the_licence_and_provenance_ship():
     assert len(available_tracks()) == 61
-    assert (TRACKS_DIR / "LICENSE").is_file() and (TRACKS_DIR / "README.md").is_file()
+    folder = MANIFEST_PATH.parent
+    assert (folder / "LICENSE").is_file() and (folder / "README.md").is_file()
+    assert not list(folder.glob("*.npy")), "the project stores no track files"
 
 
 @pytest.mark.parametrize("name,expected", sorted(REFERENCE.items()))
@@ -42,7 +45,7 @@ def test_orientation_and_loops_of_every_track():
 
 
 def test_consecutive_duplicates_dropped():
-    raw = np.load(TRACKS_DIR / "Vegas_track.npy")
+    raw = np.load(tracks_dir() / "Vegas_track.npy")
     assert len(Track.load("Vegas_track").waypoints) == len(raw) - 1
 
 
