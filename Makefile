@@ -33,10 +33,20 @@ COMPOSE ?= docker-compose
 MODE ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
 # evaluate / export / report read the model from the stack's bucket in compose mode
 STACK_FLAG = $(if $(filter compose,$(MODE)),--stack)
-DC = $(COMPOSE) -f compose/docker-compose.yml $(if $(GPU),-f compose/docker-compose.gpu.yml)
+# The S3 server: S3_SERVER=seaweedfs (default) or minio (archived, unpatched: images/README.md), or
+# none at all with S3_ENDPOINT=https://... (an external server; keys in compose/stack.env).
+S3_SERVER ?= seaweedfs
+S3_ENDPOINT ?=
+export S3_ENDPOINT
+S3_FILES = $(if $(S3_ENDPOINT),,-f compose/s3-$(S3_SERVER).yml)
+S3_SERVICE = $(if $(S3_ENDPOINT),,s3)
+# DEEPRACER_DOCKER_CI=1: the images CI makes without a registry (compose/docker-compose.ci.yml)
+COMPOSE_FILES = -f compose/docker-compose.yml $(S3_FILES) $(if $(GPU),-f compose/docker-compose.gpu.yml) \
+	$(if $(filter 1,$(DEEPRACER_DOCKER_CI)),-f compose/docker-compose.ci.yml)
+DC = $(COMPOSE) $(COMPOSE_FILES)
 
 .PHONY: help install test test-quick tracks tracks-download check-reward render bench-sim bench-train train evaluate export report \
-	up down logs ps scale swarm-up swarm-down clean
+	env-files doctor up down logs ps scale s3-copy swarm-up swarm-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -74,18 +84,25 @@ else
 	$(DRL) train $(TRAIN_FLAGS)
 endif
 
-compose/stack.env: | $(BIN)/activate
-	$(BIN)/python -m stack.compose_launch env-file --path $@
+env-files: install  ## make compose/stack.env and compose/s3-admin.env with random secrets (0600; keys already there are kept)
+	$(BIN)/python -m stack.compose_launch env-file --path compose/stack.env
 
-up: install compose/stack.env  ## start the compose stack: MODEL on TRACK (or TRACKS=a,b: sim i drives track i mod n) with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1)
+doctor: install  ## check this host before `make up`: Docker and Compose versions, free disk, ports, the images the compose files name, env files (GPU=1: the NVIDIA runtime)
+	$(BIN)/python -m stack.doctor --compose '$(COMPOSE)' $(if $(GPU),--gpu) -- $(COMPOSE_FILES)
+
+up: env-files  ## start the compose stack: MODEL on TRACK (or TRACKS=a,b: sim i drives track i mod n) with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1; S3_SERVER=minio or S3_ENDPOINT=url)
 	$(if $(MODEL),,$(error MODEL=name is required))
 	printf 'DEEPRACER_MODEL=%s\nDEEPRACER_TRACK=%s\nDEEPRACER_EPISODES=%s\nDEEPRACER_MINUTES=%s\n' '$(MODEL)' '$(or $(TRACKS),$(TRACK))' '$(EPISODES)' '$(MINUTES)' > compose/.env
-	$(DC) up -d redis minio
+	$(DC) up -d redis $(S3_SERVICE)
 	$(BIN)/python -m stack.compose_launch upload --model $(MODEL) --track $(or $(TRACKS),$(TRACK)) --preset $(PRESET) --reward $(REWARD) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) $(if $(RESUME),--resume)
 	$(DC) up -d --build --scale sim=$(SIMS)
 
 scale:  ## change the number of sims while training (SIMS=4); a new sim joins at the next iteration
 	$(DC) up -d --no-recreate --scale sim=$(SIMS)
+
+s3-copy: install  ## copy model folders between two S3 endpoints, verified by size and sha256: FROM=http://host:port/bucket TO=... [MODELS=a,b] (keys: FROM_/TO_AWS_ACCESS_KEY_ID and _SECRET_ACCESS_KEY, else compose/stack.env)
+	$(if $(and $(FROM),$(TO)),,$(error FROM=http://host:port/bucket and TO=... are required))
+	$(BIN)/python -m stack.s3_copy --from '$(FROM)' --to '$(TO)' $(if $(MODELS),--models '$(MODELS)')
 
 down:  ## stop the stack (models stay in the S3 volume; `docker-compose ... down -v` deletes them)
 	$(DC) down --remove-orphans
@@ -96,12 +113,12 @@ logs:  ## follow the stack's logs
 ps:  ## the stack's containers
 	$(DC) ps
 
-swarm-up: install compose/stack.env  ## deploy the stack on Docker Swarm: MODEL on TRACK with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1; APP_IMAGE=registry/image for several machines)
+swarm-up: env-files  ## deploy the stack on Docker Swarm: MODEL on TRACK with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1; APP_IMAGE=registry/image for several machines)
 	$(if $(MODEL),,$(error MODEL=name is required))
 	$(if $(APP_IMAGE),,$(COMPOSE) -f compose/docker-compose.yml build trainer $(if $(GPU),&& $(COMPOSE) -f compose/docker-compose.yml -f compose/docker-compose.gpu.yml build trainer))
 	MODEL='$(MODEL)' SIMS='$(SIMS)' TRACK='$(or $(TRACKS),$(TRACK))' PRESET='$(PRESET)' REWARD='$(REWARD)' METADATA='$(METADATA)' HYPERPARAMETERS='$(HYPERPARAMETERS)' EPISODES='$(EPISODES)' MINUTES='$(MINUTES)' RESUME='$(RESUME)' GPU='$(GPU)' PYTHON=$(BIN)/python bash scripts/swarm.sh up
 
-swarm-down:  ## remove the swarm stack (the models stay in its s3data volume)
+swarm-down:  ## remove the swarm stack (the models stay in its S3 volume)
 	bash scripts/swarm.sh down
 
 evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n)

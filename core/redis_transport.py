@@ -26,6 +26,7 @@ may arrive twice: the learner drops duplicates by ``Episode.key``.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any, Callable, TypeVar
@@ -45,6 +46,8 @@ NOTICES_KEPT = 10
 #: Longest single blocking read [s]; longer waits loop, so the socket timeout never cuts one short.
 _BLOCK_CHUNK_S = 5.0
 _CONNECT_TIMEOUT_S = 2.0
+#: The environment variable holding the Redis password (compose/stack.env), used when the URL has none.
+REDIS_PASSWORD_ENV = "REDIS_PASSWORD"
 _SOCKET_TIMEOUT_S = _BLOCK_CHUNK_S + 10.0
 
 
@@ -78,14 +81,19 @@ class _RedisSide:
         self.keys = run_keys(run_id)
         try:
             # Retries are ours (_call), with a total time budget; the client's own are switched off.
+            # A password in the URL wins; else REDIS_PASSWORD (the stack's env file) is used.
             self.redis = redis.Redis.from_url(
                 url, socket_connect_timeout=_CONNECT_TIMEOUT_S, socket_timeout=_SOCKET_TIMEOUT_S,
-                retry=Retry(NoBackoff(), 0), decode_responses=False)
+                retry=Retry(NoBackoff(), 0), decode_responses=False,
+                password=os.environ.get(REDIS_PASSWORD_ENV) or None)
         except ValueError as exc:
             raise TransportError(f"cannot reach Redis at {redacted(url)}: bad URL ({exc})") from None
         self._restoring = True           # nothing to restore while constructing
         try:
             self._call(self.redis.ping)
+        except (redis.AuthenticationError, redis.AuthenticationWrongNumberOfArgsError, redis.ResponseError) as exc:
+            raise TransportError(f"Redis at {redacted(url)} refused this client: {exc}; check {REDIS_PASSWORD_ENV} "
+                                 "(compose/stack.env) or the password in the URL") from None
         except TransportError as exc:
             raise TransportError(f"cannot reach Redis at {redacted(url)}: {exc.__cause__ or exc}; "
                                  "check the URL (redis://host:port/db) and that the server runs") from None
@@ -99,6 +107,8 @@ class _RedisSide:
         while True:
             try:
                 result = fn(*args, **kwargs)
+            except redis.AuthenticationError:
+                raise                        # a wrong password does not get better by waiting
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if time.monotonic() + delay > deadline:
                     raise TransportError(f"Redis at {redacted(self.url)} did not answer for "

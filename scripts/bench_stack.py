@@ -101,7 +101,7 @@ def compose(sims: int, episodes: int, tmp: Path) -> dict:
     stack.env.update(DEEPRACER_EPISODES=str(episodes), DEEPRACER_CARS_PER_SIM=str(40 // sims + 1))
     stack.compose("build", "trainer", timeout=1800)
     try:
-        stack.compose("up", "-d", "redis", "minio", timeout=300)
+        stack.compose("up", "-d", "redis", "s3", timeout=300)
         folder = upload_model(stack.storage(), MODEL, preset="state")
         t0 = time.monotonic()
         stack.compose("up", "-d", "--scale", f"sim={sims}", timeout=300)

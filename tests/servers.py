@@ -109,9 +109,9 @@ class RedisServer(_Server):
 
     what = "redis-server"
 
-    def __init__(self, binary: str, workdir: Path):
+    def __init__(self, binary: str, workdir: Path, password: str | None = None):
         super().__init__(workdir)
-        self.binary, self.port = binary, free_ports()[0]
+        self.binary, self.port, self.password = binary, free_ports()[0], password
 
     @property
     def url(self) -> str:
@@ -119,11 +119,15 @@ class RedisServer(_Server):
 
     def command(self) -> list[str]:
         return [self.binary, "--port", str(self.port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
-                "--dir", str(self.workdir)]
+                "--dir", str(self.workdir)] + (["--requirepass", self.password] if self.password else [])
 
     def ready(self) -> bool:
         try:
             with socket.create_connection((LOOPBACK, self.port), timeout=0.5) as s:
+                if self.password:
+                    s.sendall(f"AUTH {self.password}\r\n".encode())
+                    if not s.recv(16).startswith(b"+OK"):
+                        return False
                 s.sendall(b"PING\r\n")
                 return s.recv(16).startswith(b"+PONG")
         except OSError:

@@ -96,7 +96,7 @@ def test_trainer_kill_and_server_outages(tmp_path):
     watch = None
     try:
         stack.compose("build", "trainer", timeout=1800)
-        stack.compose("up", "-d", "redis", "minio", timeout=300)
+        stack.compose("up", "-d", "redis", "s3", timeout=300)
         storage = stack.storage()
         folder = upload_model(storage, MODEL, preset="state", episodes_between_training=6)
         stack.compose("up", "-d", "--scale", "sim=2", timeout=300)
@@ -108,7 +108,7 @@ def test_trainer_kill_and_server_outages(tmp_path):
         assert len(sims) == 2, sims
 
         # (b), (c) the S3 server, then Redis, down for a few seconds
-        for service in ("minio", "redis"):
+        for service in ("s3", "redis"):
             t = time.monotonic()
             cid = stack.containers(service)[0]
             subprocess.run([docker, "stop", "-t", "2", cid], check=True, capture_output=True)
@@ -116,7 +116,7 @@ def test_trainer_kill_and_server_outages(tmp_path):
             time.sleep(OUTAGE_S)
             subprocess.run([docker, "start", cid], check=True, capture_output=True)
             _wait(f"2 checkpoints after {service}'s outage", lambda: watch.latest() >= at_stop + 2, 180, stack, 0.5)
-            timings[f"({'b' if service == 'minio' else 'c'}) {service} {OUTAGE_S:.0f} s down -> 2 new checkpoints"] = \
+            timings[f"({'b' if service == 's3' else 'c'}) {service} {OUTAGE_S:.0f} s down -> 2 new checkpoints"] = \
                 time.monotonic() - t
 
         # (a) the trainer, killed mid-run
@@ -155,7 +155,7 @@ def test_trainer_kill_and_server_outages(tmp_path):
         assert [c.steps for c in names] == sorted(c.steps for c in names), names
 
         # every container runs; only the killed trainer ever stopped on its own
-        for service in ("trainer", "sim", "redis", "minio"):
+        for service in ("trainer", "sim", "redis", "s3"):
             for cid in stack.containers(service):
                 st = stack.state(cid)
                 assert st["Running"], f"{st['Name']} is not running (exit {st['ExitCode']})\n{stack.dump_logs()}"

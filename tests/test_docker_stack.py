@@ -7,8 +7,9 @@ and every container's exit code (compose 1.29's --exit-code-from cannot be used 
 
 Needs a Docker engine and docker-compose; skipped with the reason when none answers. In CI,
 ``scripts/ci-docker.sh`` installs the engine and makes the local images; the CI override
-(compose/docker-compose.ci.yml: SeaweedFS for MinIO, local base images) is used when its images exist
-(DEEPRACER_DOCKER_CI=1 forces it, =0 uses the plain compose file, which pulls from Docker Hub).
+(compose/docker-compose.ci.yml: the same services from locally built images) is used when its images
+exist (DEEPRACER_DOCKER_CI=1 forces it, =0 uses the shipped files, which pull the pinned images).
+The S3 server is the shipped compose/s3-seaweedfs.yml, with the env files `make up` writes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import time
@@ -80,23 +80,24 @@ class Stack:
 
     def __init__(self, workdir: Path):
         self.docker = _docker()
-        files = [COMPOSE_DIR / "docker-compose.yml"]
+        files = [COMPOSE_DIR / "docker-compose.yml", COMPOSE_DIR / "s3-seaweedfs.yml"]
         if _use_ci_override(self.docker):
             files.append(COMPOSE_DIR / "docker-compose.ci.yml")
         self.project = f"drltest{os.getpid()}"
         self.base = _compose_cmd() + [a for f in files for a in ("-f", str(f))] + ["-p", self.project]
-        self.access, self.secret = "racer-" + secrets.token_hex(4), secrets.token_urlsafe(18)
-        self.env_file = workdir / "stack.env"
-        self.env_file.write_text(f"AWS_ACCESS_KEY_ID={self.access}\nAWS_SECRET_ACCESS_KEY={self.secret}\n"
-                                 f"MINIO_ROOT_USER={self.access}\nMINIO_ROOT_PASSWORD={self.secret}\n")
-        redis_port, s3_port, console_port = free_ports(3)
+        from stack.compose_launch import read_env_file, write_env_file
+
+        self.env_file, self.admin_env_file = workdir / "stack.env", workdir / "s3-admin.env"
+        write_env_file(self.env_file, self.admin_env_file)       # what `make up` does
+        self.secrets = {**read_env_file(self.env_file), **read_env_file(self.admin_env_file)}
+        self.redis_port, s3_port = free_ports(2)
         self.s3_endpoint = f"http://127.0.0.1:{s3_port}"
-        self.env = dict(os.environ, STACK_ENV_FILE=str(self.env_file), REDIS_PORT=str(redis_port),
-                        S3_PORT=str(s3_port), S3_CONSOLE_PORT=str(console_port), DEEPRACER_MODEL=MODEL,
+        self.env = dict(os.environ, STACK_ENV_FILE=str(self.env_file), S3_ADMIN_ENV_FILE=str(self.admin_env_file),
+                        REDIS_PORT=str(self.redis_port), S3_PORT=str(s3_port), DEEPRACER_MODEL=MODEL,
                         DEEPRACER_S3_BUCKET=BUCKET, DEEPRACER_TRACK="reinvent",
                         DEEPRACER_EPISODES=str(ITERATIONS * EPISODES_PER_ITERATION), DEEPRACER_MINUTES="",
                         DEEPRACER_CARS_PER_SIM="3", DEEPRACER_GATHER_TIMEOUT="30")
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DEEPRACER_S3_ENDPOINT"):
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DEEPRACER_S3_ENDPOINT", "S3_ENDPOINT"):
             self.env.pop(key, None)
 
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
@@ -140,6 +141,32 @@ def _wait(what: str, check, timeout_s: float, stack: Stack, poll_s: float = 2.0)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}:\n{stack.dump_logs()}")
 
 
+def _check_least_privilege(stack: Stack) -> None:
+    """The app's keys reach the model bucket only; the admin keys more; Redis wants its password."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    def client(access: str, secret: str):
+        return boto3.client("s3", endpoint_url=stack.s3_endpoint, region_name="us-east-1",
+                            aws_access_key_id=access, aws_secret_access_key=secret)
+    app = client(stack.secrets["AWS_ACCESS_KEY_ID"], stack.secrets["AWS_SECRET_ACCESS_KEY"])
+    admin = client(stack.secrets["S3_ADMIN_ACCESS_KEY"], stack.secrets["S3_ADMIN_SECRET_KEY"])
+    app.put_object(Bucket=BUCKET, Key="probe/privilege", Body=b"ok")     # the bucket exists at start
+    with pytest.raises(ClientError, match="AccessDenied"):
+        app.create_bucket(Bucket="not-the-model-bucket")
+    admin.create_bucket(Bucket="made-by-admin")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        app.put_object(Bucket="made-by-admin", Key="x", Body=b"x")
+    with pytest.raises(ClientError, match="SignatureDoesNotMatch|AccessDenied|InvalidAccessKeyId"):
+        client(stack.secrets["AWS_ACCESS_KEY_ID"], "wrong-secret").list_objects_v2(Bucket=BUCKET)
+    import redis as redis_client
+    with pytest.raises((redis_client.exceptions.AuthenticationError, redis_client.exceptions.ResponseError),
+                       match="NOAUTH|Authentication"):
+        redis_client.Redis(host="127.0.0.1", port=stack.redis_port, socket_timeout=5).ping()
+    assert redis_client.Redis(host="127.0.0.1", port=stack.redis_port, password=stack.secrets["REDIS_PASSWORD"],
+                              socket_timeout=5).ping()
+
+
 def test_compose_stack_trains_scales_and_survives_a_killed_sim(tmp_path):
     reason = _engine_skip_reason()
     if reason:
@@ -153,8 +180,9 @@ def test_compose_stack_trains_scales_and_survives_a_killed_sim(tmp_path):
     timings["build"] = time.monotonic() - t0
     try:
         t = time.monotonic()
-        stack.compose("up", "-d", "redis", "minio", timeout=300)
+        stack.compose("up", "-d", "redis", "s3", timeout=300)
         storage = stack.storage()
+        _check_least_privilege(stack)
         folder = upload_model(storage, MODEL, preset="state", episodes_between_training=EPISODES_PER_ITERATION)
         timings["servers+upload"] = time.monotonic() - t
 
@@ -195,7 +223,7 @@ def test_compose_stack_trains_scales_and_survives_a_killed_sim(tmp_path):
         for st in _wait("the sims to exit", sims_done, 120, stack):
             allowed = (0, 137) if st["Name"] == victim_name else (0,)
             assert st["ExitCode"] in allowed, f"{st['Name']} exited {st['ExitCode']}\n{stack.dump_logs()}"
-        for service in ("redis", "minio"):
+        for service in ("redis", "s3"):
             for cid in stack.containers(service):
                 assert stack.state(cid)["Running"], f"{service} is not running\n{stack.dump_logs()}"
 

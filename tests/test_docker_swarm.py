@@ -13,7 +13,6 @@ Markers ``docker`` and ``slow``; skipped with the reason when no engine answers,
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import time
 
@@ -42,17 +41,17 @@ def test_swarm_stack_trains(tmp_path):
     was_active = d("info", "--format", "{{.Swarm.LocalNodeState}}") == "active"
     labeled_before = was_active and "true" in d("node", "inspect", "self", "--format",
                                                  '{{index .Spec.Labels "deepracer.gpu"}}', check=False)
-    access, secret = "racer-" + secrets.token_hex(4), secrets.token_urlsafe(18)
-    env_file = tmp_path / "stack.env"
-    env_file.write_text(f"AWS_ACCESS_KEY_ID={access}\nAWS_SECRET_ACCESS_KEY={secret}\n"
-                        f"MINIO_ROOT_USER={access}\nMINIO_ROOT_PASSWORD={secret}\n")
-    s3_port, console_port = free_ports(2)
+    from stack.compose_launch import write_env_file
+
+    env_file, admin_env_file = tmp_path / "stack.env", tmp_path / "s3-admin.env"
+    write_env_file(env_file, admin_env_file)
+    s3_port = free_ports(1)[0]
     stack_name = f"drlswarm{os.getpid()}"
     env = dict(os.environ, DEEPRACER_DOCKER_CI="1", STACK_NAME=stack_name, STACK_ENV_FILE=str(env_file),
-               S3_PORT=str(s3_port), S3_CONSOLE_PORT=str(console_port), MODEL=MODEL, PRESET="state",
+               S3_ADMIN_ENV_FILE=str(admin_env_file), S3_PORT=str(s3_port), MODEL=MODEL, PRESET="state",
                TRACK="reinvent", SIMS="2", EPISODES="", MINUTES="10", EPISODES_BETWEEN_TRAINING="6",
                DEEPRACER_S3_BUCKET=BUCKET, DEEPRACER_CARS_PER_SIM="3", DEEPRACER_GATHER_TIMEOUT="30", S3_WAIT="90")
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DEEPRACER_S3_ENDPOINT", "DEEPRACER_MODEL",
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DEEPRACER_S3_ENDPOINT", "S3_ENDPOINT", "DEEPRACER_MODEL",
                 "DEEPRACER_EPISODES", "DEEPRACER_MINUTES"):
         env.pop(key, None)
 
@@ -105,7 +104,7 @@ def test_swarm_stack_trains(tmp_path):
     finally:
         t = time.monotonic()
         r = swarm("down")
-        d("volume", "rm", f"{stack_name}_s3data", check=False)
+        d("volume", "rm", f"{stack_name}_seaweedfs-data", check=False)
         if not was_active:
             swarm("leave")
         elif not labeled_before:

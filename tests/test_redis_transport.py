@@ -228,3 +228,30 @@ def test_redacted_and_run_keys():
     for bad in ("", "a:b", "a*", "a b"):
         with pytest.raises(ValueError):
             run_keys(bad)
+
+
+def test_a_password_from_redis_password_and_a_wrong_one_is_one_quick_error(tmp_path, monkeypatch):
+    from tests.servers import RedisServer, find_binary
+
+    binary = find_binary("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (run scripts/install-test-services.sh)")
+    server = RedisServer(binary, tmp_path, password="s3cret-for-the-test")
+    server.start()
+    try:
+        monkeypatch.setenv("REDIS_PASSWORD", "s3cret-for-the-test")
+        trainer = RedisTrainer(server.url, "pw")
+        trainer.close()
+        for password, why in (("wrong-password", "refused this client"), (None, "refused this client")):
+            if password:
+                monkeypatch.setenv("REDIS_PASSWORD", password)
+            else:
+                monkeypatch.delenv("REDIS_PASSWORD")
+            t0 = time.monotonic()
+            with pytest.raises(TransportError) as e:
+                RedisSim(server.url, "pw", 0, retry_s=30)
+            assert why in str(e.value) and "REDIS_PASSWORD" in str(e.value), str(e.value)
+            assert "wrong-password" not in str(e.value)
+            assert time.monotonic() - t0 < 5, "a wrong password is not retried"
+    finally:
+        server.stop()
