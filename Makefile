@@ -18,15 +18,28 @@ PYTEST_ARGS ?=
 
 # Optional flags, passed on only when set (make train MODEL=m EPISODES=200 ...)
 opt = $(if $($(1)),$(2) $($(1)))
-TRAIN_FLAGS = --track $(TRACK) --reward $(REWARD) --preset $(PRESET) --sims $(SIMS) \
+# Passed on only when the user set them (command line or environment), not from the defaults above:
+# RESUME and CLONE keep the model's own track, preset and reward unless you name new ones.
+user_opt = $(if $(filter-out file default undefined,$(origin $(1))),$(2) '$($(1))')
+TRACK_FLAG = $(if $(TRACKS),--track '$(TRACKS)',$(call user_opt,TRACK,--track))
+# The run spec's race options (training_params.yaml): RACE_TYPE=OBJECT_AVOIDANCE OBSTACLES=6 ...
+RACE_FLAGS = $(call opt,RACE_TYPE,--race-type) $(if $(REVERSE),--reverse) $(if $(ALTERNATE_DIRECTION),--alternate-direction) \
+	$(if $(DOMAIN_RANDOMIZATION),--domain-randomization) $(call opt,OBSTACLES,--obstacles) \
+	$(call opt,OBJECT_POSITIONS,--object-positions) $(if $(RANDOMIZE_OBSTACLES),--randomize-obstacles) \
+	$(call opt,BOT_CARS,--bot-cars) $(call opt,BOT_SPEED,--bot-speed) $(if $(LANE_CHANGE),--lane-change)
+TRAIN_FLAGS = $(TRACK_FLAG) $(call user_opt,REWARD,--reward) $(call user_opt,PRESET,--preset) --sims $(SIMS) \
 	$(call opt,MODEL,--model) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) \
 	$(call opt,EPISODES,--episodes) $(call opt,MINUTES,--minutes) $(call opt,CLONE,--clone) \
-	$(if $(RESUME),--resume)
+	$(if $(RESUME),--resume) $(RACE_FLAGS)
 
 # Tracks: DEEPRACER_TRACKS (a folder of .npy files) if set, else the cache, else a download on first
 # use. The tests read the 61 reference files from ../shared/tracks when that folder exists.
 SHARED_TRACKS := $(wildcard $(abspath $(CURDIR)/../shared/tracks))
 TEST_ENV = $(if $(DEEPRACER_TRACKS),,$(if $(SHARED_TRACKS),DEEPRACER_TRACKS=$(SHARED_TRACKS)))
+
+comma := ,
+# the name a model gets when MODEL is not given (the same rule as deepracer-local train)
+DEFAULT_MODEL := $(basename $(notdir $(firstword $(subst $(comma), ,$(or $(TRACKS),$(TRACK))))))-$(shell date +%Y%m%d-%H%M%S)
 
 COMPOSE ?= docker-compose
 # `make train` uses the Docker stack when an engine answers; MODE=local or MODE=compose decides.
@@ -44,6 +57,9 @@ S3_SERVICE = $(if $(S3_ENDPOINT),,s3)
 COMPOSE_FILES = -f compose/docker-compose.yml $(S3_FILES) $(if $(GPU),-f compose/docker-compose.gpu.yml) \
 	$(if $(filter 1,$(DEEPRACER_DOCKER_CI)),-f compose/docker-compose.ci.yml)
 DC = $(COMPOSE) $(COMPOSE_FILES)
+# the env files (compose reads STACK_ENV_FILE / S3_ADMIN_ENV_FILE from the environment too)
+ENV_FILE = $(or $(STACK_ENV_FILE),compose/stack.env)
+export S3_ADMIN_ENV_FILE := $(or $(S3_ADMIN_ENV_FILE),$(if $(STACK_ENV_FILE),$(dir $(STACK_ENV_FILE))s3-admin.env))
 
 .PHONY: help install test test-quick tracks tracks-download check-reward render bench-sim bench-train train evaluate export report \
 	env-files doctor up down logs ps scale s3-copy swarm-up swarm-down clean
@@ -76,25 +92,27 @@ tracks-download: install  ## download the 61 standard tracks into the cache, eac
 check-reward: install  ## drive a built-in controller with REWARD=file on TRACK=name and report (EPISODES=3)
 	$(DRL) reward-check $(REWARD) --track $(TRACK) --episodes $(or $(EPISODES),3)
 
-train: install  ## train MODEL on TRACK (PRESET, REWARD, METADATA, HYPERPARAMETERS, SIMS; EPISODES= or MINUTES=; RESUME=1; CLONE=model; MODE=compose: in the Docker stack)
+train: install  ## train MODEL (default <track>-<date>) on TRACK (PRESET, REWARD, METADATA, HYPERPARAMETERS, SIMS; EPISODES= or MINUTES=; RESUME=1; CLONE=model; race: RACE_TYPE= OBSTACLES= BOT_CARS= REVERSE=1 ...); MODE=compose: in the Docker stack, MODE=local: without
 ifeq ($(MODE),compose)
-	$(MAKE) up
+	@echo "make train: compose mode$(if $(filter file,$(origin MODE)), (a Docker engine answers)): the trainer and sims run in containers; MODE=local trains without Docker. Model: $(or $(MODEL),$(DEFAULT_MODEL))"
+	$(MAKE) up MODEL='$(or $(MODEL),$(DEFAULT_MODEL))'
 	$(DC) logs -f trainer
 else
+	@echo "make train: local mode$(if $(filter file,$(origin MODE)), (no Docker engine answers)): processes on this machine; MODE=compose runs the Docker stack"
 	$(DRL) train $(TRAIN_FLAGS)
 endif
 
-env-files: install  ## make compose/stack.env and compose/s3-admin.env with random secrets (0600; keys already there are kept)
-	$(BIN)/python -m stack.compose_launch env-file --path compose/stack.env
+env-files: install  ## make compose/stack.env and compose/s3-admin.env with random secrets (0600; keys already there are kept; STACK_ENV_FILE= / S3_ADMIN_ENV_FILE= elsewhere)
+	$(BIN)/python -m stack.compose_launch env-file --path '$(ENV_FILE)' $(if $(S3_ADMIN_ENV_FILE),--admin-path '$(S3_ADMIN_ENV_FILE)')
 
 doctor: install  ## check this host before `make up`: Docker and Compose versions, free disk, ports, the images the compose files name, env files (GPU=1: the NVIDIA runtime)
 	$(BIN)/python -m stack.doctor --compose '$(COMPOSE)' $(if $(GPU),--gpu) -- $(COMPOSE_FILES)
 
 up: env-files  ## start the compose stack: MODEL on TRACK (or TRACKS=a,b: sim i drives track i mod n) with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1; S3_SERVER=minio or S3_ENDPOINT=url)
 	$(if $(MODEL),,$(error MODEL=name is required))
-	printf 'DEEPRACER_MODEL=%s\nDEEPRACER_TRACK=%s\nDEEPRACER_EPISODES=%s\nDEEPRACER_MINUTES=%s\n' '$(MODEL)' '$(or $(TRACKS),$(TRACK))' '$(EPISODES)' '$(MINUTES)' > compose/.env
+	printf 'DEEPRACER_MODEL=%s\nDEEPRACER_EPISODES=%s\nDEEPRACER_MINUTES=%s\n' '$(MODEL)' '$(EPISODES)' '$(MINUTES)' > compose/.env
 	$(DC) up -d redis $(S3_SERVICE)
-	$(BIN)/python -m stack.compose_launch upload --model $(MODEL) --track $(or $(TRACKS),$(TRACK)) --preset $(PRESET) --reward $(REWARD) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) $(if $(RESUME),--resume)
+	$(BIN)/python -m stack.compose_launch upload --env-file '$(ENV_FILE)' --model $(MODEL) $(TRACK_FLAG) $(call user_opt,PRESET,--preset) $(call user_opt,REWARD,--reward) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) $(if $(RESUME),--resume) $(RACE_FLAGS)
 	$(DC) up -d --build --scale sim=$(SIMS)
 
 scale:  ## change the number of sims while training (SIMS=4); a new sim joins at the next iteration
@@ -122,7 +140,7 @@ swarm-down:  ## remove the swarm stack (the models stay in its S3 volume)
 	bash scripts/swarm.sh down
 
 evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n)
-	$(DRL) evaluate --model $(MODEL) --track $(TRACK) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(STACK_FLAG)
+	$(DRL) evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG)
 
 export: install  ## write out/MODEL-car.tar.gz for the physical car (CHECKPOINT=best by default)
 	$(DRL) export --model $(MODEL) $(call opt,CHECKPOINT,--checkpoint) $(STACK_FLAG)

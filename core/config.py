@@ -3,17 +3,23 @@
 ``model_metadata.json`` (spec section 2) -> ModelMetadata, ``hyperparameters.json`` (section 3) ->
 Hyperparameters, ``training_params.yaml`` (the run spec DRfC writes for the simapp) -> TrainingParams,
 and the files in ``presets/`` (preset_files). Every fault is a ConfigError naming the file, the key
-and what is allowed; unknown keys are reported in ``warnings`` (never silently dropped).
+and what is allowed; unknown keys are reported in ``warnings`` (never silently dropped), each with
+the closest known key, and ``load_model_metadata``/``load_hyperparameters`` print them to stderr
+(``show_config_warnings``). A required key that is missing while a misspelling of it is present is an
+error naming both.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 CAMERA_SENSORS = ("FRONT_FACING_CAMERA", "STEREO_CAMERAS", "observation", "LEFT_CAMERA")
 LIDAR_SENSORS = ("LIDAR", "SECTOR_LIDAR", "DISCRETIZED_SECTOR_LIDAR")
@@ -31,6 +37,10 @@ MAX_STEERING_DEG = 30.0
 _KNOWN_METADATA_KEYS = {"action_space", "sensor", "neural_network", "training_algorithm",
                         "action_space_type", "version", "lidar_config", "preprocess_type"}
 _LIDAR_CONFIG_KEYS = {"num_sectors", "num_values_per_sector", "clipping_dist"}
+_DISCRETE_ACTION_KEYS = ("steering_angle", "speed", "index")
+#: Names people use for model_metadata keys: a source of suggestions only, never accepted.
+_METADATA_ALIASES = {"sensors": "sensor", "network": "neural_network", "algorithm": "training_algorithm",
+                     "actions": "action_space", "action_type": "action_space_type", "lidar": "lidar_config"}
 
 
 class ConfigError(ValueError):
@@ -126,12 +136,95 @@ def _check_range(v: float, lo: float, hi: float, where: str, key: str, unit: str
     return v
 
 
+# -- unknown and misspelt keys ----------------------------------------------------------------------
+
+def closest_key(key: Any, known: "Iterable[str]", aliases: dict[str, str] | None = None) -> str | None:
+    """The known key ``key`` most likely means (case, '-' and ' ' ignored; ``aliases`` maps other
+    names to known keys), or None when none is close (difflib ratio below 0.6)."""
+    if not isinstance(key, str):
+        return None
+    known = list(known)
+    names = {k.lower(): k for k in known}
+    names.update({a: k for a, k in (aliases or {}).items() if k in known})
+    norm = key.strip().lower().replace("-", "_").replace(" ", "_")
+    if norm in names:
+        return names[norm]
+    match = difflib.get_close_matches(norm, list(names), n=1, cutoff=0.6)
+    return names[match[0]] if match else None
+
+
+def unknown_key_warnings(data: dict, known: "Iterable[str]", where: str,
+                         aliases: dict[str, str] | None = None) -> list[str]:
+    """One warning per key of ``data`` not in ``known``, naming ``where``, the key and the closest known key."""
+    known = list(known)
+    out = []
+    for key in data:
+        if key in known:
+            continue
+        guess = closest_key(key, known, aliases)
+        hint = f"; did you mean {guess!r}?" if guess is not None and guess not in data else ""
+        out.append(f"{where}: unknown key {key!r} ignored{hint} (known keys: {', '.join(known)})")
+    return out
+
+
+def _missing_key(data: Any, key: str, known: "Iterable[str]", where: str,
+                 aliases: dict[str, str] | None = None) -> str:
+    """The message for required ``key`` missing from ``data``: names a present misspelling of it, if any."""
+    known = list(known)
+    typo = next((k for k in data if k not in known and closest_key(k, known, aliases) == key), None) \
+        if isinstance(data, dict) else None
+    msg = f"{where}: the required key {key!r} is missing"
+    return msg + (f"; did you mean {typo!r}? (rename it to {key!r})" if typo is not None else "")
+
+
+_shown_warnings: set[str] = set()
+
+
+def show_config_warnings(*items: Any, stream: Any = None) -> list[str]:
+    """Print each warning of ``items`` (configs with ``warnings``, or strings) to stderr as
+    "warning: ...", each text once per process; return the ones printed now."""
+    shown = []
+    for item in items:
+        texts = [item] if isinstance(item, str) else list(getattr(item, "warnings", item) or ())
+        for text in texts:
+            if text not in _shown_warnings:
+                _shown_warnings.add(text)
+                shown.append(text)
+                print(f"warning: {text}", file=stream or sys.stderr, flush=True)
+    return shown
+
+
+#: A model name: one folder name of letters, digits, '.', '_' and '-'.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def check_model_name(name: Any, what: str = "MODEL") -> str:
+    """``name`` if it can be a model folder name (under models/ and as an S3 prefix), else a ConfigError
+    saying why: empty, an absolute path, spaces, '..', or characters outside [A-Za-z0-9._-]."""
+    allowed = "use letters, digits, '.', '_' and '-'"
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{what} must be a model name ({allowed}), got {name!r}")
+    suggestion = re.sub(r"[^A-Za-z0-9._-]+", "-", name.replace("..", "-")).strip("-.")
+    hint = f", e.g. {suggestion!r}" if suggestion and _MODEL_NAME.fullmatch(suggestion) else ""
+    if name.startswith(("/", "\\", "~")) or os.path.isabs(name) or re.match(r"[A-Za-z]:[\\/]", name):
+        raise ConfigError(f"{what} {name!r} is a path; give the name of a folder under models/ ({allowed}{hint})")
+    if any(c.isspace() for c in name):
+        raise ConfigError(f"{what} {name!r} contains spaces; {allowed}{hint}")
+    if ".." in name or name == ".":
+        raise ConfigError(f"{what} {name!r}: '..' and '.' are not allowed in a model name (they point outside"
+                          f" the model's folder); {allowed}{hint}")
+    bad = sorted(set(c for c in name if not _MODEL_NAME.fullmatch(c)))
+    if bad:
+        raise ConfigError(f"{what} {name!r}: {', '.join(repr(c) for c in bad)} not allowed in a model name;"
+                          f" {allowed}{hint}")
+    return name
+
+
 def parse_model_metadata(data: Any, source: str = "model_metadata.json") -> ModelMetadata:
     """Validate a model_metadata dict (``source`` names the file in error messages)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
-    warnings = [f"{source}: unknown key {k!r} ignored (known keys: {', '.join(sorted(_KNOWN_METADATA_KEYS))})"
-                for k in data if k not in _KNOWN_METADATA_KEYS]
+    warnings = unknown_key_warnings(data, sorted(_KNOWN_METADATA_KEYS), source, _METADATA_ALIASES)
 
     space_type = data.get("action_space_type", "discrete")
     if space_type not in ACTION_SPACE_TYPES:
@@ -147,7 +240,7 @@ def parse_model_metadata(data: Any, source: str = "model_metadata.json") -> Mode
         raise ConfigError(f"{source}: neural_network {network!r} is not one of {', '.join(NETWORKS)}")
 
     if "action_space" not in data:
-        raise ConfigError(f"{source}: the required key 'action_space' is missing")
+        raise ConfigError(_missing_key(data, "action_space", sorted(_KNOWN_METADATA_KEYS), source, _METADATA_ALIASES))
     space = data["action_space"]
     discrete: list[DiscreteAction] = []
     continuous = None
@@ -157,10 +250,14 @@ def parse_model_metadata(data: Any, source: str = "model_metadata.json") -> Mode
                               '{"steering_angle": deg, "speed": m/s} for a discrete action space')
         for i, a in enumerate(space):
             where = f"{source}: action_space[{i}]"
+            if isinstance(a, dict) and ("steering_angle" in a or "speed" in a):
+                for key in ("steering_angle", "speed"):
+                    if key not in a:
+                        raise ConfigError(_missing_key(a, key, _DISCRETE_ACTION_KEYS, where) +
+                                          f" (an action is {{\"steering_angle\": deg, \"speed\": m/s}}, got {a!r})")
             if not isinstance(a, dict) or "steering_angle" not in a or "speed" not in a:
                 raise ConfigError(f"{where} must be an object with 'steering_angle' (deg) and 'speed' (m/s), got {a!r}")
-            extra = set(a) - {"steering_angle", "speed", "index"}
-            warnings += [f"{where}: unknown key {k!r} ignored" for k in sorted(extra)]
+            warnings += unknown_key_warnings(a, _DISCRETE_ACTION_KEYS, where)
             steer = _check_range(_number(a["steering_angle"], where, "steering_angle"), -MAX_STEERING_DEG,
                                  MAX_STEERING_DEG, where, "steering_angle", "deg")
             speed = _check_range(_number(a["speed"], where, "speed"), MIN_SPEED_MPS, MAX_SPEED_MPS, where, "speed", "m/s")
@@ -204,7 +301,7 @@ def parse_model_metadata(data: Any, source: str = "model_metadata.json") -> Mode
         lc = data["lidar_config"]
         if not isinstance(lc, dict):
             raise ConfigError(f"{source}: lidar_config must be an object with {', '.join(sorted(_LIDAR_CONFIG_KEYS))}")
-        warnings += [f"{source}: lidar_config: unknown key {k!r} ignored" for k in sorted(set(lc) - _LIDAR_CONFIG_KEYS)]
+        warnings += unknown_key_warnings(lc, sorted(_LIDAR_CONFIG_KEYS), f"{source}: lidar_config")
         d = LidarConfig()
         ns = int(_number(lc.get("num_sectors", d.num_sectors), source, "lidar_config.num_sectors"))
         nv = int(_number(lc.get("num_values_per_sector", d.num_values_per_sector), source, "lidar_config.num_values_per_sector"))
@@ -232,8 +329,10 @@ def load_json_file(path: str | os.PathLike, what: str) -> Any:
 
 
 def load_model_metadata(path: str | os.PathLike) -> ModelMetadata:
-    """Read and validate a model_metadata.json file."""
-    return parse_model_metadata(load_json_file(path, "model_metadata.json"), source=str(path))
+    """Read and validate a model_metadata.json file; print its warnings (unknown keys) to stderr."""
+    metadata = parse_model_metadata(load_json_file(path, "model_metadata.json"), source=str(path))
+    show_config_warnings(metadata)
+    return metadata
 
 
 #: deepracer-for-cloud's default model_metadata.json (5 discrete actions, camera, shallow network).
@@ -305,6 +404,12 @@ class Hyperparameters:
 
 
 _HYPERPARAMETER_KEYS = tuple(f for f in Hyperparameters.__dataclass_fields__ if f != "warnings")
+#: Names people use for hyperparameters (other tools, papers): a source of suggestions only.
+_HYPERPARAMETER_ALIASES = {"learning_rate": "lr", "gamma": "discount_factor", "entropy": "beta_entropy",
+                           "entropy_coefficient": "beta_entropy", "ent_coef": "beta_entropy", "epochs": "num_epochs",
+                           "n_epochs": "num_epochs", "minibatch_size": "batch_size", "mini_batch_size": "batch_size",
+                           "alpha": "sac_alpha", "episodes_per_iteration": "num_episodes_between_training",
+                           "epsilon": "e_greedy_value"}
 _INT_HYPERPARAMETERS = {"batch_size", "epsilon_steps", "num_episodes_between_training", "num_epochs", "stack_size",
                         "term_cond_max_episodes"}
 #: (low, high, low inclusive, high inclusive) per numeric key; None = unbounded.
@@ -352,8 +457,7 @@ def parse_hyperparameters(data: Any, source: str = "hyperparameters.json") -> Hy
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
-    warnings = tuple(f"{source}: unknown key {k!r} ignored (known keys: {', '.join(_HYPERPARAMETER_KEYS)})"
-                     for k in data if k not in _HYPERPARAMETER_KEYS)
+    warnings = tuple(unknown_key_warnings(data, _HYPERPARAMETER_KEYS, source, _HYPERPARAMETER_ALIASES))
     values: dict[str, Any] = {}
     for key in _HYPERPARAMETER_RANGES:
         if key in data:
@@ -381,8 +485,10 @@ def _check_hyperparameters(hp: "Hyperparameters | dict[str, Any]", source: str) 
 
 
 def load_hyperparameters(path: str | os.PathLike) -> Hyperparameters:
-    """Read and validate a hyperparameters.json file."""
-    return parse_hyperparameters(load_json_file(path, "hyperparameters.json"), source=str(path))
+    """Read and validate a hyperparameters.json file; print its warnings (unknown keys) to stderr."""
+    hp = parse_hyperparameters(load_json_file(path, "hyperparameters.json"), source=str(path))
+    show_config_warnings(hp)
+    return hp
 
 
 def as_hyperparameters(value: "Hyperparameters | dict | str | os.PathLike | None") -> Hyperparameters:

@@ -11,20 +11,26 @@ checkpoint files and the frozen graph first, then ``deepracer_checkpoints.json``
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
+import socket
+import threading
 import time
+import uuid
 from datetime import datetime
 from os import PathLike
 from typing import Any, Mapping, NamedTuple
 
 from .config import TrainingParams
-from .storage import Storage, StorageKeyError
+from .storage import Storage, StorageError, StorageKeyError
 
 #: Files of one TensorFlow checkpoint, "<n>_Step-<steps>.ckpt.<suffix>".
 CHECKPOINT_SUFFIXES = ("index", "data-00000-of-00001", "meta")
 #: Checkpoints kept by publish_checkpoint: the newest this many, plus the best (simapp NUM_MODELS_TO_KEEP).
 NUM_CHECKPOINTS_TO_KEEP = 4
 
+log = logging.getLogger(__name__)
 _CKPT_NAME = re.compile(r"(\d+)_Step-(\d+)\.ckpt")
 _CKPT_FILE = re.compile(r"(\d+)_Step-(\d+)\.ckpt\.[^/]+")
 _TIMESTAMP = re.compile(r"\d{14}")
@@ -81,8 +87,19 @@ class ModelFolder:
     def reward_function(self) -> str:
         return self.key("reward_function.py")
 
-    def training_params(self) -> str:
-        return self.key("training_params.yaml")
+    def training_params(self, config: int = 0) -> str:
+        """The run spec every sim reads (track, race type, objects, bots, directions). Several
+        tracks: one file per track, ``training_params.yaml`` then ``training_params_<i>.yaml`` (i >= 1,
+        the reference's multi-config layout); sim w drives config w mod (number of files)."""
+        return self.key("training_params.yaml" if config == 0 else f"training_params_{config}.yaml")
+
+    def training_params_count(self) -> int:
+        """How many run-spec files (one per track) the folder holds: 0, 1, 2, ..."""
+        keys = set(self.storage.list(self.key("training_params")))
+        n = 0
+        while self.training_params(n) in keys:
+            n += 1
+        return n
 
     def hyperparameters(self) -> str:
         return self.key("ip/hyperparameters.json")
@@ -238,6 +255,20 @@ class ModelFolder:
         self.prune(keep)
         return ckpt
 
+    def remove_unpublished(self) -> list[str]:
+        """Delete checkpoint files and frozen graphs numbered above the pointer: what a run killed in the
+        middle of publishing left behind (a resumed run publishes that number again, with other steps)."""
+        latest = self.latest_checkpoint()
+        top = latest.number if latest is not None else -1
+        gone = []
+        for key in self.storage.list(self.key("model/")):
+            name = key.rpartition("/")[2]
+            m = _CKPT_FILE.fullmatch(name) or re.fullmatch(r"model_(\d+)\.pb", name)
+            if m and int(m.group(1)) > top:
+                self.storage.delete(key)
+                gone.append(key)
+        return gone
+
     def record_metric(self, number: int, steps: int, metric: float, time_stamp: float | None = None) -> None:
         """Record checkpoint ``number``'s evaluation metric once it is known (updates best and last)."""
         self._record(Checkpoint(int(number), int(steps)), metric, time_stamp)
@@ -293,3 +324,122 @@ class ModelFolder:
             if isinstance(entry, dict) and entry.get("name") == ckpt.name:
                 metric = entry.get("avg_eval_metric")
         return self.publish_checkpoint(ckpt.number, ckpt.steps, files, pb, metric)
+
+
+#: Owner ids of the locks this process holds (a lease with our pid but another owner is a dead predecessor's).
+_HELD_HERE: set[str] = set()
+
+
+class ModelLockError(StorageError):
+    """The model folder is owned by another running training (or upload)."""
+
+
+class ModelLock:
+    """One owner per model folder: a lease object (``model/.lock``, JSON: owner, host, pid, what,
+    since, expires) renewed every ``lease_s / 3`` seconds while the owner runs.
+
+    The same protocol serves a local folder and an S3 bucket. A lease is stale, and is taken over,
+    when it has expired (its owner stopped renewing it: killed, or its machine gone), or when it was
+    written on this host by a process that no longer runs (kill -9; a restarted container whose
+    process has the recorded pid, its own). Use as a context manager around a training run.
+    """
+
+    def __init__(self, folder: "ModelFolder", what: str = "training", lease_s: float = 60.0):
+        self.folder, self.what, self.lease_s = folder, what, float(lease_s)
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.owner = uuid.uuid4().hex
+        self._stop = None
+        self._thread = None
+
+    def _read(self) -> dict | None:
+        try:
+            lease = self.folder.read_json(self.folder.lock_marker())
+        except (StorageKeyError, ValueError):
+            return None
+        return lease if isinstance(lease, dict) else None
+
+    def _write(self) -> None:
+        now = time.time()
+        self.folder.write_json(self.folder.lock_marker(), {
+            "owner": self.owner, "host": self.host, "pid": self.pid, "what": self.what,
+            "since": getattr(self, "_since", now), "expires": now + self.lease_s}, indent=None)
+
+    def _stale(self, lease: dict) -> bool:
+        if float(lease.get("expires", 0)) < time.time():
+            return True
+        if lease.get("host") != self.host:
+            return False
+        pid = lease.get("pid")
+        if pid == self.pid:        # this process holds it, or a previous incarnation (a restarted container) did
+            return lease.get("owner") not in _HELD_HERE
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, TypeError, ValueError):
+            return False
+        return False
+
+    def describe(self, lease: dict) -> str:
+        since = datetime.fromtimestamp(float(lease.get("since", 0))).strftime("%Y-%m-%d %H:%M:%S")
+        return (f"{lease.get('what', 'a run')} on host {lease.get('host')} (pid {lease.get('pid')}), since {since}, "
+                f"lease until {datetime.fromtimestamp(float(lease.get('expires', 0))).strftime('%H:%M:%S')}")
+
+    def check(self, held_here_ok: bool = False) -> None:
+        """Raise ModelLockError when another live run holds the folder (nothing is written);
+        ``held_here_ok``: a lock this process holds (the launcher's own) is not another run."""
+        lease = self._read()
+        if lease is not None and held_here_ok and lease.get("owner") in _HELD_HERE:
+            return
+        if lease is not None and lease.get("owner") != self.owner and not self._stale(lease):
+            raise ModelLockError(f"model {self.folder.prefix!r} in {self.folder.storage.describe()} is in use by "
+                                 f"{self.describe(lease)}; stop that run first (Ctrl-C, make down), or pick another "
+                                 "MODEL name. A lock left by a run that was killed expires within "
+                                 f"{self.lease_s:.0f} s")
+
+    def acquire(self) -> "ModelLock":
+        self.check()
+        self._since = time.time()
+        self._write()
+        time.sleep(0.05)
+        mine = self._read()
+        if mine is None or mine.get("owner") != self.owner:    # another run wrote its lease at the same moment
+            raise ModelLockError(f"model {self.folder.prefix!r} was taken by "
+                                 f"{self.describe(mine) if mine else 'another run'} while this one started")
+        _HELD_HERE.add(self.owner)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="model-lock", daemon=True)
+        self._thread.start()
+        return self
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            try:
+                lease = self._read()
+                if lease is not None and lease.get("owner") != self.owner:
+                    log.warning("the lock of model %s was taken over by %s",
+                                                        self.folder.prefix, self.describe(lease))
+                    return
+                self._write()
+            except Exception as exc:   # storage down for a moment: the next round tries again
+                log.warning("could not renew the lock of model %s: %s",
+                                                    self.folder.prefix, exc)
+
+    def release(self) -> None:
+        _HELD_HERE.discard(self.owner)
+        if self._stop is not None:
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self._stop = None
+        try:
+            lease = self._read()
+            if lease is not None and lease.get("owner") == self.owner:
+                self.folder.storage.delete(self.folder.lock_marker())
+        except Exception:
+            pass
+
+    def __enter__(self) -> "ModelLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -27,7 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from .quiet import import_tensorflow  # noqa: E402
+
+tf = import_tensorflow()  # without its start-up notices
 
 from .config import ModelMetadata  # noqa: E402
 from .observations import observation_shape  # noqa: E402
@@ -59,6 +61,21 @@ def input_tensor_name(sensor: str) -> str:
 def tensor(node_name: str) -> str:
     """The name of a node's first output tensor (``node_name + ":0"``), as Graph.get_tensor_by_name wants."""
     return f"{node_name}:0"
+
+
+def check_graph_matches(graph_def_bytes: bytes, metadata: ModelMetadata) -> None:
+    """Raise ValueError unless the frozen graph has the metadata's sensor inputs and action outputs
+    (the number of discrete actions, or 2 continuous outputs), found by running it on zeros."""
+    policy = FrozenPolicy.from_bytes(graph_def_bytes, metadata)
+    obs = {s: np.zeros((1, *policy._shapes[s]), np.float32) for s in policy.sensors}
+    try:
+        out = policy.session.run(policy._fetches[0], policy._feed(obs))
+    except Exception as exc:  # TensorFlow raises several kinds for shape mismatches
+        raise ValueError(f"the graph does not run on the metadata's observations: {str(exc).splitlines()[0]}") from None
+    want = metadata.num_actions if metadata.is_discrete else 2
+    if out.shape[-1] != want:
+        raise ValueError(f"the graph outputs {out.shape[-1]} action values; the metadata has {want} "
+                         f"({'discrete actions' if metadata.is_discrete else 'continuous steering and speed'})")
 
 
 class FrozenPolicy:

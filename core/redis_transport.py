@@ -10,8 +10,11 @@ Keys of one run (``<run>`` is the run id):
   the hard cap on memory when no trainer reads at all (the oldest entries go first).
 - ``deepracer:<run>:notices``   a stream of policy notices, the newest ``NOTICES_KEPT`` kept. A sim
   starts with the newest entry, so one that joins (or rejoins) mid-run gets the current version.
-- ``deepracer:<run>:worker:<i>`` sim ``i``'s heartbeat: SET with a TTL of ``heartbeat_ttl_s``,
-  refreshed by a background thread and on every call; ``alive_workers()`` lists the live ones.
+- ``deepracer:<run>:worker:<i>`` sim ``i``'s heartbeat: SET to the sim's clock (``time.time()``) with a
+  TTL of ``heartbeat_ttl_s``, refreshed by a background thread and on every call; ``alive_workers()``
+  lists the live ones.
+- ``deepracer:<run>:workers``   a set: the ids of the sims that joined the run (each sim adds its own
+  with every heartbeat). A heartbeat key whose id is not in it is not a sim's (see ``alive_workers``).
 
 Messages are bytes (msgpack from core.messages) stored as stream field values; nothing read from
 Redis is unpickled or evaluated. Every Redis call goes through one retry helper: on a connection
@@ -26,6 +29,7 @@ may arrive twice: the learner drops duplicates by ``Episode.key``.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -70,7 +74,7 @@ def run_keys(run_id: str) -> dict[str, str]:
         raise ValueError(f"run id {run_id!r} must be non-empty without spaces, ':' or glob characters")
     base = f"deepracer:{run_id}"
     return {"episodes": f"{base}:episodes", "notices": f"{base}:notices", "worker": f"{base}:worker:",
-            "next_worker": f"{base}:next_worker"}
+            "next_worker": f"{base}:next_worker", "workers": f"{base}:workers"}
 
 
 class _RedisSide:
@@ -172,7 +176,7 @@ class RedisSim(_RedisSide):
         newest = self._call(self.redis.xrevrange, self.keys["notices"], count=1)
         if newest:                      # the current version, for a sim that joins mid-run
             self._notice_id, fields = newest[0]
-            self._pending = fields[b"d"]
+            self._pending = fields.get(b"d", b"")   # a malformed entry: the worker skips what it cannot read
         else:
             self._notice_id = b"0-0"
         self.heartbeat()
@@ -181,14 +185,19 @@ class RedisSim(_RedisSide):
         self._beat.start()
 
     def heartbeat(self) -> None:
-        """Mark this worker alive for ``heartbeat_ttl_s`` seconds."""
-        self._call(self.redis.set, self._heartbeat_key(self.worker), str(time.time()),
-                   px=int(self.heartbeat_ttl_s * 1000))
+        """Mark this worker alive for ``heartbeat_ttl_s`` seconds (and a member of the run)."""
+        self._call(self._write_heartbeat)
+
+    def _write_heartbeat(self) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self._heartbeat_key(self.worker), str(time.time()), px=int(self.heartbeat_ttl_s * 1000))
+        pipe.sadd(self.keys["workers"], str(self.worker))
+        pipe.execute()
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(self.heartbeat_ttl_s / 4):
             try:
-                self.redis.set(self._heartbeat_key(self.worker), str(time.time()), px=int(self.heartbeat_ttl_s * 1000))
+                self._write_heartbeat()
             except redis.RedisError:
                 pass                    # the next beat (or the next call's retry) tries again
 
@@ -232,7 +241,7 @@ class RedisSim(_RedisSide):
             for _stream, entries in got or ():
                 for entry_id, fields in entries:
                     self._notice_id = entry_id
-                    notice = fields[b"d"]
+                    notice = fields.get(b"d", b"")      # malformed: the worker skips what it cannot read
                     if notice != self._last_notice:      # a re-sent copy after a restart is skipped
                         self._last_notice = notice
                         return notice
@@ -278,7 +287,11 @@ class RedisTrainer(_RedisSide):
 
     def receive(self, timeout_s: float) -> list[tuple[int, bytes]]:
         """(worker, episode bytes) pairs in arrival order: waits up to ``timeout_s`` [s] for the first,
-        returns at most ``read_count``. What is returned is deleted from the stream."""
+        returns at most ``read_count``. What is returned is deleted from the stream.
+
+        Nothing in an entry can make this raise: a malformed entry (no or a non-numeric ``w``, no
+        ``d``) comes back as worker -1 and/or empty bytes beside the good ones, so the learner refuses
+        and counts it where it checks every episode (core.messages.Episode.from_bytes)."""
         end = time.monotonic() + max(0.0, timeout_s)
         key = self.keys["episodes"]
         self._restore()                 # (the client may have reconnected without telling us)
@@ -290,20 +303,62 @@ class RedisTrainer(_RedisSide):
                 entries = got[0][1]
                 self._episode_id = entries[-1][0]
                 self._call(self.redis.xdel, key, *[entry_id for entry_id, _ in entries])
-                return [(int(fields[b"w"]), fields[b"d"]) for _, fields in entries]
+                return [(_worker_id(fields.get(b"w")), fields.get(b"d", b"")) for _, fields in entries]
             if time.monotonic() >= end:
                 return []
 
     def alive_workers(self) -> list[int]:
-        """Ids of the sims whose heartbeat has not expired, sorted."""
+        """Ids of the sims whose heartbeat has not expired, sorted.
+
+        Only a key that looks like a sim's heartbeat counts: its id in canonical decimal (``worker:7``,
+        not ``worker:07`` or ``worker:x``), its value a finite clock reading as a sim writes, a TTL set
+        (a sim's heartbeat always expires), and the id in the run's ``workers`` set, which a sim joins
+        with every heartbeat. A stray or forged key (made by hand, left by a tool, a typo) therefore
+        neither gets a share of the episodes nor keeps the trainer waiting for a worker that does not
+        exist. (The ``next_worker`` counter is not the rule, because sims may also be started with
+        explicit ids that never touch it.) The clock value is not compared with ours: sims on other
+        machines may have skewed clocks.
+        """
         prefix = self.keys["worker"]
         if self.expected_workers is not None:
-            def check() -> list[int]:
-                pipe = self.redis.pipeline(transaction=False)
-                for i in range(self.expected_workers):
-                    pipe.exists(f"{prefix}{i}")
-                return [i for i, n in enumerate(pipe.execute()) if n]
-            return self._call(check)
-        names = self._call(lambda: list(self.redis.scan_iter(match=prefix + "*", count=1000)))
-        cut = len(prefix.encode())
-        return sorted(int(n[cut:]) for n in names if n[cut:].isdigit())
+            candidates = list(range(self.expected_workers))
+        else:
+            names = self._call(lambda: list(self.redis.scan_iter(match=prefix + "*", count=1000)))
+            cut = len(prefix.encode())
+            candidates = sorted({i for n in names if (i := _worker_id(n[cut:])) >= 0})
+        if not candidates:
+            return []
+
+        def check() -> list:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.smembers(self.keys["workers"])
+            for i in candidates:
+                pipe.get(f"{prefix}{i}")
+                pipe.pttl(f"{prefix}{i}")
+            return pipe.execute()
+        members, *beats = self._call(check)
+        joined = {m for m in members if isinstance(m, bytes)}
+        return [i for i, value, ttl in zip(candidates, beats[0::2], beats[1::2])
+                if str(i).encode() in joined and isinstance(ttl, int) and ttl > 0 and _is_clock_reading(value)]
+
+
+#: Longest worker id accepted (digits); longer ones are not a sim's.
+_MAX_ID_DIGITS = 9
+
+
+def _worker_id(raw: Any) -> int:
+    """The worker id in ``raw`` (ASCII digits, canonical: no sign, no leading zeros), or -1."""
+    if not isinstance(raw, bytes) or not 0 < len(raw) <= _MAX_ID_DIGITS or not raw.isdigit():
+        return -1
+    return int(raw) if str(int(raw)).encode() == raw else -1
+
+
+def _is_clock_reading(value: Any) -> bool:
+    """True for what a sim writes into its heartbeat: ``str(time.time())``, a finite number > 0."""
+    if not isinstance(value, bytes) or len(value) > 32:
+        return False
+    try:
+        t = float(value.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return math.isfinite(t) and t > 0

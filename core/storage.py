@@ -6,6 +6,7 @@ under keys; there are no folders, only key prefixes. An S3 store with the same i
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -97,25 +98,51 @@ class LocalStorage:
     def _missing(self, key: str) -> StorageKeyError:
         return StorageKeyError(f"no object {key!r} in {self.describe()}")
 
-    def _write_atomic(self, target: Path, write) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=_TMP_SUFFIX)
+    def _write_atomic(self, target: Path, write, size: int | None = None) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=_TMP_SUFFIX)
+        except OSError as exc:
+            raise self._write_error(target, exc, size) from None
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise self._write_error(target, exc, size) from None
             raise
 
+    def _write_error(self, target: Path, exc: OSError, size: int | None) -> StorageError:
+        """One message for a failed write: a full disk names the folder and the space needed."""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            free = shutil.disk_usage(self.root if self.root.exists() else target.parent).free
+            need = f"{size / 1e6:.1f} MB" if size is not None else "more"
+            return StorageError(f"no space left on the disk of {self.root}: writing {target.name} needs {need}, "
+                                f"{free / 1e6:.1f} MB are free; free some space and RESUME=1 (the last published "
+                                "checkpoint is intact: the pointer moves only after a checkpoint is complete)")
+        return StorageError(f"cannot write {target} in {self.describe()}: {exc.strerror or exc}")
+
+    def remove_leftovers(self, prefix: str = "") -> int:
+        """Delete temporary files a killed writer left under ``prefix`` (call it when nothing else
+        writes there, e.g. before training starts); returns how many."""
+        folder = self.root.joinpath(*check_key(prefix.rstrip("/")).split("/")) if prefix.strip("/") else self.root
+        removed = 0
+        if folder.is_dir():
+            for path in folder.rglob(f"*{_TMP_SUFFIX}"):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def put_bytes(self, key: str, data: bytes) -> None:
-        self._write_atomic(self._path(key), lambda f: f.write(bytes(data)))
+        self._write_atomic(self._path(key), lambda f: f.write(bytes(data)), len(data))
 
     def put_file(self, key: str, path: str | os.PathLike) -> None:
         with open(path, "rb") as src:
-            self._write_atomic(self._path(key), lambda f: shutil.copyfileobj(src, f))
+            self._write_atomic(self._path(key), lambda f: shutil.copyfileobj(src, f), os.path.getsize(path))
 
     def get_bytes(self, key: str) -> bytes:
         try:

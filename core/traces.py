@@ -126,6 +126,14 @@ class TrainingMetrics:
     def to_json_dict(self) -> dict[str, Any]:
         return {"metrics": list(self.metrics), "version": METRICS_VERSION, "best_model_metric": self.best_model_metric}
 
+    @classmethod
+    def from_json_dict(cls, data: Any) -> "TrainingMetrics":
+        """Metrics written before (a resumed run appends to them); entries that are not dicts are dropped."""
+        out = cls(str(data.get("best_model_metric", "progress")) if isinstance(data, dict) else "progress")
+        entries = data.get("metrics", []) if isinstance(data, dict) else []
+        out.metrics = [e for e in entries if isinstance(e, dict) and isinstance(e.get("trial"), int)]
+        return out
+
     def to_json(self) -> str:
         return json.dumps(self.to_json_dict())
 

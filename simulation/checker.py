@@ -6,6 +6,7 @@ What users run before they spend an hour training (`deepracer-local reward-check
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -54,11 +55,17 @@ class _TrackedReward:
 
 
 def check_reward(path, track: str = "reinvent_base", episodes: int = 3, race=None, model_metadata=None,
-                 seed: int = 0, max_steps: int = 3000) -> CheckReport:
+                 seed: int = 0, max_steps: int = 3000,
+                 progress: Callable[[int, int], None] | None = None) -> CheckReport:
     """Run ``episodes`` episodes with the reward function at ``path``.
 
-    Raises RewardFunctionError (with file, line, episode, step and params) on the first fault.
+    ``progress(episodes_done, step)``, if given, is called after every step (``step``: steps of the
+    running episode so far) and once at the end with ``(episodes, 0)``. Raises ValueError for
+    ``episodes`` < 1 and RewardFunctionError (with file, line, episode, step and params) on the
+    first fault.
     """
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"the number of episodes to check must be a whole number >= 1, got {episodes!r}")
     reward = RewardFunction(path, copies=1)
     race_opts = dict(race or {})
     race_opts.setdefault("max_steps", max_steps)
@@ -79,5 +86,7 @@ def check_reward(path, track: str = "reinvent_base", episodes: int = 3, race=Non
             report.episodes.append(EpisodeSummary(int(r.episode[0]), int(r.steps[0]), rs.STATUSES[int(r.status[0])],
                                                   float(r.progress[0]), min(rewards), max(rewards), sum(rewards)))
             rewards = []
+        if progress is not None:
+            progress(len(report.episodes), len(rewards))
     report.keys_read = set(reward.keys_read)
     return report

@@ -11,6 +11,28 @@ Contract with the caller (the simulator): the reference deep-copies ``params`` f
 do not (too slow at ~100k calls/s). The caller must instead build a fresh dict per call whose
 lists are fresh and whose elements are immutable (tuples, floats, bools, ints), so that whatever
 the user function mutates is thrown away after the call.
+
+Time limits. Each call records its start time; a daemon watchdog thread (one per process) looks at
+the running calls every 50 ms. A call it sees running longer than ``SLOW_CALL_S`` (0.1 s) is timed
+when it returns and prints one warning per :class:`RewardFunction` to stderr (file, episode, step,
+seconds): the function runs once per car per step, so such a function makes training crawl. A call
+that runs past the limit (``timeout_s``; default ``DEFAULT_TIMEOUT_S`` = 10 s, or the environment
+variable ``DEEPRACER_REWARD_TIMEOUT_S`` in seconds; 0 = no limit) is stopped with a ``"timeout"``
+RewardFunctionError naming the line it was running: the watchdog sends ``SIGUSR1`` to the main thread,
+whose handler raises inside the call. That ends an endless loop or a long ``time.sleep``, but only in
+the main thread of a process (where Python runs signal handlers), and only once the function is back
+in Python code. Elsewhere (a call in another thread, a RewardFunction created outside the main
+thread, a platform without ``SIGUSR1``) the watchdog prints a warning and the call fails with the
+timeout error when it returns. The handler is installed when a RewardFunction with a limit is created
+in the main thread; a ``SIGUSR1`` that arrives outside a reward call goes to the handler installed
+before it, if any (a default-action ``SIGUSR1`` is then ignored instead of ending the process).
+
+Exits. ``sys.exit()``/``exit()``/``raise SystemExit`` and ``os._exit()`` in the user's file (at import or
+in a call) become an ``"exit"`` RewardFunctionError instead of ending the simulator: creating a
+RewardFunction replaces ``os._exit`` process-wide by a wrapper that raises when called from inside
+the user's code and calls the real ``os._exit`` everywhere else.
+
+The per-call cost of all this is one clock read, two attribute stores and a test (about 50 ns).
 """
 
 from __future__ import annotations
@@ -21,8 +43,12 @@ import itertools
 import math
 import numbers
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
+import weakref
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator
@@ -34,6 +60,17 @@ REWARD_LIMIT = 1e5
 #: Lists longer than this are shown abbreviated (first 3 items) in error messages.
 _LIST_SHOWN_IN_FULL = 5
 _module_ids = itertools.count()
+
+#: A call slower than this [s] prints one warning per RewardFunction.
+SLOW_CALL_S = 0.1
+#: Default limit of one call [s]; ``ENV_TIMEOUT`` (seconds, 0 = no limit) overrides it.
+DEFAULT_TIMEOUT_S = 10.0
+ENV_TIMEOUT = "DEEPRACER_REWARD_TIMEOUT_S"
+#: How often the watchdog looks at running calls [s] (a quarter of the limit, if that is shorter).
+_WATCH_INTERVAL_S = 0.05
+#: The signal that interrupts an overdue call in the main thread (None where the platform lacks it).
+_INTERRUPT_SIGNAL = getattr(signal, "SIGUSR1", None) if hasattr(signal, "pthread_kill") else None
+_now = time.perf_counter
 
 
 def format_params(params: dict | None, indent: str = "    ") -> str:
@@ -150,19 +187,32 @@ class RewardFunction:
     ``rf(params, car=k, episode=e, step=s)`` returns the float reward of car ``k``'s copy, or
     raises :class:`RewardFunctionError`. ``params`` must be fresh per call (see module docstring).
     ``call_tracked`` does the same and adds the params keys read to ``keys_read``.
+    ``timeout_s`` limits one call in seconds (None: ``DEEPRACER_REWARD_TIMEOUT_S`` or 10 s; 0: no
+    limit); see the module docstring for how an overdue call is stopped.
     """
 
-    def __init__(self, path: str | os.PathLike, copies: int = 1) -> None:
+    def __init__(self, path: str | os.PathLike, copies: int = 1, timeout_s: float | None = None) -> None:
         if copies < 1:
             raise ValueError(f"copies must be >= 1, got {copies}")
         self.path = Path(path).expanduser().absolute()
         self.copies = copies
         self.keys_read: set[str] = set()
         self._filename = str(self.path)
+        self.timeout_s = reward_timeout_s(timeout_s)
+        #: perf_counter() at the start of the running call, None between calls (read by the watchdog).
+        self._started: float | None = None
+        self._slow_s = min(SLOW_CALL_S, self.timeout_s or SLOW_CALL_S)
+        #: The start time of a call the watchdog saw running longer than ``_slow_s`` (else None).
+        self._flagged: float | None = None
+        self._slow_warned = self._overdue_warned = False
+        _guard_os_exit()
         code = self._compile()
         self.modules: list[ModuleType] = [self._load(code) for _ in range(copies)]
         self._functions: list[Callable[[dict], Any]] = [m.reward_function for m in self.modules]
         self._check_signature(self._functions[0])
+        if self.timeout_s:
+            _install_interrupt_handler()
+        _watch(self)
 
     # -- loading ---------------------------------------------------------------------------------
     def _error(self, kind: str, detail: str, **kw: Any) -> RewardFunctionError:
@@ -231,16 +281,72 @@ class RewardFunction:
         return self._lines[line - 1] if line and 0 < line <= len(self._lines) else None
 
     def _exception_error(self, kind: str, exc: BaseException, params: dict | None,
-                         episode: int | None, step: int | None) -> RewardFunctionError:
+                         episode: int | None, step: int | None, detail: str | None = None,
+                         extra: Iterable[str] = ()) -> RewardFunctionError:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == self._filename]
         line = frames[-1].lineno if frames else None
         if isinstance(exc, SyntaxError) and exc.filename == self._filename:
             line = exc.lineno
-        extra = []
+        if isinstance(exc, SystemExit) and detail is None:
+            kind = kind.replace("exception", "exit")
+            call = f"os._exit({exc.code!r})" if isinstance(exc, _ExitCalled) else f"sys.exit({exc.code!r}) (SystemExit)"
+            detail = (f"the reward function called {call}; it must return a number, never end the process"
+                      " (the simulator would stop without a word)")
+        extra = list(extra)
         if len(frames) > 1:
-            extra.append("calls:  " + " -> ".join(f"{f.name} (line {f.lineno})" for f in frames))
-        return self._error(kind, f"{type(exc).__name__}: {exc}", line=line, code=self._source(line),
+            extra.insert(0, "calls:  " + " -> ".join(f"{f.name} (line {f.lineno})" for f in frames))
+        return self._error(kind, detail or f"{type(exc).__name__}: {exc}", line=line, code=self._source(line),
                            episode=episode, step=step, params=params, extra=extra)
+
+    def _timeout_error(self, elapsed: float, exc: BaseException | None, params: dict | None,
+                       episode: int | None, step: int | None) -> RewardFunctionError:
+        """The ``"timeout"`` error: interrupted (``exc``, at the line it was running) or late (None)."""
+        limit = (f"limit:  {self.timeout_s:g} s per call; set {ENV_TIMEOUT}=<seconds> (0 = no limit) or"
+                 " RewardFunction(..., timeout_s=...) to change it")
+        if exc is not None:
+            detail = (f"reward_function did not return within the {self.timeout_s:g} s limit and was stopped"
+                      f" after {elapsed:.1f} s (an endless loop, or a very slow computation?)")
+            return self._exception_error("timeout", exc, params, episode, step, detail=detail, extra=[limit])
+        code = getattr(self._functions[0], "__code__", None)
+        line = code.co_firstlineno if code and code.co_filename == self._filename else None
+        return self._error("timeout", f"reward_function (defined at line {line}) took {elapsed:.1f} s, over the"
+                           f" {self.timeout_s:g} s limit (it could not be interrupted while it ran)", line=line,
+                           code=self._source(line), episode=episode, step=step, params=params, extra=[limit])
+
+    def _slow_call(self, t0: float, params: dict, episode: int | None, step: int | None) -> None:
+        """After a call the watchdog flagged as slow: the timeout error if it was over the limit, else
+        warn once. (Timing every call here would cost a second clock read per call.)"""
+        flagged, self._flagged = self._flagged, None
+        if flagged != t0:  # flagged just after an earlier call ended
+            return
+        elapsed = _now() - t0
+        if self.timeout_s and elapsed > self.timeout_s:
+            raise self._timeout_error(elapsed, None, params, episode, step)
+        if not self._slow_warned:
+            self._slow_warned = True
+            when = ", ".join(f"{n} {v}" for n, v in (("episode", episode), ("step", step)) if v is not None)
+            _warn(f"warning: slow reward function: a call took {elapsed:.3f} s (over {SLOW_CALL_S:g} s) in"
+                  f" {self._filename}{f' ({when})' if when else ''}. It runs once per car per step, so training"
+                  " slows to a crawl; keep a call well under 1 ms. (Shown once.)")
+
+    def _overdue(self, started: float, elapsed: float) -> None:
+        """Watchdog thread: a call has run past the limit; interrupt it, or warn when it cannot be."""
+        main = threading.main_thread()
+        frame = sys._current_frames().get(main.ident)  # type: ignore[arg-type]
+        while frame is not None and frame.f_code is not _CALL_CODE:
+            frame = frame.f_back
+        if frame is None:
+            why = "it runs outside the main thread"
+        elif _INTERRUPT_SIGNAL is None or signal.getsignal(_INTERRUPT_SIGNAL) is not _on_interrupt_signal:
+            why = "no signal handler can stop it (created outside the main thread, or the handler was replaced)"
+        else:
+            signal.pthread_kill(main.ident, _INTERRUPT_SIGNAL)  # type: ignore[arg-type]
+            return
+        if not self._overdue_warned and self._started == started:
+            self._overdue_warned = True
+            _warn(f"warning: the reward function {self._filename} has been running for {elapsed:.1f} s, over the"
+                  f" {self.timeout_s:g} s limit; it cannot be interrupted ({why}), so it fails with a timeout"
+                  " error when it returns.")
 
     def _bad_result(self, result: Any, car: int, params: dict, episode: int | None,
                     step: int | None) -> float:
@@ -274,10 +380,18 @@ class RewardFunction:
     def __call__(self, params: dict, car: int = 0, episode: int | None = None,
                  step: int | None = None) -> float:
         """Reward of car ``car``'s copy for ``params`` (fresh containers, not copied here)."""
+        self._started = t0 = _now()
         try:
             result = self._functions[car](params)
-        except (Exception, SystemExit) as exc:
+        except (Exception, SystemExit, _CallTimeout) as exc:
+            self._started = None  # first: the watchdog's signal must not hit the error reporting
+            if isinstance(exc, _CallTimeout):
+                raise self._timeout_error(_now() - t0, exc, params, episode, step) from None
             raise self._exception_error("exception", exc, params, episode, step) from exc
+        finally:
+            self._started = None
+        if self._flagged is not None:
+            self._slow_call(t0, params, episode, step)
         if type(result) is float or type(result) is int:
             if -REWARD_LIMIT <= result <= REWARD_LIMIT:  # False for NaN and +-inf
                 return float(result)
@@ -290,6 +404,144 @@ class RewardFunction:
 
     def __repr__(self) -> str:
         return f"RewardFunction({self._filename!r}, copies={self.copies})"
+
+
+# -- the watchdog, the interrupt and the exit guard -------------------------------------------------
+class _CallTimeout(BaseException):
+    """Raised inside an overdue call by the signal handler; a BaseException so that the user's
+    ``except Exception`` does not swallow it. __call__ turns it into a RewardFunctionError."""
+
+
+class _ExitCalled(SystemExit):
+    """Raised instead of ending the process when the user's code calls ``os._exit``."""
+
+
+_CALL_CODE = RewardFunction.__call__.__code__
+#: Frames of these functions run the user's code: os._exit called below them raises instead.
+_GUARDED_CODES = (_CALL_CODE, RewardFunction._load.__code__)
+_watched: "weakref.WeakSet[RewardFunction]" = weakref.WeakSet()
+_watch_lock = threading.Lock()
+_watchdog: threading.Thread | None = None
+_previous_handler: Any = None
+_real_os_exit = os._exit
+
+
+def reward_timeout_s(value: float | None = None) -> float:
+    """The call limit in seconds: ``value``, else ``DEEPRACER_REWARD_TIMEOUT_S``, else 10; 0 = no limit."""
+    where = "timeout_s"
+    if value is None:
+        raw = os.environ.get(ENV_TIMEOUT, "").strip()
+        if not raw:
+            return DEFAULT_TIMEOUT_S
+        where = f"{ENV_TIMEOUT}={raw!r}"
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{where} is not a number of seconds (0 = no limit)") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < 0:
+        raise ValueError(f"{where}: the reward function time limit must be a number of seconds >= 0"
+                         f" (0 = no limit), got {value!r}")
+    return 0.0 if math.isinf(value) else float(value)
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _watch(rf: RewardFunction) -> None:
+    """Have the watchdog thread (one per process, started on first use) look after ``rf``."""
+    global _watchdog
+    with _watch_lock:
+        _watched.add(rf)
+        if _watchdog is None or not _watchdog.is_alive():  # not alive in a forked child
+            _watchdog = threading.Thread(target=_watchdog_loop, name="reward-watchdog", daemon=True)
+            _watchdog.start()
+
+
+def _watchdog_loop() -> None:
+    """Every ``_WATCH_INTERVAL_S``: flag slow calls (the call reports them when it returns) and stop
+    overdue ones."""
+    global _watchdog
+    while True:
+        with _watch_lock:
+            watched = list(_watched)
+            if not watched:  # every RewardFunction is gone: end; _watch starts a new thread
+                _watchdog = None
+                return
+        interval = min([_WATCH_INTERVAL_S] + [rf.timeout_s / 4 for rf in watched if rf.timeout_s])
+        now = _now()
+        for rf in watched:
+            started = rf._started
+            if started is not None and now - started > rf._slow_s:
+                rf._flagged = started
+                if rf.timeout_s and now - started > rf.timeout_s:
+                    rf._overdue(started, now - started)
+        watched = rf = None  # no strong references while asleep
+        time.sleep(interval)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has no watchdog thread, and the lock may have been held at the fork."""
+    global _watch_lock, _watchdog
+    _watch_lock, _watchdog = threading.Lock(), None
+    watched = list(_watched)
+    if watched:
+        _watch(watched[0])  # starts the thread again
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _install_interrupt_handler() -> None:
+    """Route ``_INTERRUPT_SIGNAL`` to ``_on_interrupt_signal`` (possible only in the main thread)."""
+    global _previous_handler
+    if _INTERRUPT_SIGNAL is None or threading.current_thread() is not threading.main_thread():
+        return
+    current = signal.getsignal(_INTERRUPT_SIGNAL)
+    if current is not _on_interrupt_signal:
+        try:
+            signal.signal(_INTERRUPT_SIGNAL, _on_interrupt_signal)
+        except ValueError:  # not the main interpreter
+            return
+        _previous_handler = current
+
+
+def _on_interrupt_signal(signum: int, frame: Any) -> None:
+    """Raise _CallTimeout when the innermost reward call below ``frame`` is overdue.
+
+    Nothing happens when ``frame`` is __call__ itself (the user's function has returned: the post-call
+    check decides); a signal outside any reward call goes to the handler installed before ours.
+    """
+    f, innermost = frame, True
+    while f is not None:
+        if f.f_code is _CALL_CODE:
+            rf = f.f_locals.get("self")
+            started = getattr(rf, "_started", None)
+            if not innermost and started is not None and rf.timeout_s and _now() - started > rf.timeout_s:
+                raise _CallTimeout()
+            return
+        innermost = False
+        f = f.f_back
+    if callable(_previous_handler):
+        _previous_handler(signum, frame)
+
+
+def _guarded_os_exit(status: int) -> None:
+    """``os._exit`` while a RewardFunction exists: raises _ExitCalled inside the user's code."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if any(frame.f_code is c for c in _GUARDED_CODES):
+            raise _ExitCalled(status)
+        frame = frame.f_back
+    _real_os_exit(status)
+
+
+def _guard_os_exit() -> None:
+    global _real_os_exit
+    if os._exit is not _guarded_os_exit:
+        _real_os_exit = os._exit
+        os._exit = _guarded_os_exit  # type: ignore[assignment]
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -80,9 +80,7 @@ def store_tracks(folder, tracks: list["Track"]) -> None:
     """Copy the tracks' route files into the model folder (a core.model_folder.ModelFolder), so the
     sims read them from there (Track.from_model_folder), on this machine or another."""
     for t in tracks:
-        if t.source_path is None:
-            raise ValueError(f"track {t.name!r} was made from arrays, not a file; it cannot be stored")
-        folder.storage.put_bytes(folder.track_file(t.name), t.source_path.read_bytes())
+        folder.storage.put_bytes(folder.track_file(t.name), t.route_bytes())
 
 
 def _alias_table(names: tuple[str, ...]) -> dict[str, str]:
@@ -183,8 +181,9 @@ class Track:
         if len(rows) < 2:
             raise ValueError(f"track {name!r} needs at least 2 distinct centre points, got {len(rows)}")
         self.name = name
-        #: The file the track came from (None for tracks made from arrays).
+        #: The file the track came from (None for tracks made from arrays or bytes).
         self.source_path = source_path
+        self._route_bytes: bytes | None = None
         self.is_loop = len(rows) > 3 and bool(np.allclose(rows[0], rows[-1], atol=1e-6))
         if self.is_loop:
             rows[-1] = rows[0]
@@ -233,7 +232,9 @@ class Track:
     def from_npy_bytes(cls, data: bytes, name: str, source: str, reverse: bool = False) -> "Track":
         """A track from the bytes of a route file (e.g. the copy in a model folder); ``source`` names it in errors."""
         rows = track_sources.parse_track_array(data, source)
-        return cls(name, rows[:, 0:2], rows[:, 2:4], rows[:, 4:6], reverse=reverse)
+        track = cls(name, rows[:, 0:2], rows[:, 2:4], rows[:, 4:6], reverse=reverse)
+        track._route_bytes = bytes(data)
+        return track
 
     @classmethod
     def from_arrays(cls, name: str, center, inner, outer, reverse: bool = False) -> "Track":
@@ -254,6 +255,14 @@ class Track:
             return cls.load(spec, reverse)
         return cls.from_npy_bytes(folder.storage.get_bytes(stored[name]), name,
                                   f"{stored[name]} in {folder.storage.describe()}", reverse)
+
+    def route_bytes(self) -> bytes:
+        """The bytes of the route file the track was read from (to store it in a model folder)."""
+        if self._route_bytes is not None:
+            return self._route_bytes
+        if self.source_path is None:
+            raise ValueError(f"track {self.name!r} was made from arrays, not a route file; it cannot be stored")
+        return self.source_path.read_bytes()
 
     def reversed_copy(self) -> "Track":
         """The same track driven the other way."""

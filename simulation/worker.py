@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from core.config import parse_model_metadata
-from core.messages import read_policy_notice
+from core.config import TrainingParams, parse_model_metadata
+from core.messages import MessageError, read_policy_notice
 from core.model_folder import ModelFolder
 from core.policy import FrozenPolicy
-from core.storage import Storage, open_storage
+from core.storage import Storage, StorageKeyError, open_storage
 from core.traces import TrainingMetrics, simtrace_csv
 from core.transport import SimTransport, StdioSim, TransportError
 
@@ -44,13 +44,17 @@ class WorkerConfig:
     worker: int               # this worker's id (-1 with Redis: take the next free id)
     storage: str              # a local folder, or s3://bucket[/root] (endpoint and keys from the environment)
     model_prefix: str
-    track: str                # a track, or several comma-separated: worker i drives track i mod n
+    #: Folders made before the run spec: a track, or several comma-separated (worker i drives track
+    #: i mod n). A folder with training_params.yaml ignores it: the run spec names the tracks.
+    track: str = ""
     redis_url: str | None = None  # None: the embedded transport (stdin/stdout frames)
     eval_episodes_per_iteration: int = 1
     num_cars: int = 8
     #: CPU threads the policy may use (the trainer idles while the workers play)
     policy_threads: int = 1
     seed: int = 0
+    #: RaceConfig options on top of the run spec's (e.g. max_steps); the run spec's race type, objects,
+    #: bots and directions come from training_params.yaml.
     race: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -78,13 +82,29 @@ class Worker:
         self._reward_dir = tempfile.TemporaryDirectory(prefix="deepracer-reward-")
         reward_path = Path(self._reward_dir.name) / "reward_function.py"
         reward_path.write_bytes(storage.get_bytes(self.folder.reward_function()))
-        race = RaceConfig.from_dict(cfg.race)
-        # the route file stored in the model folder, so a sim on another machine drives the same track
-        self.track = Track.from_model_folder(self.folder, track_of_worker(cfg.track, cfg.worker))
+        # The run spec (training_params.yaml, one file per track) and the route file stored in the model
+        # folder, so a sim on any machine drives the same track with the same race options.
+        specs = self.folder.training_params_count()
+        if specs:
+            key = self.folder.training_params(cfg.worker % specs)
+            spec = TrainingParams.from_yaml(self.folder.read_text(key), source=key)
+            self.track = Track.from_model_folder(self.folder, spec.world_name)
+            race = RaceConfig.from_dict({**spec.race_options(self.track.length_m), **cfg.race}, source=key)
+            randomize = spec.enable_domain_randomization
+        else:
+            self.track = Track.from_model_folder(self.folder, track_of_worker(cfg.track, cfg.worker))
+            race, randomize = RaceConfig.from_dict(cfg.race), False
         self.env = BatchedEnv(self.track, reward_path, self.metadata, race, num_cars=cfg.num_cars,
-                              seed=cfg.seed + 7919 * cfg.worker, episode_offset=cfg.worker)
+                              seed=cfg.seed + 7919 * cfg.worker, episode_offset=cfg.worker,
+                              domain_randomization=randomize)
         self.rng = np.random.default_rng(cfg.seed + 104729 * (cfg.worker + 1))
-        self.metrics = TrainingMetrics()
+        # A resumed run appends to the metrics this worker id wrote before (made a fresh list on the first
+        # iteration: entries of the interrupted iteration, which is played again, are dropped then).
+        try:
+            self.metrics = TrainingMetrics.from_json_dict(self.folder.read_json(self.folder.training_metrics(cfg.worker)))
+        except (StorageKeyError, ValueError):
+            self.metrics = TrainingMetrics()
+        self._episode_base: int | None = None
         self.storage = storage
         self.started = time.perf_counter()
         self.io_s = 0.0  # seconds spent in storage and transport calls
@@ -107,8 +127,12 @@ class Worker:
                          run_id=cfg.run_id, iteration=version, worker=cfg.worker, phase="evaluation", keep_obs=False,
                          with_values=False)
             self._send(evals)
+        if self._episode_base is None:     # first iteration of this worker: continue the numbering
+            self.metrics.metrics = [m for m in self.metrics.metrics if m["trial"] < version]
+            self._episode_base = 1 + max((int(m.get("episode", -1)) for m in self.metrics.metrics), default=-1)
         for ep in episodes + evals:
-            self.metrics.add_episode(reward_score=float(ep.rewards.sum()), episode=ep.episode_id, trial=version,
+            self.metrics.add_episode(reward_score=float(ep.rewards.sum()), episode=self._episode_base + ep.episode_id,
+                                     trial=version,
                                      phase=ep.phase, completion_percentage=ep.progress, episode_status=ep.status,
                                      start_time_ms=ep.start_time_ms, end_time_ms=ep.end_time_ms)
         rows.sort(key=lambda r: (r["episode"], r["steps"]))
@@ -138,7 +162,12 @@ class Worker:
                     notice = self.transport.next_notice(None)
                 except TransportError:
                     return 0  # the trainer is gone: nothing left to do
-                notice = read_policy_notice(notice)
+                try:
+                    notice = read_policy_notice(notice)
+                except MessageError as exc:  # not the trainer's: skip it, wait for the next
+                    print(f"worker {self.cfg.worker}: ignored a malformed policy notice: {exc}", file=sys.stderr,
+                          flush=True)
+                    continue
                 if notice.stop:
                     return 0
                 if self.cfg.worker in notice.shares:  # not listed: joined mid-iteration, plays from the next one

@@ -7,14 +7,17 @@ thing that was wrong and what is allowed (exit code 2), never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+# In a pipe or a log file rich would cut tables to 80 columns ("lap_comple..."): give them room there.
+_WIDE = 220
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else _WIDE)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else _WIDE)
 
 
 def _cmd_tracks(args) -> int:
@@ -89,10 +92,24 @@ def _race_options(args) -> dict:
 
 
 def _cmd_reward_check(args) -> int:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from simulation.checker import check_reward
 
-    report = check_reward(args.file, track=args.track, episodes=args.episodes, race=_race_options(args),
-                          seed=args.seed)
+    if args.episodes < 1:
+        raise ValueError(f"--episodes (EPISODES= with make) must be at least 1, got {args.episodes}")
+    # On stderr and transient: the table below is the result; the bar only shows that it is moving
+    # (a reward function stuck in a loop shows as a step count that stands still).
+    with Progress(SpinnerColumn(), TextColumn("checking {task.description}: episode {task.fields[episode]}"
+                                              " of {task.total}, step {task.fields[step]}"),
+                  BarColumn(), TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task(Path(args.file).name, total=args.episodes, episode=1, step=0)
+
+        def show(done: int, step: int) -> None:
+            bar.update(task, completed=done, episode=min(done + 1, args.episodes), step=step)
+
+        report = check_reward(args.file, track=args.track, episodes=args.episodes, race=_race_options(args),
+                              seed=args.seed, progress=show)
     table = Table(title=f"reward check: {args.file} on {report.track}")
     for col in ("episode", "steps", "status", "progress", "reward min", "reward max", "reward total"):
         table.add_column(col, justify="right", no_wrap=True)
@@ -145,30 +162,51 @@ def _cmd_bench(args) -> int:
 
 
 def _folder(args):
+    """The model's folder wherever it is: models/ (local mode) or the compose stack's bucket (--stack,
+    as `make ... MODE=compose` passes); when it is not where the mode says, the other place is tried."""
     from core.model_folder import ModelFolder
-    from core.storage import LocalStorage
+    from core.storage import LocalStorage, StorageError
 
     from .train import DEFAULT_MODELS_DIR
 
     if not args.model:
-        raise ValueError("MODEL is required: the name of a model folder under models/")
-    if getattr(args, "stack", False):  # the compose stack's bucket, through its port on 127.0.0.1
-        from .compose_launch import stack_storage
-
-        folder = ModelFolder(stack_storage(wait_s=10.0), args.model)
-        if folder.latest_checkpoint() is None:
-            raise ValueError(f"no checkpoint of model {args.model!r} in {folder.describe()}")
-        return folder
+        raise ValueError("MODEL is required: the name of a model folder under models/ or in the stack's bucket")
     root = Path(args.models_dir or DEFAULT_MODELS_DIR)
-    if not (root / args.model).is_dir():
-        known = sorted(p.name for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
-        raise ValueError(f"no model {args.model!r} in {root}/; models there: {', '.join(known) or 'none'}")
-    return ModelFolder(LocalStorage(root), args.model)
+    local = ModelFolder(LocalStorage(root), args.model) if (root / args.model).is_dir() else None
+
+    def in_bucket(wait_s: float):
+        from .compose_launch import DEFAULT_ENV_FILE, stack_storage
+
+        if not (args.stack or DEFAULT_ENV_FILE.exists() or os.environ.get("S3_ENDPOINT")):
+            return None, "no stack env file (compose/stack.env)"
+        try:
+            folder = ModelFolder(stack_storage(wait_s=wait_s), args.model)
+        except StorageError as exc:
+            return None, str(exc)
+        return (folder, "") if folder.latest_checkpoint() is not None else (None, f"not in {folder.describe()}")
+
+    if getattr(args, "stack", False):
+        folder, why = in_bucket(10.0)
+        if folder is None and local is None:
+            raise ValueError(f"no model {args.model!r} in the stack's bucket ({why}) or in {root}/")
+        if folder is None:
+            err_console.print(f"model {args.model!r} is not in the stack's bucket; using {local.describe()}")
+        return folder or local
+    if local is not None:
+        return local
+    folder, why = in_bucket(2.0)
+    if folder is not None:
+        err_console.print(f"model {args.model!r} is not in {root}/; using {folder.describe()}")
+        return folder
+    known = sorted(p.name for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
+    raise ValueError(f"no model {args.model!r} in {root}/ (models there: {', '.join(known) or 'none'}) "
+                     f"or in the stack's bucket ({why})")
 
 
 def _cmd_train(args) -> int:
     import signal
 
+    from .model_setup import race_options_from_args
     from .train import TrainRequest, run_training
 
     # Ctrl-C ends training with the last checkpoint saved, even when this process was started with
@@ -180,7 +218,8 @@ def _cmd_train(args) -> int:
     req = TrainRequest(track=args.track, model=args.model, reward=args.reward, preset=args.preset,
                        metadata=args.metadata, hyperparameters=args.hyperparameters, sims=args.sims,
                        episodes=args.episodes, minutes=args.minutes, resume=args.resume, clone=args.clone,
-                       seed=args.seed, **({"models_dir": Path(args.models_dir)} if args.models_dir else {}))
+                       seed=args.seed, race=race_options_from_args(args),
+                       **({"models_dir": Path(args.models_dir)} if args.models_dir else {}))
     run_training(req, console)
     return 0
 
@@ -188,12 +227,14 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from .evaluate import evaluate
 
+    from .model_setup import race_options_from_args
+
     race = {"resets": True} if args.resets else {}
     if args.off_track_penalty is not None:
         race["off_track_penalty_s"] = args.off_track_penalty
     res = evaluate(_folder(args), args.track, trials=args.trials, checkpoint=args.checkpoint, race=race,
-                   seed=args.seed)
-    table = Table(title=f"evaluation of {args.model} checkpoint {res.checkpoint} on {args.track}")
+                   seed=args.seed, spec_race=race_options_from_args(args))
+    table = Table(title=f"evaluation of {args.model} checkpoint {res.checkpoint} on {res.track}")
     for col in ("trial", "time s", "progress", "status", "off track", "crashes", "penalty s", "resets"):
         table.add_column(col, justify="right", no_wrap=True)
     for t in res.trials:
@@ -228,6 +269,8 @@ def _cmd_report(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .model_setup import add_race_arguments
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--tracks-dir", default=argparse.SUPPRESS,
                         help="a folder of track .npy files, looked in first (same as DEEPRACER_TRACKS)")
@@ -248,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     rc = command("reward-check", help="drive a built-in controller with your reward function and report")
     rc.add_argument("file", help="a Python file defining reward_function(params)")
     rc.add_argument("--track", default="reinvent_base")
-    rc.add_argument("--episodes", type=int, default=3)
+    rc.add_argument("--episodes", type=int, default=3, help="episodes to drive (>= 1)")
     rc.add_argument("--race-type", default="TIME_TRIAL", choices=["TIME_TRIAL", "OBJECT_AVOIDANCE", "HEAD_TO_BOT"])
     rc.add_argument("--reverse", action="store_true", help="drive the track in reverse direction")
     rc.add_argument("--seed", type=int, default=0)
@@ -262,10 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     rd.set_defaults(func=_cmd_render)
 
     tr = command("train", help="train a model on this machine (embedded: no Docker, no servers)")
-    tr.add_argument("--track", default="reinvent_base")
+    tr.add_argument("--track", help="track name or .npy path, or several comma-separated; default reinvent_base "
+                                    "(RESUME/CLONE: the model's own)")
     tr.add_argument("--model", help="model name (folder under models/); default <track>-<date>")
-    tr.add_argument("--reward", default=str(Path(__file__).resolve().parent.parent / "rewards" / "default.py"))
-    tr.add_argument("--preset", default="default", help="default, continuous, 10-actions, stereo, lidar, state")
+    tr.add_argument("--reward", help="reward_function.py; default rewards/default.py (RESUME/CLONE: the model's own)")
+    tr.add_argument("--preset", help="default, continuous, 10-actions, stereo, lidar, state; default: default "
+                                     "(RESUME/CLONE: the model's own files)")
     tr.add_argument("--metadata", help="model_metadata.json (overrides the preset's)")
     tr.add_argument("--hyperparameters", help="hyperparameters.json (overrides the preset's)")
     tr.add_argument("--sims", type=int, default=1, help="rollout worker processes")
@@ -275,11 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--clone", help="start the new MODEL from this model's last checkpoint")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--models-dir", help="where model folders live (default models/)")
+    add_race_arguments(tr)
     tr.set_defaults(func=_cmd_train)
 
     ev = command("evaluate", help="race a trained model: trials from the start line, a table per trial")
     ev.add_argument("--model", required=True)
-    ev.add_argument("--track", default="reinvent_base")
+    ev.add_argument("--track", help="default: the track the model trained on")
     ev.add_argument("--trials", type=int, default=3)
     ev.add_argument("--checkpoint", default="last", help="best, last or a number")
     ev.add_argument("--resets", action="store_true", help="put the car back on the track instead of ending the trial")
@@ -287,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--models-dir")
     ev.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
+    add_race_arguments(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
     ex = command("export", help="write the car package (tar.gz: agent/model.pb + model_metadata.json)")
@@ -327,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     from simulation.track_sources import UnknownTrackError
 
     args = build_parser().parse_args(argv)
+    if args.command in ("train", "evaluate", "export", "bench"):
+        from core.quiet import import_tensorflow
+
+        import_tensorflow()      # without TensorFlow's start-up notices
     try:
         if getattr(args, "tracks_dir", None):
             from simulation.track_sources import set_tracks_dir

@@ -25,15 +25,17 @@ import sys
 import time
 from pathlib import Path
 
-from core.config import ConfigError, load_hyperparameters, load_model_metadata, preset_files
-from core.model_folder import ModelFolder
+from core.config import ConfigError
+from core.model_folder import ModelFolder, ModelLock
 from core.s3_storage import S3Storage
 from core.storage import StorageError
-from simulation.reward import RewardFunction, RewardFunctionError
-from simulation.track import load_tracks, store_tracks
+from simulation.reward import RewardFunctionError
+
+from .model_setup import SetupRequest, add_race_arguments, prepare_model, race_options_from_args
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ENV_FILE = ROOT / "compose" / "stack.env"
+#: The app's env file: STACK_ENV_FILE (as compose reads it), else compose/stack.env.
+DEFAULT_ENV_FILE = Path(os.environ.get("STACK_ENV_FILE") or ROOT / "compose" / "stack.env")
 ADMIN_ENV_FILE_NAME = "s3-admin.env"
 DEFAULT_BUCKET = "deepracer-local"
 
@@ -157,32 +159,34 @@ def stack_storage(endpoint: str | None = None, bucket: str | None = None,
             time.sleep(1.0)
 
 
-def upload_model(storage, model: str, preset: str = "default", reward: str | os.PathLike | None = None,
+def upload_model(storage, model: str, preset: str | None = None, reward: str | os.PathLike | None = None,
                  metadata: str | os.PathLike | None = None, hyperparameters: str | os.PathLike | None = None,
-                 episodes_between_training: int | None = None, track: str = "reinvent_base") -> ModelFolder:
-    """Validate and write a model folder's configuration (spec section 6) into ``storage``.
-
-    ``preset`` names the model_metadata/hyperparameters pair (presets/README.md); ``metadata`` and
-    ``hyperparameters`` replace either file; ``reward`` defaults to rewards/default.py;
+                 episodes_between_training: int | None = None, track: str | None = None,
+                 race: dict | None = None, resume: bool = False, num_workers: int = 1) -> ModelFolder:
+    """Validate and write a model folder's configuration (spec section 6) into ``storage``, through
+    the one setup every launcher uses (stack.model_setup). ``preset`` names the model_metadata /
+    hyperparameters pair (presets/README.md); ``metadata`` and ``hyperparameters`` replace either file;
+    ``track`` is one or more comma-separated tracks; ``race`` the run spec's race options;
     ``episodes_between_training`` overrides the hyperparameter of that name. Returns the folder."""
-    tracks = load_tracks(track)   # an unknown name or a bad file fails here, not in the sims
-    md_path, hp_path = preset_files(preset)
-    reward = Path(reward) if reward else ROOT / "rewards" / "default.py"
-    md = load_model_metadata(metadata or md_path)
-    hp = load_hyperparameters(hyperparameters or hp_path)
-    RewardFunction(reward)   # a syntax error or a missing reward_function shows here, not in every sim
-    hyper = hp.to_json_dict()
-    if episodes_between_training is not None:
-        if episodes_between_training < 1:
-            raise ConfigError(f"episodes between training must be >= 1, got {episodes_between_training}")
-        hyper["num_episodes_between_training"] = int(episodes_between_training)
     folder = ModelFolder(storage, model)
-    folder.storage.put_bytes(folder.reward_function(), reward.read_bytes())
-    folder.write_json(folder.model_metadata(), md.to_json_dict())
-    folder.write_json(folder.hyperparameters(), hyper)
-    store_tracks(folder, tracks)  # the sims read the route files from the bucket
-    folder.write_text(folder.training_params(), folder.new_training_params(world_name=tracks[0].name).to_yaml())
+    lock = ModelLock(folder, what="an upload (make up)", lease_s=30.0).acquire()   # refused while a trainer runs
+    try:
+        _upload_locked(folder, model, preset, reward, metadata, hyperparameters, episodes_between_training, track,
+                       race, resume, num_workers)
+    finally:
+        lock.release()
     return folder
+
+
+def _upload_locked(folder, model, preset, reward, metadata, hyperparameters, episodes_between_training, track,
+                   race, resume, num_workers) -> None:
+    setup = prepare_model(folder, SetupRequest(
+        model=model, tracks=track, reward=reward, preset=preset, metadata=metadata, hyperparameters=hyperparameters,
+        race=dict(race or {}), resume=resume, episodes_between_training=episodes_between_training,
+        num_workers=num_workers))
+    setup.write()
+    for note in setup.notes:
+        print(note)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,13 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--admin-path", help="default: s3-admin.env beside --path")
     u = sub.add_parser("upload", help="put a model folder's configuration into the stack's bucket")
     u.add_argument("--model", default=os.environ.get("DEEPRACER_MODEL"), required=not os.environ.get("DEEPRACER_MODEL"))
-    u.add_argument("--preset", default="default")
+    u.add_argument("--preset", help="default for a new model; a RESUME keeps the model's own files")
     u.add_argument("--reward")
     u.add_argument("--metadata")
     u.add_argument("--hyperparameters")
     u.add_argument("--episodes-between-training", type=int)
-    u.add_argument("--track", default=os.environ.get("DEEPRACER_TRACK", "reinvent_base"),
-                   help="track, or comma-separated tracks (sim i drives track i mod n)")
+    u.add_argument("--track", help="track, or comma-separated tracks (sim i drives track i mod n); default "
+                                   "reinvent_base, or the model's own on --resume")
+    add_race_arguments(u)
     u.add_argument("--endpoint")
     u.add_argument("--bucket")
     u.add_argument("--env-file", default=str(DEFAULT_ENV_FILE))
@@ -215,12 +220,9 @@ def main(argv: list[str] | None = None) -> int:
             check_env_values(read_env_file(args.path), APP_ENV_KEYS, args.path)
             return 0
         storage = stack_storage(args.endpoint, args.bucket, args.env_file, args.wait)
-        folder = ModelFolder(storage, args.model)
-        if folder.latest_checkpoint() is not None and not args.resume:
-            raise ConfigError(f"model {args.model!r} already has checkpoints in {folder.describe()}; pass --resume "
-                              "(RESUME=1) to continue it, or pick a new model name")
-        upload_model(storage, args.model, args.preset, args.reward, args.metadata, args.hyperparameters,
-                     args.episodes_between_training, track=args.track)
+        folder = upload_model(storage, args.model, args.preset, args.reward, args.metadata, args.hyperparameters,
+                              args.episodes_between_training, track=args.track, race=race_options_from_args(args),
+                              resume=args.resume)
         print(f"uploaded {folder.describe()}")
         return 0
     except (ConfigError, StorageError, RewardFunctionError, OSError, ValueError) as err:

@@ -10,6 +10,7 @@ elapsed time is its simulated lap time plus penalties.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from simulation.rollout import simtrace_rows
 from simulation.track import Track
 
 from .export import choose_checkpoint
+from .model_setup import read_run_specs
 
 EVAL_ACTION_NOISE_SPEED_FRACTION = 0.02
 EVAL_ACTION_NOISE_STEERING_DEG = 1.0
@@ -57,18 +59,27 @@ class EvaluationResult:
     trials: list[TrialResult]
     metrics_key: str
     simtrace_key: str
+    track: str = ""
 
 
-def evaluate(folder: ModelFolder, track: str, trials: int = 3, checkpoint: str | int | None = "last",
-             race: dict | None = None, seed: int = 0) -> EvaluationResult:
-    """Run ``trials`` evaluation laps of ``folder``'s policy; write metrics and sim-trace into the folder."""
+def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, checkpoint: str | int | None = "last",
+             race: dict | None = None, seed: int = 0, spec_race: dict | None = None) -> EvaluationResult:
+    """Run ``trials`` evaluation laps of ``folder``'s policy; write metrics and sim-trace into the folder.
+
+    The race (type, objects, bots, direction) is the model's run spec (training_params.yaml) with
+    ``spec_race`` (run-spec names, e.g. race_type) on top; ``track`` defaults to the spec's track;
+    ``race`` holds evaluation options of simulation.race.RaceConfig (resets, penalties)."""
     if trials < 1:
         raise ValueError(f"TRIALS must be >= 1, got {trials}")
-    route = Track.from_model_folder(folder, track)  # a custom track stored with the model works anywhere
+    specs = read_run_specs(folder)
+    spec = dataclasses.replace(specs[0], **(spec_race or {})) if specs else \
+        folder.new_training_params(**(spec_race or {}))
+    route = Track.from_model_folder(folder, track or spec.world_name)  # a custom track stored with the model works anywhere
     n = choose_checkpoint(folder, checkpoint)
     metadata = parse_model_metadata(folder.read_json(folder.model_metadata()), source=folder.model_metadata())
     policy = FrozenPolicy.from_bytes(folder.storage.get_bytes(folder.frozen_model(n)), metadata)
-    options = {"action_noise_speed_fraction": EVAL_ACTION_NOISE_SPEED_FRACTION,
+    options = {**spec.race_options(route.length_m),
+               "action_noise_speed_fraction": EVAL_ACTION_NOISE_SPEED_FRACTION,
                "action_noise_steering_deg": EVAL_ACTION_NOISE_STEERING_DEG,
                "max_steps": int(EVAL_TIME_LIMIT_S * 15)}
     options.update(race or {})
@@ -111,4 +122,4 @@ def evaluate(folder: ModelFolder, track: str, trials: int = 3, checkpoint: str |
     rows.sort(key=lambda row: (row["episode"], row["steps"]))
     simtrace_key = folder.evaluation_simtrace(stamp)
     folder.storage.put_bytes(simtrace_key, simtrace_csv(rows).encode())
-    return EvaluationResult(n, results, metrics_key, simtrace_key)
+    return EvaluationResult(n, results, metrics_key, simtrace_key, route.name)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.model_folder import Checkpoint, ModelFolder, format_timestamp
-from core.storage import LocalStorage, Storage, StorageKeyError
+from core.storage import LocalStorage, Storage, StorageError, StorageKeyError
 from core.traces import (SIMTRACE_COLUMNS, EvaluationMetrics, TrainingMetrics, evaluation_metrics_json,
                          sim_trace_log_line, simtrace_csv)
 
@@ -67,7 +67,7 @@ def test_local_storage_write_is_atomic(store, monkeypatch):
 def test_local_storage_failed_write_leaves_old_object(store, monkeypatch):
     store.put_bytes("k", b"old")
     monkeypatch.setattr(os, "replace", lambda s, d: (_ for _ in ()).throw(OSError("disk full")))
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match="disk full"):  # one message, not a raw OSError
         store.put_bytes("k", b"new")
     assert store.get_bytes("k") == b"old" and sorted(os.listdir(store.root)) == ["k"]
 

@@ -104,7 +104,7 @@ def test_clone_starts_from_the_other_models_weights(trained):
 
     p = prepare(req)
     learner = Learner(p.folder, p.metadata, p.hp, transport=None, run_id="x", seed=3)
-    learner.clone_from(p.clone_folder)
+    learner.clone_from(p.setup.clone_folder)
     n, _ = folder.latest_checkpoint()
     frozen = FrozenPolicy.from_bytes(folder.storage.get_bytes(folder.frozen_model(n)), p.metadata)
     obs = {"STATE": np.random.default_rng(1).normal(size=(8, 62)).astype(np.float32)}
@@ -163,7 +163,7 @@ def test_bad_requests_are_clear_errors(trained, tmp_path):
         prepare(TrainRequest(model="state-test", preset="state", episodes=1, models_dir=models))
     with pytest.raises(ConfigError, match="cannot resume model 'nothing-here'"):
         prepare(TrainRequest(model="nothing-here", preset="state", episodes=1, resume=True, models_dir=models))
-    with pytest.raises(ConfigError, match="cannot clone 'state-test'.*differ"):
+    with pytest.raises(ConfigError, match=r"model .state-test. \(CLONE\): its checkpoint has sensors"):
         prepare(TrainRequest(model="other", preset="default", episodes=1, clone="state-test", models_dir=models))
     with pytest.raises(ConfigError, match="unknown preset"):
         prepare(TrainRequest(model="x", preset="fastest", episodes=1, models_dir=models))
@@ -206,3 +206,27 @@ def test_sac_trains_through_the_learner(tmp_path):
     n = folder.latest_checkpoint().number
     res = evaluate(folder, "reinvent", trials=1, checkpoint=n)
     assert res.trials[0].status in ("lap_complete", "off_track", "reversed", "crashed", "immobilized", "time_up")
+
+
+def test_export_refuses_a_graph_that_does_not_match_its_metadata(trained, tmp_path):
+    import shutil
+
+    from core.model_folder import ModelFolder
+    from core.storage import LocalStorage
+    from stack.export import export_car_package
+
+    models, _, folder = trained
+    shutil.copytree(models / "state-test", tmp_path / "m" / "swapped")
+    swapped = ModelFolder(LocalStorage(tmp_path / "m"), "swapped")
+    # what RESUME with another PRESET used to do: camera metadata over a STATE graph
+    swapped.storage.put_bytes(swapped.model_metadata(), (ROOT / "presets" / "model_metadata.json").read_bytes())
+    with pytest.raises(ConfigError, match="does not match .*model_metadata.json"):
+        export_car_package(swapped, tmp_path / "car.tar.gz")
+    assert not (tmp_path / "car.tar.gz").exists()
+    # and a graph with 5 actions against metadata that lists 3
+    md = json.loads((models / "state-test" / "model" / "model_metadata.json").read_text())
+    md["action_space"] = md["action_space"][:3]
+    swapped.storage.put_bytes(swapped.model_metadata(), json.dumps(md).encode())
+    with pytest.raises(ConfigError, match="outputs 5 action values; the metadata has 3"):
+        export_car_package(swapped, tmp_path / "car.tar.gz")
+    assert export_car_package(folder, tmp_path / "ok.tar.gz").stat().st_size > 1000

@@ -7,12 +7,15 @@ One iteration (ARCHITECTURE.md "One training iteration"):
 1. publish: checkpoint files and the frozen policy in storage, the pointer last, then a notice;
 2. gather ``num_episodes_between_training`` training episodes (plus the workers' greedy
    evaluation episodes) tagged with this version; duplicates are dropped; a dead worker does not
-   stall the iteration, its missing episodes are counted as lost;
-3. PPO update; metrics; next version.
+   stall the iteration, its missing episodes are counted as lost; a malformed episode (any field
+   outside core.messages.EpisodeSpec of the model) is dropped and counted as rejected;
+3. PPO update (rolled back if it turns anything non-finite); metrics; next version. Non-finite
+   weights are never published.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -24,18 +27,25 @@ from typing import Callable, Protocol
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from core.quiet import import_tensorflow  # noqa: E402
+
+tf = import_tensorflow()  # without its start-up notices
 
 from core import race_status as rs  # noqa: E402
 from core.config import Hyperparameters, ModelMetadata  # noqa: E402
-from core.messages import Episode, MessageError, policy_notice  # noqa: E402
-from core.model_folder import ModelFolder  # noqa: E402
+from core.messages import Episode, EpisodeSpec, MessageError, policy_notice  # noqa: E402
+from core.model_folder import ModelFolder, ModelLock  # noqa: E402
 from core.transport import TrainerTransport  # noqa: E402
 
 from .networks import build_policy_value  # noqa: E402
-from .ppo import PPO, UpdateStats  # noqa: E402
+from .ppo import PPO, UpdateStats, all_finite, net_weights  # noqa: E402
 
 CHECKPOINT_SUFFIXES = (".index", ".data-00000-of-00001")
+log = logging.getLogger(__name__)
+
+
+class NonFiniteWeightsError(RuntimeError):
+    """Weights holding NaN or inf were about to be published (never done: workers would drive them)."""
 
 
 @dataclass
@@ -55,6 +65,7 @@ class IterationReport:
     update: UpdateStats | None
     seconds: float
     elapsed_s: float
+    rejected_episodes: int = 0   # malformed messages dropped (core.messages.EpisodeSpec)
 
 
 @dataclass
@@ -88,9 +99,17 @@ class CheckpointIO:
     def __init__(self, net: tf.Module, folder: ModelFolder, export: Callable[[], bytes] | None = None):
         self.folder = folder
         self.export = export
+        self.net = net
         self.ckpt = tf.train.Checkpoint(net=net)
 
     def publish(self, n: int, steps: int, metric: float | None) -> None:
+        """Checkpoint ``n`` and its frozen policy into the model folder; NonFiniteWeightsError (and
+        nothing written) if any weight is NaN or inf."""
+        bad = [v.name for v in net_weights(self.net) if not all_finite([v])]
+        if bad:
+            raise NonFiniteWeightsError(f"checkpoint {n} not published: non-finite values in {len(bad)} weight(s) "
+                                        f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); the model folder "
+                                        f"keeps checkpoint {n - 1}")
         with tempfile.TemporaryDirectory(prefix="deepracer-ckpt-") as tmp:
             prefix = str(Path(tmp) / f"{n}_Step-{steps}.ckpt")
             self.ckpt.write(prefix)
@@ -118,11 +137,13 @@ class Learner:
         self.gather_timeout_s = gather_timeout_s
         tf.keras.utils.set_random_seed(seed)
         self.algorithm = make_algorithm(metadata, hp, seed)
+        self.spec = EpisodeSpec.from_metadata(metadata)   # what a well-formed episode of this model is
         self.net = self.algorithm.net
         self.io = CheckpointIO(self.algorithm.net, folder, self.algorithm.export)
         self.version = 0
         self.total_steps = 0
         self.total_episodes = 0
+        self.episodes_at_start = 0   # total_episodes when train() began (a resumed run starts above 0)
         self._seen: set[tuple] = set()
         #: Tells this trainer's notices from those of an earlier (crashed) trainer of the same run, so
         #: sims take a restarted trainer's notice for the version they already played as new.
@@ -135,8 +156,25 @@ class Learner:
         if latest is None:
             raise FileNotFoundError(f"nothing to resume: no checkpoint in {self.folder.describe()}")
         n, steps = latest
+        self.folder.remove_unpublished()     # files of a checkpoint whose publishing was cut short
         self.io.restore(n, steps)
         self.version, self.total_steps = n, steps
+        self.total_episodes = self._episodes_before(n)
+
+    def _episodes_before(self, version: int) -> int:
+        """Training episodes the metrics files record for policies before ``version`` (a resumed run
+        counts on from there)."""
+        total = 0
+        for key in self.folder.storage.list(self.folder.key("metrics/")):
+            if not key.rpartition("/")[2].startswith("TrainingMetrics"):
+                continue
+            try:
+                entries = self.folder.read_json(key).get("metrics", [])
+            except (ValueError, AttributeError):
+                continue
+            total += sum(1 for e in entries if isinstance(e, dict) and e.get("phase") == "training"
+                         and isinstance(e.get("trial"), int) and e["trial"] < version)
+        return total
 
     def clone_from(self, other: ModelFolder) -> None:
         """Start this (new) model from another model's last checkpoint (the reference's increment training)."""
@@ -147,13 +185,16 @@ class Learner:
 
     # ------------------------------------------------------------------ the loop
     def gather(self, version: int, shares: dict[int, int], eval_per_worker: int
-               ) -> tuple[list[Episode], list[Episode], int]:
+               ) -> tuple[list[Episode], list[Episode], int, int]:
         """Episodes of ``version`` until every live worker delivered its share (a worker that dies
-        drops out of the count), or nothing arrives for ``gather_timeout_s``. Returns the training
-        and evaluation episodes and the number of training episodes lost."""
+        drops out of the count), or no usable episode arrives for ``gather_timeout_s`` (garbage or
+        stale messages do not keep it waiting). Returns the training and evaluation episodes, the
+        number of training episodes lost and the number of messages rejected as malformed (each
+        checked against ``self.spec``; the first reason of the iteration is logged)."""
         train: list[Episode] = []
         evals: list[Episode] = []
         got = {w: [0, 0] for w in shares}   # worker -> [training, evaluation] episodes received
+        rejected = 0
         last_arrival = time.monotonic()
         while True:
             alive = set(self.transport.alive_workers()) & set(shares)
@@ -162,20 +203,24 @@ class Learner:
             if time.monotonic() - last_arrival > self.gather_timeout_s:
                 break
             for worker, data in self.transport.receive(timeout_s=1.0):
-                last_arrival = time.monotonic()
                 try:
-                    ep = Episode.from_bytes(data)
-                except MessageError:
+                    ep = Episode.from_bytes(data, self.spec)
+                except MessageError as exc:
+                    rejected += 1
+                    if rejected == 1:
+                        log.warning("iteration %d: dropped a malformed episode from worker %d: %s (the count of "
+                                    "such is in the iteration line)", version, worker, exc)
                     continue
                 if ep.run_id != self.run_id or ep.iteration != version or ep.key in self._seen:
                     continue  # stale, foreign or duplicate
+                last_arrival = time.monotonic()
                 self._seen.add(ep.key)
                 is_eval = ep.phase == "evaluation"
                 (evals if is_eval else train).append(ep)
                 if ep.worker in got:
                     got[ep.worker][int(is_eval)] += 1
         lost = max(0, sum(shares.values()) - len(train))
-        return train, evals, lost
+        return train, evals, lost, rejected
 
     def train(self, limits: Limits, eval_per_worker: int,
               on_iteration: Callable[[IterationReport], None] | None = None,
@@ -186,6 +231,7 @@ class Learner:
         the loop with the policy the workers last played saved in the model folder.
         """
         t_start = time.monotonic()
+        self.episodes_at_start = self.total_episodes     # EPISODES= counts this run's episodes (RESUME too)
         reports: list[IterationReport] = []
         best_metric = None
         self.io.publish(self.version, self.total_steps, None)
@@ -194,13 +240,16 @@ class Learner:
                 t0 = time.monotonic()
                 shares = self.wait_for_workers()
                 self.transport.broadcast_notice(policy_notice(self.version, shares=shares, trainer=self.trainer_id))
-                train, evals, lost = self.gather(self.version, shares, eval_per_worker)
+                train, evals, lost, rejected = self.gather(self.version, shares, eval_per_worker)
                 gather_s = time.monotonic() - t0
                 if not train:
-                    raise RuntimeError("no episodes arrived from the workers (all workers died or went silent); "
-                                       "see their messages above")
+                    raise RuntimeError("no episodes arrived from the workers (all workers died or went silent"
+                                       + (f"; {rejected} malformed ones were rejected" if rejected else "")
+                                       + "); see their messages above")
                 steps = sum(ep.steps for ep in train)
                 stats = self.algorithm.train_on(train)
+                if stats.skipped:  # the weights are those of the policy the workers played
+                    log.warning("iteration %d: update skipped and rolled back: %s", self.version + 1, stats.reason)
                 self.total_steps += steps
                 self.total_episodes += len(train)
                 eval_progress = float(np.mean([e.progress for e in evals])) if evals else None
@@ -215,7 +264,7 @@ class Learner:
                     lap_share=float(np.mean([ep.status == rs.STATUSES[rs.LAP_COMPLETE] for ep in train])),
                     eval_progress=eval_progress, env_steps=steps, env_steps_per_s=steps / max(gather_s, 1e-9),
                     lost_episodes=lost, update=stats, seconds=time.monotonic() - t0,
-                    elapsed_s=time.monotonic() - t_start)
+                    elapsed_s=time.monotonic() - t_start, rejected_episodes=rejected)
                 reports.append(report)
                 if on_iteration:
                     on_iteration(report)
@@ -239,7 +288,7 @@ class Learner:
         return {w: base + (1 if i < extra else 0) for i, w in enumerate(alive)}
 
     def _done(self, limits: Limits, reports: list[IterationReport], t_start: float) -> bool:
-        if limits.episodes is not None and self.total_episodes >= limits.episodes:
+        if limits.episodes is not None and self.total_episodes - self.episodes_at_start >= limits.episodes:
             return True
         if limits.minutes is not None and (time.monotonic() - t_start) / 60 >= limits.minutes:
             return True
@@ -290,10 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     def line(r: IterationReport) -> None:
         print(f"iteration {r.iteration} episodes {r.total_episodes} reward {r.mean_reward:.2f} "
               f"progress {r.mean_progress:.1f}% laps {100 * r.lap_share:.0f}% steps/s {r.env_steps_per_s:.0f} "
-              f"lost {r.lost_episodes} {r.seconds:.1f}s", flush=True)
+              f"lost {r.lost_episodes} rejected {r.rejected_episodes}"
+              f"{' update skipped (non-finite)' if r.update and r.update.skipped else ''} {r.seconds:.1f}s", flush=True)
 
-    learner.train(Limits(args.episodes, args.minutes), args.eval_per_worker, on_iteration=line)
-    folder.write_text(folder.finished_marker(), str(learner.version))
+    with ModelLock(folder, what=f"the trainer of run {args.run_id}"):   # one trainer per model folder
+        learner.train(Limits(args.episodes, args.minutes), args.eval_per_worker, on_iteration=line)
+        folder.write_text(folder.finished_marker(), str(learner.version))
     print(f"finished at checkpoint {learner.version}", flush=True)
     return 0
 

@@ -7,7 +7,8 @@ Read top to bottom:
 2. ``minibatch_size``: the reference's power-of-two rule for short rollouts.
 3. ``PPO.update``: ``num_epochs`` passes over the iteration's samples in shuffled minibatches of
    ``batch_size``; loss = -clipped surrogate + value loss (Huber or MSE) - beta_entropy * entropy;
-   one Adam optimizer (epsilon 1e-5) over both towers.
+   one Adam optimizer (epsilon 1e-5) over both towers. An update whose loss or resulting weights are
+   not finite is rolled back (weights and optimizer state as before it) and reported in UpdateStats.
 
 Notation follows the paper: ratio r_t = pi(a_t|s_t) / pi_old(a_t|s_t), advantage A_t,
 L^CLIP = E[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)].
@@ -98,11 +99,50 @@ class UpdateStats:
     clip_fraction: float
     samples: int
     seconds: float
+    #: True when the update was rolled back (a non-finite loss or weights): the weights and optimizer
+    #: state are those from before it; ``reason`` says what was not finite. Losses then read 0.
+    skipped: bool = False
+    reason: str = ""
 
     @property
     def samples_per_s(self) -> float:
         """Samples processed per second, counting each of the num_epochs passes."""
         return self.samples / max(self.seconds, 1e-9)
+
+
+def net_weights(net: tf.Module) -> list:
+    """Every weight of ``net`` (what its checkpoint holds): those of each Keras model it keeps, and
+    its own tf.Variables (e.g. the continuous log_std)."""
+    out: list = []
+    for value in vars(net).values():
+        if isinstance(value, tf.keras.Model):
+            out += list(value.weights)
+        elif isinstance(value, tf.Variable):
+            out.append(value)
+    return out
+
+
+def all_finite(variables: list) -> bool:
+    """True when no float variable holds NaN or inf."""
+    return all(np.isfinite(x).all() for v in variables if (x := np.asarray(v.numpy())).dtype.kind == "f")
+
+
+class WeightsSnapshot:
+    """Copies of ``variables`` (weights, optimizer state) taken before an update, to roll it back."""
+
+    def __init__(self, variables: list) -> None:
+        self.variables = list(variables)
+        self.values = [np.array(v.numpy(), copy=True) for v in self.variables]
+
+    def restore(self) -> None:
+        for v, x in zip(self.variables, self.values):
+            v.assign(x)
+
+
+def rolled_back(snapshot: WeightsSnapshot, reason: str, seconds: float) -> UpdateStats:
+    """Restore ``snapshot`` and say so: the stats of a skipped update."""
+    snapshot.restore()
+    return UpdateStats(0.0, 0.0, 0.0, 0.0, 0.0, 0, seconds, skipped=True, reason=reason)
 
 
 class PPO:
@@ -113,6 +153,7 @@ class PPO:
         self.hp = hp
         self.discrete = net.metadata.is_discrete
         self.optimizer = tf.keras.optimizers.Adam(learning_rate=hp.lr, epsilon=ADAM_EPSILON)
+        self.optimizer.build(net.trainable_variables)   # its state exists now, so a snapshot holds it
         self.rng = np.random.default_rng(seed)
         self.max_samples = max_steps_per_iteration(net.metadata.neural_network)
         # XLA-compiled: about 20% more samples/s on a 2-core CPU for the camera networks
@@ -172,7 +213,8 @@ class PPO:
     # ------------------------------------------------------------------ update
     def update(self, obs: dict[str, np.ndarray], actions: np.ndarray, old_log_probs: np.ndarray,
                advantages: np.ndarray, returns: np.ndarray) -> UpdateStats:
-        """One PPO iteration over N samples (arrays with leading dim N)."""
+        """One PPO iteration over N samples (arrays with leading dim N). A non-finite loss stops it and
+        a non-finite weight after it rolls it back: the stats then say ``skipped``."""
         n = len(actions)
         if n > self.max_samples:  # keep the newest samples, as the reference caps the iteration
             keep = slice(n - self.max_samples, n)
@@ -185,6 +227,7 @@ class PPO:
         totals = np.zeros(5)
         batches = 0
         t0 = time.perf_counter()
+        snapshot = WeightsSnapshot(net_weights(self.net) + list(self.optimizer.variables))
         for _ in range(self.hp.num_epochs):
             order = self.rng.permutation(n)
             for start in range(0, n - mb + 1, mb):
@@ -193,8 +236,14 @@ class PPO:
                                        tf.constant(old_log_probs[idx].astype(np.float32)),
                                        tf.constant(adv[idx].astype(np.float32)),
                                        tf.constant(returns[idx].astype(np.float32)))
-                totals += np.array([float(x) for x in out])
+                losses = np.array([float(x) for x in out])
+                if not np.isfinite(losses).all():
+                    return rolled_back(snapshot, f"non-finite loss in minibatch {batches + 1} (policy, value, "
+                                       f"entropy, kl, clip: {losses.tolist()})", time.perf_counter() - t0)
+                totals += losses
                 batches += 1
+        if not all_finite(net_weights(self.net)):
+            return rolled_back(snapshot, "non-finite weights after the update", time.perf_counter() - t0)
         seconds = time.perf_counter() - t0
         pl, vl, ent, kl, cf = totals / max(batches, 1)
         return UpdateStats(pl, vl, ent, kl, cf, batches * mb, seconds)

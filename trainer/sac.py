@@ -15,7 +15,9 @@ Read top to bottom:
    J_pi = mean (alpha log pi(a~|s) - min_i Q_i(s, a~)),  a~ ~ pi(.|s);
    theta_targ <- tau theta + (1 - tau) theta_targ.
 4. ``SAC.train_on``: add the iteration's episodes, then one gradient step per new transition
-   (update-to-data ratio 1, at most ``MAX_GRADIENT_STEPS``) once the buffer holds a batch.
+   (update-to-data ratio 1, at most ``MAX_GRADIENT_STEPS``) once the buffer holds a batch. A
+   non-finite loss or weight rolls the whole iteration back: networks, targets and optimizer state
+   as before it, and its transitions dropped from the buffer (they would poison every later batch).
 
 Temperature alpha = ``hp.sac_alpha`` (fixed, as the reference trains), gamma = ``hp.discount_factor``,
 Adam with lr = ``hp.lr`` for actor and critics, minibatch ``hp.batch_size``, tau = 0.005.
@@ -43,7 +45,7 @@ from core.policy import TANH_EPSILON  # noqa: E402
 
 from .export import export_sac_graph  # noqa: E402
 from .networks import SacNets, build_sac_nets  # noqa: E402
-from .ppo import UpdateStats  # noqa: E402
+from .ppo import UpdateStats, WeightsSnapshot, all_finite, net_weights, rolled_back  # noqa: E402
 
 TAU = 0.005
 """Polyak averaging rate of the target critics."""
@@ -81,6 +83,7 @@ class ReplayBuffer:
         self.valid = np.zeros(self.capacity, bool)   # a transition to learn from (not a truncated last step)
         self.head = 0        # next slot to write
         self.size = 0        # slots written, at most capacity
+        self.written = 0     # slots written ever
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -107,7 +110,14 @@ class ReplayBuffer:
             self.dones[slots[-1]] = 1.0     # terminal: s' is masked out of the target
         self.head = int((self.head + len(slots)) % self.capacity)
         self.size = min(self.capacity, self.size + len(slots))
+        self.written += len(slots)
         return len(slots) - 1 if truncated else len(slots)
+
+    def forget(self, head: int, count: int) -> None:
+        """Drop the ``count`` slots written from slot ``head`` on (whole episodes: no kept transition
+        has its s' among them)."""
+        slots = (head + np.arange(min(count, self.capacity))) % self.capacity
+        self.valid[slots] = False
 
     def sample_indices(self, batch_size: int, num_batches: int) -> np.ndarray:
         """(num_batches, batch_size) slots drawn uniformly (with replacement) from the valid transitions."""
@@ -185,20 +195,35 @@ class SAC:
     def train_on(self, episodes: list[Episode]) -> UpdateStats:
         """Add the episodes to the replay buffer, then one gradient step per new transition
         (at most ``max_gradient_steps``), once the buffer holds ``hp.batch_size`` transitions.
-        Without any step the losses read 0 and ``samples`` 0."""
+        Without any step the losses read 0 and ``samples`` 0. A non-finite loss or weight rolls the
+        iteration back (see the module docstring); the stats then say ``skipped``."""
+        snapshot = WeightsSnapshot(net_weights(self.net) + list(self.q_optimizer.variables)
+                                   + list(self.actor_optimizer.variables))
+        head, written = self.replay.head, self.replay.written
+
+        def roll_back(reason: str) -> UpdateStats:
+            self.replay.forget(head, self.replay.written - written)
+            return rolled_back(snapshot, reason, time.perf_counter() - t0)
+
         new = sum(self.replay.add_episode(ep) for ep in episodes)
         b = self.hp.batch_size
         steps = min(new, self.max_gradient_steps) if len(self.replay) >= b else 0
         totals = np.zeros(3)
         t0 = time.perf_counter()
-        for idx in self.replay.sample_indices(b, steps) if steps else ():
+        for i, idx in enumerate(self.replay.sample_indices(b, steps) if steps else ()):
             tr = self.replay.batch(idx)
             eps = self.rng.standard_normal((2, b, 2)).astype(np.float32)
             out = self._update_step({s: tf.constant(x) for s, x in tr["obs"].items()},
                                     tf.constant(tr["actions"]), tf.constant(tr["rewards"]),
                                     {s: tf.constant(x) for s, x in tr["next_obs"].items()},
                                     tf.constant(tr["dones"]), tf.constant(eps[0]), tf.constant(eps[1]))
-            totals += np.array([float(x) for x in out])
+            losses = np.array([float(x) for x in out])
+            if not np.isfinite(losses).all():
+                return roll_back(f"non-finite loss in gradient step {i + 1} "
+                                 f"(critic, actor, entropy: {losses.tolist()})")
+            totals += losses
+        if steps and not all_finite(net_weights(self.net)):
+            return roll_back("non-finite weights after the update")
         seconds = time.perf_counter() - t0
         q_loss, actor_loss, entropy = totals / max(steps, 1)
         return UpdateStats(policy_loss=actor_loss, value_loss=q_loss, entropy=entropy, approx_kl=0.0,
