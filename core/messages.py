@@ -261,6 +261,30 @@ def validate_episode(ep: Episode, spec: EpisodeSpec | None = None) -> Episode:
                    extra=dict(ep.extra))
 
 
+class WorkerFault(Exception):
+    """A worker stopped on a fault it reported (e.g. the user's reward function failed); the message
+    is the worker's own, ready for the user (file, line, episode, step, params)."""
+
+
+def fault_message(worker: int, kind: str, text: str) -> bytes:
+    """A worker's report that it stopped on a fault (sent on the episode channel, read by the learner)."""
+    return pack({"type": "fault", "worker": int(worker), "kind": str(kind), "message": str(text)})
+
+
+def read_fault(data: bytes) -> tuple[int, str, str] | None:
+    """(worker, kind, message) when ``data`` is a fault message, else None (an episode, or garbage)."""
+    try:
+        msg = unpack(data)
+    except MessageError:
+        return None
+    if not isinstance(msg, dict) or msg.get("type") != "fault":
+        return None
+    worker, kind, text = msg.get("worker"), msg.get("kind"), msg.get("message")
+    if not isinstance(worker, int) or not isinstance(kind, str) or not isinstance(text, str):
+        return None
+    return worker, kind, text[:20000]
+
+
 class PolicyNotice(NamedTuple):
     """Policy ``version`` is published; ``shares`` maps worker id -> training episodes it plays for it
     (workers not listed sit this iteration out: they joined after it started); ``stop`` ends the run."""

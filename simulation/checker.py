@@ -15,7 +15,7 @@ from core import race_status as rs
 from .controller import pure_pursuit
 from .env import BatchedEnv
 from .params import PARAM_KEYS
-from .reward import RewardFunction
+from .reward import IsolatedRewardFunction, RewardFunction
 
 #: Episodes alternate between clean driving and noisy steering so that off-track, far-from-centre
 #: and sharp-steering params reach the reward function too.
@@ -66,7 +66,7 @@ def check_reward(path, track: str = "reinvent_base", episodes: int = 3, race=Non
     """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"the number of episodes to check must be a whole number >= 1, got {episodes!r}")
-    reward = RewardFunction(path, copies=1)
+    reward = IsolatedRewardFunction(path, copies=1)   # run as the sims run it: a copy, alone in its folder
     race_opts = dict(race or {})
     race_opts.setdefault("max_steps", max_steps)
     meta = model_metadata or {"action_space": {"steering_angle": {"low": -30, "high": 30},

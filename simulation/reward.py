@@ -191,13 +191,16 @@ class RewardFunction:
     limit); see the module docstring for how an overdue call is stopped.
     """
 
-    def __init__(self, path: str | os.PathLike, copies: int = 1, timeout_s: float | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, copies: int = 1, timeout_s: float | None = None,
+                 display_path: str | None = None) -> None:
         if copies < 1:
             raise ValueError(f"copies must be >= 1, got {copies}")
         self.path = Path(path).expanduser().absolute()
         self.copies = copies
         self.keys_read: set[str] = set()
         self._filename = str(self.path)
+        #: The file as messages name it: the user's own file when ``path`` is a working copy of it.
+        self.display_path = display_path or self._filename
         self.timeout_s = reward_timeout_s(timeout_s)
         #: perf_counter() at the start of the running call, None between calls (read by the watchdog).
         self._started: float | None = None
@@ -216,7 +219,7 @@ class RewardFunction:
 
     # -- loading ---------------------------------------------------------------------------------
     def _error(self, kind: str, detail: str, **kw: Any) -> RewardFunctionError:
-        return RewardFunctionError.build(kind, detail, self._filename, **kw)
+        return RewardFunctionError.build(kind, detail, self.display_path, **kw)
 
     def _compile(self) -> Any:
         p = self.path
@@ -295,6 +298,9 @@ class RewardFunction:
         extra = list(extra)
         if len(frames) > 1:
             extra.insert(0, "calls:  " + " -> ".join(f"{f.name} (line {f.lineno})" for f in frames))
+        if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
+            extra.append("note:   only reward_function.py travels with the model (to every sim, the stack, "
+                         "the car): a file it reads beside it is not there; put such data into the file itself")
         return self._error(kind, detail or f"{type(exc).__name__}: {exc}", line=line, code=self._source(line),
                            episode=episode, step=step, params=params, extra=extra)
 
@@ -424,6 +430,24 @@ _watch_lock = threading.Lock()
 _watchdog: threading.Thread | None = None
 _previous_handler: Any = None
 _real_os_exit = os._exit
+
+
+class IsolatedRewardFunction(RewardFunction):
+    """A RewardFunction run from a private copy of the file in a folder of its own, as the sims run
+    the model's reward_function.py, so `check-reward` and training behave alike (a file the reward
+    reads beside it is missing in both); messages name the original file."""
+
+    def __init__(self, path: str | os.PathLike, copies: int = 1, timeout_s: float | None = None) -> None:
+        import tempfile
+
+        original = Path(path).expanduser().absolute()
+        self._copy_dir = tempfile.TemporaryDirectory(prefix="deepracer-reward-")
+        copy = Path(self._copy_dir.name) / "reward_function.py"
+        if original.is_file() and original.suffix == ".py":
+            copy.write_bytes(original.read_bytes())
+        else:                         # let RewardFunction report the missing or wrong file as it is
+            copy = original
+        super().__init__(copy, copies=copies, timeout_s=timeout_s, display_path=str(original))
 
 
 def reward_timeout_s(value: float | None = None) -> float:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from core.config import TrainingParams, parse_model_metadata
-from core.messages import MessageError, read_policy_notice
+from core.messages import MessageError, fault_message, read_policy_notice
 from core.model_folder import ModelFolder
 from core.policy import FrozenPolicy
 from core.storage import Storage, StorageKeyError, open_storage
@@ -32,8 +32,13 @@ from core.transport import SimTransport, StdioSim, TransportError
 
 from .env import BatchedEnv
 from .race import RaceConfig
+from .reward import RewardFunction, RewardFunctionError
 from .rollout import play
 from .track import Track, split_track_spec
+
+
+#: Exit code of a worker stopped by a fault of the user's reward function (reported to the trainer).
+REWARD_FAULT_EXIT = 3
 
 
 @dataclass
@@ -53,6 +58,9 @@ class WorkerConfig:
     #: CPU threads the policy may use (the trainer idles while the workers play)
     policy_threads: int = 1
     seed: int = 0
+    #: How messages name the reward function (the user's own file in embedded training); default:
+    #: reward_function.py of the model folder.
+    reward_source: str = ""
     #: RaceConfig options on top of the run spec's (e.g. max_steps); the run spec's race type, objects,
     #: bots and directions come from training_params.yaml.
     race: dict[str, Any] = field(default_factory=dict)
@@ -94,7 +102,9 @@ class Worker:
         else:
             self.track = Track.from_model_folder(self.folder, track_of_worker(cfg.track, cfg.worker))
             race, randomize = RaceConfig.from_dict(cfg.race), False
-        self.env = BatchedEnv(self.track, reward_path, self.metadata, race, num_cars=cfg.num_cars,
+        shown = cfg.reward_source or f"{self.folder.reward_function()} ({storage.describe()})"
+        reward = RewardFunction(reward_path, copies=cfg.num_cars, display_path=shown)
+        self.env = BatchedEnv(self.track, reward, self.metadata, race, num_cars=cfg.num_cars,
                               seed=cfg.seed + 7919 * cfg.worker, episode_offset=cfg.worker,
                               domain_randomization=randomize)
         self.rng = np.random.default_rng(cfg.seed + 104729 * (cfg.worker + 1))
@@ -171,7 +181,14 @@ class Worker:
                 if notice.stop:
                     return 0
                 if self.cfg.worker in notice.shares:  # not listed: joined mid-iteration, plays from the next one
-                    self.play_iteration(notice.version, notice.shares[self.cfg.worker], len(notice.shares))
+                    try:
+                        self.play_iteration(notice.version, notice.shares[self.cfg.worker], len(notice.shares))
+                    except RewardFunctionError as exc:
+                        # the trainer shows the message once and stops every sim; this one ends here
+                        self.transport.send_episode(fault_message(self.cfg.worker, "reward function", str(exc)))
+                        print(f"worker {self.cfg.worker}: stopped by a fault of the reward function "
+                              "(the trainer shows it)", file=sys.stderr, flush=True)
+                        return REWARD_FAULT_EXIT
         finally:
             print(self.timing_line(), file=sys.stderr, flush=True)
 
@@ -194,7 +211,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
+    try:
+        code = main()
+    except BaseException:          # print it, then leave the same way (see below)
+        import traceback
+
+        traceback.print_exc()
+        code = 1
     sys.stderr.flush()
     # Leave without interpreter finalization: the transport's reader thread may sit in a read of
     # stdin, which finalization cannot interrupt cleanly.

@@ -368,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from core.config import ConfigError
+    from core.messages import WorkerFault
     from core.storage import StorageError, StorageKeyError
     from core.transport import TransportError
     from simulation.reward import RewardFunctionError
@@ -384,8 +385,9 @@ def main(argv: list[str] | None = None) -> int:
 
             set_tracks_dir(args.tracks_dir)
         return int(args.func(args) or 0)
-    except RewardFunctionError as exc:
-        err_console.print("reward function error", style="red")
+    except (RewardFunctionError, WorkerFault) as exc:
+        err_console.print("reward function error" if isinstance(exc, RewardFunctionError) else
+                          "training stopped: a sim reported", style="red")
         err_console.print(str(exc), markup=False, highlight=False)
         return 1
     except (UnknownTrackError, ConfigError, ValueError, FileNotFoundError, StorageKeyError, StorageError,

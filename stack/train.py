@@ -87,6 +87,14 @@ def prepare(req: TrainRequest) -> Prepared:
     return Prepared(req, setup)
 
 
+def _reward_source(p: Prepared) -> str:
+    """How fault messages name the reward function: the user's file when they named one (the model's
+    reward_function.py is a copy of it, so its line numbers hold), else the model's copy."""
+    if p.request.reward:
+        return f"{Path(p.request.reward).expanduser().absolute()} (copied to {p.folder.reward_function()})"
+    return f"{p.folder.reward_function()} in {p.folder.storage.describe()}"
+
+
 def default_model_name(track: str | None) -> str:
     """<track>-<date>-<time>, the name a model gets when MODEL is not given."""
     first = (track or DEFAULT_TRACK).split(",")[0].strip()
@@ -120,7 +128,8 @@ def _run_locked(p: Prepared, req: TrainRequest, console: Console, on_report, sho
     configs = [WorkerConfig(run_id=run_id, worker=i, storage=str(p.folder.storage.root),
                             model_prefix=p.folder.prefix,
                             eval_episodes_per_iteration=EVAL_EPISODES_PER_WORKER, num_cars=cars_per_worker,
-                            policy_threads=max(1, (os.cpu_count() or 1) // req.sims), seed=req.seed)
+                            policy_threads=max(1, (os.cpu_count() or 1) // req.sims), seed=req.seed,
+                            reward_source=_reward_source(p))
                for i in range(req.sims)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS="1")

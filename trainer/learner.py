@@ -33,7 +33,8 @@ tf = import_tensorflow()  # without its start-up notices
 
 from core import race_status as rs  # noqa: E402
 from core.config import Hyperparameters, ModelMetadata  # noqa: E402
-from core.messages import Episode, EpisodeSpec, MessageError, policy_notice  # noqa: E402
+from core.messages import (Episode, EpisodeSpec, MessageError, WorkerFault, policy_notice,  # noqa: E402
+                           read_fault)
 from core.model_folder import ModelFolder, ModelLock  # noqa: E402
 from core.transport import TrainerTransport  # noqa: E402
 
@@ -184,13 +185,14 @@ class Learner:
         self.io.restore(*latest, folder=other)
 
     # ------------------------------------------------------------------ the loop
-    def gather(self, version: int, shares: dict[int, int], eval_per_worker: int
+    def gather(self, version: int, shares: dict[int, int], eval_per_worker: int, deadline: float | None = None
                ) -> tuple[list[Episode], list[Episode], int, int]:
         """Episodes of ``version`` until every live worker delivered its share (a worker that dies
         drops out of the count), or no usable episode arrives for ``gather_timeout_s`` (garbage or
         stale messages do not keep it waiting). Returns the training and evaluation episodes, the
         number of training episodes lost and the number of messages rejected as malformed (each
-        checked against ``self.spec``; the first reason of the iteration is logged)."""
+        checked against ``self.spec``; the first reason of the iteration is logged). Stops at
+        ``deadline`` (time.monotonic()); raises WorkerFault when a worker reports one."""
         train: list[Episode] = []
         evals: list[Episode] = []
         got = {w: [0, 0] for w in shares}   # worker -> [training, evaluation] episodes received
@@ -202,7 +204,12 @@ class Learner:
                 break
             if time.monotonic() - last_arrival > self.gather_timeout_s:
                 break
+            if deadline is not None and time.monotonic() > deadline:
+                break                      # MINUTES= is up: do not wait for the rest of the iteration
             for worker, data in self.transport.receive(timeout_s=1.0):
+                fault = read_fault(data)
+                if fault is not None:
+                    raise WorkerFault(fault[2])
                 try:
                     ep = Episode.from_bytes(data, self.spec)
                 except MessageError as exc:
@@ -234,14 +241,24 @@ class Learner:
         self.episodes_at_start = self.total_episodes     # EPISODES= counts this run's episodes (RESUME too)
         reports: list[IterationReport] = []
         best_metric = None
+        deadline = t_start + 60 * limits.minutes if limits.minutes is not None else None
         self.io.publish(self.version, self.total_steps, None)
         try:
             while True:
                 t0 = time.monotonic()
                 shares = self.wait_for_workers()
                 self.transport.broadcast_notice(policy_notice(self.version, shares=shares, trainer=self.trainer_id))
-                train, evals, lost, rejected = self.gather(self.version, shares, eval_per_worker)
+                try:
+                    train, evals, lost, rejected = self.gather(self.version, shares, eval_per_worker, deadline)
+                except WorkerFault:
+                    # the workers would all meet the same fault: stop them; the last checkpoint stays
+                    self.transport.broadcast_notice(policy_notice(self.version, stop=True, trainer=self.trainer_id))
+                    raise
                 gather_s = time.monotonic() - t0
+                if deadline is not None and time.monotonic() > deadline and (reports or not train):
+                    log.info("MINUTES=%g reached during iteration %d: its episodes are not used; the last "
+                             "checkpoint is %d", limits.minutes, self.version + 1, self.version)
+                    break
                 if not train:
                     raise RuntimeError("no episodes arrived from the workers (all workers died or went silent"
                                        + (f"; {rejected} malformed ones were rejected" if rejected else "")
@@ -342,9 +359,15 @@ def main(argv: list[str] | None = None) -> int:
               f"lost {r.lost_episodes} rejected {r.rejected_episodes}"
               f"{' update skipped (non-finite)' if r.update and r.update.skipped else ''} {r.seconds:.1f}s", flush=True)
 
-    with ModelLock(folder, what=f"the trainer of run {args.run_id}"):   # one trainer per model folder
-        learner.train(Limits(args.episodes, args.minutes), args.eval_per_worker, on_iteration=line)
-        folder.write_text(folder.finished_marker(), str(learner.version))
+    try:
+        with ModelLock(folder, what=f"the trainer of run {args.run_id}"):   # one trainer per model folder
+            learner.train(Limits(args.episodes, args.minutes), args.eval_per_worker, on_iteration=line)
+            folder.write_text(folder.finished_marker(), str(learner.version))
+    except WorkerFault as fault:
+        # a fault of the user's reward function: the sims are stopped; a restart would meet it again,
+        # so this ends with exit code 0 (no `restart: on-failure`) and the message, once
+        print(f"training stopped at checkpoint {learner.version} (intact): a sim reported\n{fault}", flush=True)
+        return 0
     print(f"finished at checkpoint {learner.version}", flush=True)
     return 0
 
