@@ -78,35 +78,34 @@ def _last_line(r: subprocess.CompletedProcess) -> str:
     return lines[-1][:200] if lines else f"exit code {r.returncode}"
 
 
-def check_engine(docker: str, report: Report) -> bool:
-    r = _run([docker, "version", "--format", "{{.Server.Version}}"])
+def _check_version(cmd: list[str], name: str, minimum: tuple[int, ...], missing: str, missing_fix: str,
+                   upgrade_fix: str, report: Report) -> bool:
+    """Run a version command; report it missing, too old, or fine. False when it does not run."""
+    r = _run(cmd)
     if r.returncode != 0 or not r.stdout.strip():
-        report.bad(f"the Docker engine does not answer ({_last_line(r)})",
-                   "install Docker (Debian: apt-get install docker.io) and start it (systemctl start docker); "
-                   "as a non-root user join the docker group")
+        report.bad(f"{missing} ({_last_line(r)})", missing_fix)
         return False
     version = r.stdout.strip()
-    if _version(version) < MIN_ENGINE:
-        report.bad(f"Docker engine {version} is older than {'.'.join(map(str, MIN_ENGINE))}",
-                   "upgrade Docker (compose healthcheck conditions need 20.10+)")
+    if _version(version) < minimum:
+        report.bad(f"{name} {version} is older than {'.'.join(map(str, minimum))}", upgrade_fix)
     else:
-        report.good(f"Docker engine {version}")
+        report.good(f"{name} {version}")
     return True
+
+
+def check_engine(docker: str, report: Report) -> bool:
+    return _check_version([docker, "version", "--format", "{{.Server.Version}}"], "Docker engine", MIN_ENGINE,
+                          "the Docker engine does not answer",
+                          "install Docker (Debian: apt-get install docker.io) and start it (systemctl start docker); "
+                          "as a non-root user join the docker group",
+                          "upgrade Docker (compose healthcheck conditions need 20.10+)", report)
 
 
 def check_compose(compose: list[str], report: Report) -> bool:
-    r = _run(compose + ["version", "--short"])
-    if r.returncode != 0:
-        report.bad(f"`{' '.join(compose)}` does not run ({_last_line(r)})",
-                   "install Compose (Debian: apt-get install docker-compose; or the docker compose v2 plugin) "
-                   "and pass COMPOSE='docker compose' to make for v2")
-        return False
-    version = r.stdout.strip()
-    if _version(version) < MIN_COMPOSE:
-        report.bad(f"Compose {version} is older than {'.'.join(map(str, MIN_COMPOSE))}", "upgrade Compose")
-    else:
-        report.good(f"Compose {version}")
-    return True
+    return _check_version(compose + ["version", "--short"], "Compose", MIN_COMPOSE,
+                          f"`{' '.join(compose)}` does not run",
+                          "install Compose (Debian: apt-get install docker-compose; or the docker compose v2 plugin) "
+                          "and pass COMPOSE='docker compose' to make for v2", "upgrade Compose", report)
 
 
 def check_disk(docker: str, report: Report) -> None:
