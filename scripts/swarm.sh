@@ -36,7 +36,7 @@ export STACK_ENV_FILE=$(cd "$ROOT" && realpath -m "${STACK_ENV_FILE:-compose/sta
 export S3_ADMIN_ENV_FILE=$(cd "$ROOT" && realpath -m "${S3_ADMIN_ENV_FILE:-compose/s3-admin.env}")
 export S3_PORT=${S3_PORT:-9000} S3_SERVER=${S3_SERVER:-seaweedfs} S3_ENDPOINT=${S3_ENDPOINT:-}
 export DEEPRACER_MODEL=${MODEL:-${DEEPRACER_MODEL:-}}
-export DEEPRACER_TRACK=${TRACKS:-${TRACK:-${DEEPRACER_TRACK:-reinvent_base}}}
+export DEEPRACER_TRACK=${TRACKS:-${TRACK:-${DEEPRACER_TRACK:-}}}   # none: reinvent_base, or the model's own on RESUME
 export DEEPRACER_S3_BUCKET=${DEEPRACER_S3_BUCKET:-deepracer-local}
 export DEEPRACER_EPISODES=${EPISODES:-${DEEPRACER_EPISODES:-}} DEEPRACER_MINUTES=${MINUTES:-${DEEPRACER_MINUTES:-}}
 SIMS=${SIMS:-${DEEPRACER_SIMS:-2}}
@@ -152,9 +152,11 @@ cmd_up() {
         DEEPRACER_TRAINERS=0 DEEPRACER_SIMS=0 deploy
     fi
     say "uploading model $DEEPRACER_MODEL (S3 at 127.0.0.1:$S3_PORT)"
-    local upload=(-m stack.compose_launch upload --model "$DEEPRACER_MODEL" --track "$DEEPRACER_TRACK"
-                  --preset "${PRESET:-default}" --endpoint "http://127.0.0.1:$S3_PORT"
+    local upload=(-m stack.compose_launch upload --model "$DEEPRACER_MODEL" --endpoint "http://127.0.0.1:$S3_PORT"
                   --bucket "$DEEPRACER_S3_BUCKET" --env-file "$STACK_ENV_FILE" --wait "${S3_WAIT:-180}")
+    # given ones only: a RESUME keeps the model's own track, preset and reward
+    [ -n "$DEEPRACER_TRACK" ] && upload+=(--track "$DEEPRACER_TRACK")
+    [ -n "${PRESET:-}" ] && upload+=(--preset "$PRESET")
     [ -n "${REWARD:-}" ] && upload+=(--reward "$REWARD")
     [ -n "${METADATA:-}" ] && upload+=(--metadata "$METADATA")
     [ -n "${HYPERPARAMETERS:-}" ] && upload+=(--hyperparameters "$HYPERPARAMETERS")
