@@ -138,8 +138,6 @@ class BatchedEnv:
 
     # ------------------------------------------------------------------ spaces
     def _space_for(self, sensor: str) -> spaces.Space:
-        if sensor == "STATE":
-            return state_sensor.observation_space()
         return sensors.observation_space_for(sensor, self.metadata.lidar_config)
 
     def _init_state(self) -> None:
@@ -372,15 +370,7 @@ class BatchedEnv:
                 if ranges is None:
                     empty = ob if ob is not None else self.world.obstacles
                     ranges = sensors.lidar_ranges(s.x, s.y, s.yaw, empty)
-                lc = self.metadata.lidar_config
-                if name == "LIDAR":
-                    out[name] = sensors.lidar_observation(ranges)
-                elif name == "SECTOR_LIDAR":
-                    out[name] = sensors.sector_lidar(ranges, *( (lc.num_sectors,) if lc else ()))
-                else:
-                    out[name] = (sensors.discretized_sector_lidar(ranges, lc.num_sectors, lc.num_values_per_sector,
-                                                                  lc.clipping_dist_m) if lc else
-                                 sensors.discretized_sector_lidar(ranges))
+                out[name] = sensors.lidar_input(name, ranges, self.metadata.lidar_config)
         self._measure = None
         return out
 

@@ -34,8 +34,9 @@ import cv2
 import numpy as np
 from gymnasium import spaces
 
-from core.config import CAMERA_SENSORS, LIDAR_SENSORS, LidarConfig
-from core.observations import is_camera, observation_shape
+from core.config import LidarConfig
+from core.observations import (LIDAR_CLIP_M, LIDAR_MIN_RANGE_M, LIDAR_NUM_BEAMS, SECTOR_LIDAR_CLIP_M,
+                               SECTOR_LIDAR_NUM_SECTORS, is_camera, sensor_spec)
 
 from . import car
 from .obstacles import KIND_BOT, Obstacles
@@ -417,29 +418,17 @@ def render_stereo(renderer: CameraRenderer, x, y, yaw, obstacles: Obstacles | No
 
 
 # ---------------------------------------------------------------------- lidar
-LIDAR_NUM_BEAMS = 64
-"""Number of lidar ranges (spec section 2; simapp LIDAR_360_DEGREE_SAMPLE)."""
 LIDAR_FOV_RAD = 2.618
 """One-sided field of view [rad]: beams span [-LIDAR_FOV_RAD, +LIDAR_FOV_RAD] (+-150 deg)."""
 LIDAR_AHEAD_M = car.WHEELBASE_M / 2
 """Lidar mount ahead of the car origin [m]: the middle of the wheelbase (our choice; the spec does
 not say where the lidar sits)."""
-LIDAR_MIN_RANGE_M = 0.15
-"""Lower clip of the LIDAR observation [m] (spec; simapp LIDAR_360_DEGREE_MIN_RANGE)."""
-LIDAR_CLIP_M = 1.0
-"""Upper clip of the LIDAR observation [m] (spec)."""
 LIDAR_MAX_RANGE_M = 12.0
 """Range reported when a beam hits nothing [m] (simapp LIDAR_360_DEGREE_MAX_RANGE)."""
-SECTOR_LIDAR_NUM_SECTORS = 8
-"""SECTOR_LIDAR sector count (spec)."""
-SECTOR_LIDAR_CLIP_M = 0.5
-"""SECTOR_LIDAR threshold [m]: a sector reads 1 when something is closer (spec)."""
-DISCRETIZED_NUM_SECTORS = 8
-"""DISCRETIZED_SECTOR_LIDAR default sector count (lidar_config.num_sectors)."""
-DISCRETIZED_NUM_VALUES = 8
-"""DISCRETIZED_SECTOR_LIDAR default values per sector (lidar_config.num_values_per_sector)."""
-DISCRETIZED_CLIP_M = 2.0
-"""DISCRETIZED_SECTOR_LIDAR default clipping distance [m] (lidar_config.clipping_dist)."""
+#: DISCRETIZED_SECTOR_LIDAR defaults: model_metadata's lidar_config defaults (core.config.LidarConfig).
+DISCRETIZED_NUM_SECTORS = LidarConfig().num_sectors
+DISCRETIZED_NUM_VALUES = LidarConfig().num_values_per_sector
+DISCRETIZED_CLIP_M = LidarConfig().clipping_dist_m
 
 #: Beam angles [rad] relative to the heading, counter-clockwise; index 0 is -150 deg (right).
 LIDAR_ANGLES_RAD = np.linspace(-LIDAR_FOV_RAD, LIDAR_FOV_RAD, LIDAR_NUM_BEAMS)
@@ -527,20 +516,12 @@ def discretized_sector_lidar(ranges: np.ndarray, num_sectors: int = DISCRETIZED_
 
 # ---------------------------------------------------------------------- spaces
 def observation_space_for(sensor_name: str, lidar_config=None) -> spaces.Box:
-    """Gymnasium space of one sensor's network input.
-
-    ``lidar_config`` (core.config.LidarConfig, a dict with num_sectors / num_values_per_sector /
-    clipping_dist, or None) sizes DISCRETIZED_SECTOR_LIDAR only, as in the simapp.
-    """
-    if sensor_name == "STATE" or sensor_name not in CAMERA_SENSORS + LIDAR_SENSORS:
-        raise ValueError(f"no observation space for sensor {sensor_name!r} here")
-    ns, nv, clip = _lidar_config_values(lidar_config)
-    shape = observation_shape(sensor_name, LidarConfig(ns, nv, clip))   # core.observations: the one home of shapes
-    if is_camera(sensor_name):
-        return spaces.Box(0, 255, shape, np.uint8)
-    if sensor_name == "LIDAR":
-        return spaces.Box(LIDAR_MIN_RANGE_M, LIDAR_CLIP_M, shape, np.float32)
-    return spaces.Box(0.0, 1.0, shape, np.float32)
+    """Gymnasium space of one sensor's network input, from its spec in core.observations (the one
+    home of shapes, dtypes and bounds). ``lidar_config`` (core.config.LidarConfig, a dict with
+    num_sectors / num_values_per_sector / clipping_dist, or None) sizes DISCRETIZED_SECTOR_LIDAR only,
+    as in the simapp."""
+    spec = sensor_spec(sensor_name)
+    return spaces.Box(spec.low, spec.high, spec.shape(LidarConfig(*_lidar_config_values(lidar_config))), spec.dtype)
 
 
 def lidar_input(sensor_name: str, ranges: np.ndarray, lidar_config=None) -> np.ndarray:

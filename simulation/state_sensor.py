@@ -14,15 +14,19 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
+from core.observations import STATE_CLIP, STATE_SIZE
+
 from . import car
 
 LOOKAHEAD_M = np.arange(1, 11) * 0.3
-STATE_SIZE = 6 * len(LOOKAHEAD_M) + 2
-STATE_CLIP = 10.0
+if 6 * len(LOOKAHEAD_M) + 2 != STATE_SIZE:          # the size lives in core (the networks read it there)
+    raise ImportError(f"STATE layout ({6 * len(LOOKAHEAD_M) + 2}) and core.observations.STATE_SIZE ({STATE_SIZE}) differ")
 
 
 def observation_space() -> spaces.Box:
-    return spaces.Box(-STATE_CLIP, STATE_CLIP, (STATE_SIZE,), np.float32)
+    from .sensors import observation_space_for
+
+    return observation_space_for("STATE")
 
 
 def state_vector(tracks, state: car.CarState, reversed_: np.ndarray, arc_m: np.ndarray,

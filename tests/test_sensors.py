@@ -255,8 +255,9 @@ def test_observation_spaces():
     assert observation_space_for("DISCRETIZED_SECTOR_LIDAR").shape == (64,)
     assert observation_space_for("DISCRETIZED_SECTOR_LIDAR",
                                  {"num_sectors": 4, "num_values_per_sector": 5, "clipping_dist": 1.0}).shape == (20,)
-    with pytest.raises(ValueError):
-        observation_space_for("STATE")
+    assert observation_space_for("STATE").shape == (62,)       # one registry for every sensor (core.observations)
+    with pytest.raises(ValueError, match="unknown sensor 'RADAR'"):
+        observation_space_for("RADAR")
 
 
 def test_lidar_input_dispatch():
