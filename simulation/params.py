@@ -76,7 +76,7 @@ class TrackPair:
             out.segment[sel] = proj.segment
             out.distance_from_center_m[sel] = proj.distance_m
             out.is_left[sel] = proj.is_left
-            out.track_width_m[sel] = tr.local_width(proj)
+            out.track_width_m[sel] = tr.nearest_border_width(proj)
         out.wheels_on_track = self.forward.contains(wheels)
         return out
 

@@ -194,7 +194,7 @@ class World:
 
     def _update_poses(self, cars: np.ndarray) -> None:
         arc = self.arc_m[cars]
-        lateral = self.lane[cars] * LANE_OFFSET_FRACTION * self.track.width_at(arc)
+        lateral = self.lane[cars] * LANE_OFFSET_FRACTION * self.track.border_width_at(arc)   # the reference's width
         pose = self.track.pose_at(arc, lateral)
         self.obstacles.xy[cars] = pose[..., 0:2]
         if self.cfg.race_type == "HEAD_TO_BOT":
