@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import car
-from .obstacles import Obstacles
+from .obstacles import KIND_BOT, Obstacles
 from .track import Track
 
 #: Every key a reward function receives, in the order of spec section 1.
@@ -123,7 +123,9 @@ def measure_objects(tracks: TrackPair, obstacles: Obstacles, state: car.CarState
     bearing = np.arctan2(target[:, 1] - cam_y, target[:, 0] - cam_x) - state.yaw
     bearing = np.pi - np.mod(np.pi - bearing, 2 * np.pi)
     in_camera = (np.abs(bearing) <= car.CAMERA_HFOV_RAD / 2) & obstacles.active[rows, ahead]
-    return ObjectMeasure(obstacles.xy, left, dist, dfc, obstacles.yaw, obstacles.speed_mps,
+    # objects_heading: a bot car's yaw [rad]; 0.0 for boxes (simapp track_data.get_object_reward_params)
+    heading = np.where(obstacles.kind == KIND_BOT, obstacles.yaw, 0.0)
+    return ObjectMeasure(obstacles.xy, left, dist, dfc, heading, obstacles.speed_mps,
                          np.stack([behind, ahead], axis=1), in_camera)
 
 

@@ -48,3 +48,20 @@ def test_the_reward_param_is_the_reference_width(tmp_path):
     env.reward_fn = lambda params, car, episode, step: seen.append(params["track_width"]) or 1.0
     env.step(np.zeros(4, np.int64))
     assert seen and all(0.6 < w < 0.75 for w in seen), seen     # Tokyo's road is about 0.66 m, not 1.2
+
+
+@pytest.mark.parametrize("race_type,boxes", [("OBJECT_AVOIDANCE", True), ("HEAD_TO_BOT", False)])
+def test_objects_heading_is_zero_for_boxes_and_the_yaw_of_bots(race_type, boxes):
+    from simulation.env import BatchedEnv
+
+    env = BatchedEnv("reinvent_base", None, {"action_space": [{"steering_angle": 0, "speed": 1.0}], "sensor": ["STATE"]},
+                     {"race_type": race_type}, num_cars=2, seed=3)
+    env.reset()
+    seen = []
+    env.reward_fn = lambda params, car, episode, step: seen.append(params["objects_heading"]) or 1.0
+    env.step(np.zeros(2, np.int64))
+    assert seen and all(len(h) > 0 for h in seen)
+    if boxes:
+        assert all(v == 0.0 for h in seen for v in h), seen      # simapp: [0.0] * number of objects
+    else:
+        assert any(v != 0.0 for h in seen for v in h), seen      # bots report their yaw
