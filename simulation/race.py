@@ -33,8 +33,10 @@ class RaceConfig:
     start_offset_m: float = 0.0
     reverse_direction: bool = False
     alternate_direction: bool = False
-    #: Episode step limit (15 steps per simulated second); ends the episode as "time_up".
-    max_steps: int = 10_000
+    #: Episode step limit (15 steps per simulated second); ends the episode as "time_up". Training's
+    #: is the simapp env's cap, 100,000 steps (deepracer_racetrack_env.py MAX_STEPS; agent_ctrl's
+    #: MAX_STEPS = 10000 is not used there); evaluation sets its own time limit.
+    max_steps: int = 100_000
     #: OBJECT_AVOIDANCE
     number_of_obstacles: int = 6
     min_distance_between_obstacles_m: float = 2.0

@@ -65,3 +65,10 @@ def test_objects_heading_is_zero_for_boxes_and_the_yaw_of_bots(race_type, boxes)
         assert all(v == 0.0 for h in seen for v in h), seen      # simapp: [0.0] * number of objects
     else:
         assert any(v != 0.0 for h in seen for v in h), seen      # bots report their yaw
+
+
+def test_training_has_no_10000_step_time_up():
+    from simulation.race import RaceConfig
+
+    # the simapp env's cap (deepracer_racetrack_env.py MAX_STEPS = 100000); 10,000 was ours
+    assert RaceConfig().max_steps == 100_000 and RaceConfig.from_dict({"training": True}).max_steps == 100_000
