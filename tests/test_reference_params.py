@@ -1,4 +1,4 @@
-"""track_width as the reference computes it (simapp track_data.get_nearest_points): the distance
+"""Reward params the reference way (simapp v6), one fact at a time. track_width as the reference computes it (simapp track_data.get_nearest_points): the distance
 between the inner- and outer-border points nearest to the projection's centre-line point. Checked
 against an independent brute-force re-computation of that algorithm (every border segment) on the
 tracks the fidelity issue names, driven both ways, at random off-centre poses."""
