@@ -1,7 +1,10 @@
-"""Reward params the reference way (simapp v6), one fact at a time. track_width as the reference computes it (simapp track_data.get_nearest_points): the distance
-between the inner- and outer-border points nearest to the projection's centre-line point. Checked
+"""Reward params the reference way (simapp v6), one fact at a time.
+
+track_width as the reference computes it (simapp track_data.get_nearest_points): the distance
+between the inner- and outer-border points nearest to the projection's centre-line point, checked
 against an independent brute-force re-computation of that algorithm (every border segment) on the
-tracks the fidelity issue names, driven both ways, at random off-centre poses."""
+tracks the fidelity issue names, driven both ways, at random off-centre poses. objects_heading of
+boxes and bots; the training step cap."""
 
 from __future__ import annotations
 
