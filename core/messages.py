@@ -29,6 +29,11 @@ ALLOWED_DTYPES = {"uint8", "int8", "int16", "int32", "int64", "uint16", "uint32"
                   "float64", "bool"}
 
 
+#: Largest |reward| of one step: the reference rejects a reward function value beyond it (spec
+#: section 1); the simulator's reward wrapper (simulation.reward) and the episode checks both use it.
+REWARD_LIMIT = 1e5
+
+
 class MessageError(ValueError):
     """A message that is not a well-formed episode or notice."""
 
@@ -221,6 +226,9 @@ def validate_episode(ep: Episode, spec: EpisodeSpec | None = None) -> Episode:
     if not 1 <= t <= max_steps:
         raise MessageError(f"{where}: {t} steps; an episode has 1 to {max_steps}")
     rewards = _float_array(f"{where}: rewards", ep.rewards, (t,))
+    if t and float(np.abs(rewards).max()) > REWARD_LIMIT:
+        raise MessageError(f"{where}: a reward of {float(np.abs(rewards).max()):g} is beyond the reference's "
+                           f"limit of {REWARD_LIMIT:g}")
     log_probs = _float_array(f"{where}: log_probs", ep.log_probs, (t,))
     values = _float_array(f"{where}: values", ep.values, (t,))
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import (ConfigError, Hyperparameters, ModelMetadata, TrainingParams, check_model_name,
+                         show_config_warnings,
                          load_hyperparameters, load_model_metadata, parse_hyperparameters, parse_model_metadata,
                          preset_files)
 from core.model_folder import ModelFolder, ModelLock
@@ -127,8 +128,10 @@ def _position(text: str) -> tuple[float, int]:
 
 def read_run_specs(folder: ModelFolder) -> list[TrainingParams]:
     """The folder's run specs (one per track), or [] when it has none."""
-    return [TrainingParams.from_yaml(folder.read_text(folder.training_params(i)), source=folder.training_params(i))
-            for i in range(folder.training_params_count())]
+    specs = [TrainingParams.from_yaml(folder.read_text(folder.training_params(i)), source=folder.training_params(i))
+             for i in range(folder.training_params_count())]
+    show_config_warnings(*specs)          # unknown run-spec keys (kept, not used): say so once
+    return specs
 
 
 def folder_metadata(folder: ModelFolder) -> ModelMetadata:

@@ -51,6 +51,7 @@ HOSTILE = {
     "obs as a list": message(obs=[[0.0] * STATE_SIZE] * 6),
     "obs array not a map": message(obs=np.zeros((6, STATE_SIZE), np.float32)),
     "scalar rewards": message(rewards=1.0),
+    "rewards beyond the reference's limit": message(rewards=np.full(6, 3e38, np.float32)),
     "string rewards": message(rewards="1.0"),
     "list rewards": message(rewards=[1.0] * 6),
     "2-D rewards": message(rewards=np.ones((6, 1), np.float32)),
@@ -377,9 +378,10 @@ def test_a_non_finite_ppo_update_is_rolled_back_and_reported():
 def test_a_poisoning_iteration_is_skipped_and_nothing_non_finite_is_published(tmp_path):
     from trainer.learner import Limits
 
-    # rewards that pass the boundary (finite float32) but overflow the returns: the update goes non-finite
-    huge = np.full(6, 3e38, np.float32)
-    feed = EpisodeFeed(lambda v: [message(episode_id=i, iteration=v, rewards=huge) for i in range(3)])
+    # old log-probs that pass the boundary (finite float32) but overflow the PPO ratio: the update goes
+    # non-finite (rewards that large are refused at the boundary: the reference's limit is 1e5)
+    huge = np.full(6, -3e38, np.float32)
+    feed = EpisodeFeed(lambda v: [message(episode_id=i, iteration=v, log_probs=huge) for i in range(3)])
     learner = learner_with(feed, tmp_path)
     before = weights(learner.net)
     reports = learner.train(Limits(episodes=3), eval_per_worker=0)
@@ -424,3 +426,14 @@ def test_a_non_finite_sac_update_is_rolled_back_and_its_transitions_dropped():
     assert all(np.array_equal(a, b) for a, b in zip(before, weights(sac.net)))
     assert np.array_equal(sac.replay.valid, valid)                              # the poison is not sampled again
     assert not sac.train_on([Episode(**fields(actions=acts, episode_id=1))]).skipped
+
+
+def test_an_episode_claiming_another_workers_id_is_refused():
+    feed = EpisodeFeed(lambda v: [])
+    learner = learner_with(feed)
+    good = [message(episode_id=i, iteration=0) for i in range(2)]
+    forged = message(episode_id=5, iteration=0, worker=1)        # sent by worker 0, claims to be worker 1
+    feed.inbox = [(0, good[0]), (0, forged), (0, good[1])]
+    learner.gather_timeout_s = 1.0
+    train, _, _, rejected = learner.gather(0, {0: 2, 1: 1}, eval_per_worker=0)
+    assert sorted(e.episode_id for e in train) == [0, 1] and rejected == 1

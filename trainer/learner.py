@@ -212,6 +212,9 @@ class Learner:
                     raise WorkerFault(fault[2])
                 try:
                     ep = Episode.from_bytes(data, self.spec)
+                    if worker >= 0 and ep.worker != worker:
+                        raise MessageError(f"episode {ep.episode_id} says worker {ep.worker} but came from "
+                                           f"worker {worker}")
                 except MessageError as exc:
                     rejected += 1
                     if rejected == 1:
