@@ -55,8 +55,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-#: Largest accepted |reward| (spec section 1: the reference rejects |value| > 1e5).
-from core.messages import REWARD_LIMIT  # noqa: E402  (|reward| beyond it is an error; one home in core)
+from core.messages import REWARD_LIMIT  # largest accepted |reward| (spec section 1); one home in core
+
 #: Lists longer than this are shown abbreviated (first 3 items) in error messages.
 _LIST_SHOWN_IN_FULL = 5
 _module_ids = itertools.count()
