@@ -1,21 +1,27 @@
 """The DeepRacer car: dimensions, control step, action handling and a batched kinematic model.
 
-Frame: the car's origin is the centre of the rear axle, x forward, y left, yaw counter-clockwise
-from the world +x axis [rad]. All functions work on K cars at once (leading array dimension K).
+Frame: the car's origin is the chassis centre (the URDF's base_link, as the reference's car pose),
+x forward, y left, yaw counter-clockwise from the world +x axis [rad]. The rear axle sits
+REAR_AXLE_X_M behind it and the front steering hinges FRONT_AXLE_X_M ahead of it. All functions
+work on K cars at once (leading array dimension K).
 
 Where each constant comes from (spec = ../shared/spec/deepracer-compat.md, a copy of the facts of
 the DeepRacer simapp and its car model):
 - WHEELBASE_M 0.164, TRACK_WIDTH_M 0.16, WHEEL_RADIUS_M 0.035: spec section 4 (car model
   version >= 3).
+- REAR_AXLE_X_M -0.0817, FRONT_AXLE_X_M +0.0823: the rear axle and the front steering hinges
+  relative to the chassis centre (the simapp's car URDF; spec section 9). Their distance is the
+  wheelbase.
 - BODY_WIDTH_M 0.1961 x BODY_LENGTH_M 0.32352: the car footprint the simapp uses for collisions
-  (spec section 1, `is_crashed`). The body is centred between the axles (our choice: the overhang
-  front and rear is then 0.0798 m, close to the real car's bumpers).
+  (spec section 1, `is_crashed`), centred on the chassis centre.
 - REFERENCE_POINT_AHEAD_M 0.14: reward params x, y, progress... are measured this far ahead of the
-  origin along the heading (spec section 1).
+  chassis centre along the heading (simapp markov/agent_ctrl/constants.py; spec section 9).
 - STEP_HZ 15: the camera frame paces the DeepRacer step (spec section 4).
 - Speed [0.1, 4.0] m/s and steering +-30 deg clipping: spec section 4.
-- Camera pose: 0.0917 m ahead of, 0.08 m above the origin, pitched 15 deg down, horizontal FOV
-  1.13 rad, 640x480 rendered and resized to 160x120 (spec section 2).
+- Camera pose: 0.0917 m ahead of the rear axle (0.01 m ahead of the chassis centre), 0.08 m above
+  the ground, pitched 15 deg down, horizontal FOV 1.13 rad, 640x480 rendered and resized to 160x120
+  (spec section 2; the reference's pose, 0.1453 m ahead of the chassis centre, is the fidelity
+  issue's camera step).
 - SPEED_TIME_CONSTANT_S 0.25 and STEERING_TIME_CONSTANT_S 0.10: first-order lags of the speed and
   steering servos. Not in the spec: our estimates of the Gazebo car's wheel-velocity and steering
   controllers (it reaches a commanded speed in well under a second and turns its wheels within a
@@ -28,13 +34,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+REAR_AXLE_X_M = -0.0817
+FRONT_AXLE_X_M = 0.0823
 WHEELBASE_M = 0.164
+assert abs(FRONT_AXLE_X_M - REAR_AXLE_X_M - WHEELBASE_M) < 1e-9
 TRACK_WIDTH_M = 0.16
 WHEEL_RADIUS_M = 0.035
 BODY_LENGTH_M = 0.32352
 BODY_WIDTH_M = 0.1961
-#: Body centre ahead of the origin (centred between the axles) [m].
-BODY_CENTER_AHEAD_M = WHEELBASE_M / 2
+#: Body centre ahead of the origin [m]: the body is centred on the chassis centre.
+BODY_CENTER_AHEAD_M = 0.0
 REFERENCE_POINT_AHEAD_M = 0.14
 
 STEP_HZ = 15.0
@@ -47,7 +56,7 @@ MAX_STEERING_DEG = 30.0
 SPEED_TIME_CONSTANT_S = 0.25
 STEERING_TIME_CONSTANT_S = 0.10
 
-CAMERA_AHEAD_M = 0.0917
+CAMERA_AHEAD_M = 0.0917 + REAR_AXLE_X_M
 CAMERA_HEIGHT_M = 0.08
 CAMERA_PITCH_DOWN_RAD = np.deg2rad(15.0)
 CAMERA_HFOV_RAD = 1.13
@@ -59,8 +68,8 @@ STEREO_HALF_BASELINE_M = 0.03
 
 #: Wheel contact points (4, 2) in the car frame: rear-left, rear-right, front-left, front-right.
 WHEEL_POINTS_M = np.array([
-    [0.0, TRACK_WIDTH_M / 2], [0.0, -TRACK_WIDTH_M / 2],
-    [WHEELBASE_M, TRACK_WIDTH_M / 2], [WHEELBASE_M, -TRACK_WIDTH_M / 2],
+    [REAR_AXLE_X_M, TRACK_WIDTH_M / 2], [REAR_AXLE_X_M, -TRACK_WIDTH_M / 2],
+    [FRONT_AXLE_X_M, TRACK_WIDTH_M / 2], [FRONT_AXLE_X_M, -TRACK_WIDTH_M / 2],
 ])
 #: Body corners (4, 2) in the car frame, counter-clockwise from rear-right.
 BODY_CORNERS_M = np.array([
@@ -90,7 +99,7 @@ def to_world(x, y, yaw, local_points: np.ndarray) -> np.ndarray:
 class CarState:
     """State of K cars. Speeds and steering are the *actual* (lagged) values."""
 
-    x: np.ndarray          # (K,) m, rear-axle centre
+    x: np.ndarray          # (K,) m, chassis centre
     y: np.ndarray          # (K,) m
     yaw: np.ndarray        # (K,) rad
     speed_mps: np.ndarray  # (K,)
@@ -106,6 +115,10 @@ class CarState:
         return np.stack([self.x + REFERENCE_POINT_AHEAD_M * np.cos(self.yaw),
                          self.y + REFERENCE_POINT_AHEAD_M * np.sin(self.yaw)], axis=1)
 
+    def rear_axle(self) -> np.ndarray:
+        """(K, 2) the centre of the rear axle (the point the bicycle model moves along its heading)."""
+        return np.stack([self.x + REAR_AXLE_X_M * np.cos(self.yaw), self.y + REAR_AXLE_X_M * np.sin(self.yaw)], axis=1)
+
     def wheel_points(self) -> np.ndarray:
         return to_world(self.x, self.y, self.yaw, WHEEL_POINTS_M)
 
@@ -117,8 +130,9 @@ def step_kinematics(state: CarState, speed_cmd_mps: np.ndarray, steering_cmd_rad
                     dt_s: float = STEP_S, mask: np.ndarray | None = None) -> np.ndarray:
     """Advance K cars by dt with a kinematic bicycle model and first-order servo lags, in place.
 
-    ``mask`` (K,) bool selects the cars that move (others stay put). Returns the distance each car's
-    origin moved [m] (K,).
+    The rear axle moves along an exact circular arc; the chassis centre (the state's x, y) follows
+    it. ``mask`` (K,) bool selects the cars that move (others stay put). Returns the distance each
+    car's rear axle moved [m] (K,).
     """
     a_v = 1.0 - np.exp(-dt_s / SPEED_TIME_CONSTANT_S)
     a_d = 1.0 - np.exp(-dt_s / STEERING_TIME_CONSTANT_S)
@@ -136,13 +150,15 @@ def step_kinematics(state: CarState, speed_cmd_mps: np.ndarray, steering_cmd_rad
     # chord length and direction of an arc of length dist turning by dyaw
     chord = np.where(small, dist, 2.0 * np.sin(0.5 * dyaw) * dist / safe)
     heading_mid = state.yaw + 0.5 * dyaw
-    dx = chord * np.cos(heading_mid)
-    dy = chord * np.sin(heading_mid)
+    yaw1 = state.yaw + dyaw
+    # rear axle displacement, and the chassis centre's offset from it turning with the car
+    dx = chord * np.cos(heading_mid) - REAR_AXLE_X_M * (np.cos(yaw1) - np.cos(state.yaw))
+    dy = chord * np.sin(heading_mid) - REAR_AXLE_X_M * (np.sin(yaw1) - np.sin(state.yaw))
     if mask is None:
         mask = np.ones(v0.shape, bool)
     state.x = np.where(mask, state.x + dx, state.x)
     state.y = np.where(mask, state.y + dy, state.y)
-    state.yaw = np.where(mask, wrap_angle(state.yaw + dyaw), state.yaw)
+    state.yaw = np.where(mask, wrap_angle(yaw1), state.yaw)
     state.speed_mps = np.where(mask, v1, v0)
     state.steering_rad = np.where(mask, d1, d0)
     return np.where(mask, np.abs(chord), 0.0)

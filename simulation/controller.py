@@ -27,7 +27,8 @@ def pure_pursuit(env: BatchedEnv, lookahead_m: float = 0.45, target_speed_mps: f
         sel = np.flatnonzero(env.reversed == flag)
         if sel.size:
             target[sel] = env.tracks.track(flag).center_at(m.arc_m[sel] + lookahead_m)
-    dx, dy = target[:, 0] - s.x, target[:, 1] - s.y
+    rear = s.rear_axle()                  # pure pursuit steers the rear axle's arc
+    dx, dy = target[:, 0] - rear[:, 0], target[:, 1] - rear[:, 1]
     alpha = np.arctan2(dy, dx) - s.yaw
     alpha = np.pi - np.mod(np.pi - alpha, 2 * np.pi)
     dist = np.maximum(np.hypot(dx, dy), 1e-6)

@@ -420,9 +420,9 @@ def render_stereo(renderer: CameraRenderer, x, y, yaw, obstacles: Obstacles | No
 # ---------------------------------------------------------------------- lidar
 LIDAR_FOV_RAD = 2.618
 """One-sided field of view [rad]: beams span [-LIDAR_FOV_RAD, +LIDAR_FOV_RAD] (+-150 deg)."""
-LIDAR_AHEAD_M = car.WHEELBASE_M / 2
-"""Lidar mount ahead of the car origin [m]: the middle of the wheelbase (our choice; the spec does
-not say where the lidar sits)."""
+LIDAR_AHEAD_M = 0.0
+"""Lidar mount ahead of the car origin (the chassis centre) [m]: the middle of the wheelbase (our
+choice until the fidelity issue's lidar step mounts it as the reference does)."""
 LIDAR_MAX_RANGE_M = 12.0
 """Range reported when a beam hits nothing [m] (simapp LIDAR_360_DEGREE_MAX_RANGE)."""
 #: DISCRETIZED_SECTOR_LIDAR defaults: model_metadata's lidar_config defaults (core.config.LidarConfig).

@@ -75,3 +75,31 @@ def test_training_has_no_10000_step_time_up():
 
     # the simapp env's cap (deepracer_racetrack_env.py MAX_STEPS = 100000); 10,000 was ours
     assert RaceConfig().max_steps == 100_000 and RaceConfig.from_dict({"training": True}).max_steps == 100_000
+
+
+def test_the_car_pose_is_the_chassis_centre_with_the_urdf_axles():
+    from simulation import car
+    from simulation.env import BatchedEnv
+
+    env = BatchedEnv("reinvent_base", None, {"action_space": [{"steering_angle": 20, "speed": 1.0}],
+                                             "sensor": ["STATE"]}, {"training": False}, num_cars=1, seed=0)
+    env.reset()
+    s = env.state
+    track = env.tracks.forward
+    assert track.project(np.array([[s.x[0], s.y[0]]])).distance_m[0] < 1e-6       # starts on the centre line
+    ref = s.reference_point()[0]
+    assert np.hypot(ref[0] - s.x[0], ref[1] - s.y[0]) == pytest.approx(0.14)     # 0.14 m ahead of the chassis centre
+    wheels = s.wheel_points()[0]
+    c, sn = np.cos(s.yaw[0]), np.sin(s.yaw[0])
+    along = (wheels[:, 0] - s.x[0]) * c + (wheels[:, 1] - s.y[0]) * sn
+    assert np.allclose(along, [-0.0817, -0.0817, 0.0823, 0.0823])
+    # held steering: the rear axle runs on a circle of radius wheelbase / tan(steering)
+    st = car.CarState(np.zeros(1), np.zeros(1), np.zeros(1), np.ones(1), np.full(1, np.radians(20)))
+    rear = []
+    for _ in range(60):
+        car.step_kinematics(st, np.ones(1), np.full(1, np.radians(20)))
+        rear.append(st.rear_axle()[0])
+    rear = np.array(rear)
+    a = np.c_[2 * rear, np.ones(len(rear))]
+    cx, cy, k = np.linalg.lstsq(a, (rear ** 2).sum(1), rcond=None)[0]
+    assert np.sqrt(k + cx ** 2 + cy ** 2) == pytest.approx(car.WHEELBASE_M / np.tan(np.radians(20)), rel=1e-3)
