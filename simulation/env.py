@@ -186,6 +186,7 @@ class BatchedEnv:
             rev ^= (ids % 2 == 1)
         fwd = self.tracks.forward
         start_fwd = np.empty(cars.size)
+        start_arc = np.empty(cars.size)     # the chassis centre's start, in each car's driving direction
         for i, (eid, r) in enumerate(zip(ids, rev)):
             tr = self.tracks.track(r)
             adv = cfg.round_robin_advance if cfg.training else 0.0
@@ -193,6 +194,7 @@ class BatchedEnv:
             pose = tr.pose_at(arc)
             self.state.x[cars[i]], self.state.y[cars[i]], self.state.yaw[cars[i]] = pose
             start_fwd[i] = fwd.length_m - arc if r else arc
+            start_arc[i] = arc
         self.state.speed_mps[cars] = 0.0
         self.state.steering_rad[cars] = 0.0
         self.reversed[cars] = rev
@@ -208,8 +210,15 @@ class BatchedEnv:
         self.world.reset(cars, start_fwd, np.where(rev, -1.0, 1.0))
         m = self.tracks.measure(self._subset_state(cars), rev)
         self.prev_arc_m[cars] = m.arc_m
+        # Progress counts from the start position (the chassis centre), measured at the reference
+        # point, as the simapp's (ndist(reference point) - start_ndist): the first call already
+        # shows 0.14 m of it (about 0.8% on reinvent_base).
+        ahead = m.arc_m - start_arc
+        if fwd.is_loop:
+            ahead = np.mod(ahead + fwd.length_m / 2, fwd.length_m) - fwd.length_m / 2
+        self.lap_distance_m[cars] = ahead
         if not fwd.is_loop:  # open track: the lap is what is left from the start to the end
-            self.lap_length_m[cars] = np.maximum(fwd.length_m - m.arc_m, 1e-6)
+            self.lap_length_m[cars] = np.maximum(fwd.length_m - start_arc, 1e-6)
         self._measure = None
 
     def _respawn(self, cars: np.ndarray, m) -> None:

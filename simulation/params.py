@@ -130,8 +130,9 @@ def measure_objects(tracks: TrackPair, obstacles: Obstacles, state: car.CarState
 
 
 def progress_percent(lap_distance_m: np.ndarray, lap_length_m: float) -> np.ndarray:
-    """Progress 0-100 from the distance driven along the centre line since the episode's start."""
-    return np.clip(lap_distance_m / lap_length_m * 100.0, 0.0, 100.0)
+    """Progress [%] from the distance along the centre line between the episode's start position and
+    the reference point: at most 100 (the lap), negative behind the start (simapp compute_current_prog)."""
+    return np.minimum(lap_distance_m / lap_length_m * 100.0, 100.0)
 
 
 def build_params(tracks: TrackPair, m: Measure, reversed_: np.ndarray, progress: np.ndarray,

@@ -73,7 +73,9 @@ def test_reference_point_is_ahead_of_the_car(tmp_path):
     assert p["x"] == pytest.approx(env.state.x[0] + 0.14)
     assert p["y"] == pytest.approx(env.state.y[0])
     assert p["projection_distance"] == pytest.approx(p["x"])      # bottom side of the square runs along y=0
-    assert p["progress"] == pytest.approx((p["x"] - 1.0 - 0.14) / 16.0 * 100, abs=1e-6)
+    # progress counts from the start position (the chassis centre at 1.0 m), measured at the reference
+    # point (simapp: ndist(reference point) - start_ndist)
+    assert p["progress"] == pytest.approx((p["x"] - 1.0) / 16.0 * 100, abs=1e-6)
     assert p["heading"] == pytest.approx(0.0)
     assert p["closest_waypoints"] == [int(p["x"] // 0.5), int(p["x"] // 0.5) + 1]
 

@@ -103,3 +103,16 @@ def test_the_car_pose_is_the_chassis_centre_with_the_urdf_axles():
     a = np.c_[2 * rear, np.ones(len(rear))]
     cx, cy, k = np.linalg.lstsq(a, (rear ** 2).sum(1), rcond=None)[0]
     assert np.sqrt(k + cx ** 2 + cy ** 2) == pytest.approx(car.WHEELBASE_M / np.tan(np.radians(20)), rel=1e-3)
+
+
+def test_progress_counts_from_the_start_position_as_the_reference():
+    from simulation.env import BatchedEnv
+    from simulation.params import progress_percent
+
+    env = BatchedEnv("reinvent_base", None, {"action_space": [{"steering_angle": 0, "speed": 0.1}],
+                                             "sensor": ["STATE"]}, {"training": False}, num_cars=1, seed=0)
+    env.reset()
+    first = env.step(np.zeros(1, np.int64)).progress[0]
+    # the reference point starts 0.14 m ahead of the start (about 0.79% of 17.71 m) and the car crept on
+    assert 0.14 / env.tracks.forward.length_m * 100 <= first < 0.9
+    assert progress_percent(np.array([-0.2, 20.0]), 17.71).tolist() == pytest.approx([-0.2 / 17.71 * 100, 100.0])
