@@ -142,6 +142,11 @@ class ModelFolder:
     def training_metrics(self, worker: int = 0) -> str:
         return self.key("metrics/TrainingMetrics.json" if worker == 0 else f"metrics/TrainingMetrics_{worker}.json")
 
+    def training_metrics_keys(self) -> list[str]:
+        """The training metrics files of every worker that wrote one (training_metrics(w)), sorted."""
+        return [k for k in self.storage.list(self.key("metrics/"))
+                if k.rpartition("/")[2].startswith("TrainingMetrics") and k.endswith(".json")]
+
     def evaluation_metrics(self, timestamp: datetime | float | str | None = None) -> str:
         return self.key(f"metrics/evaluation/evaluation-{format_timestamp(timestamp)}.json")
 

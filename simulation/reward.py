@@ -433,21 +433,27 @@ _real_os_exit = os._exit
 
 
 class IsolatedRewardFunction(RewardFunction):
-    """A RewardFunction run from a private copy of the file in a folder of its own, as the sims run
-    the model's reward_function.py, so `check-reward` and training behave alike (a file the reward
-    reads beside it is missing in both); messages name the original file."""
+    """A RewardFunction run from a private copy in a folder of its own: how the sims, evaluation and
+    `check-reward` all run a reward, so they behave alike (a file the reward reads beside it is
+    missing in each). ``source`` is the user's file or the bytes of a model's reward_function.py;
+    messages name ``display_path`` (default: the user's file)."""
 
-    def __init__(self, path: str | os.PathLike, copies: int = 1, timeout_s: float | None = None) -> None:
+    def __init__(self, source: str | os.PathLike | bytes, copies: int = 1, timeout_s: float | None = None,
+                 display_path: str | None = None) -> None:
         import tempfile
 
-        original = Path(path).expanduser().absolute()
         self._copy_dir = tempfile.TemporaryDirectory(prefix="deepracer-reward-")
         copy = Path(self._copy_dir.name) / "reward_function.py"
-        if original.is_file() and original.suffix == ".py":
-            copy.write_bytes(original.read_bytes())
-        else:                         # let RewardFunction report the missing or wrong file as it is
-            copy = original
-        super().__init__(copy, copies=copies, timeout_s=timeout_s, display_path=str(original))
+        if isinstance(source, bytes):
+            copy.write_bytes(source)
+        else:
+            original = Path(source).expanduser().absolute()
+            display_path = display_path or str(original)
+            if original.is_file() and original.suffix == ".py":
+                copy.write_bytes(original.read_bytes())
+            else:                     # let RewardFunction report the missing or wrong file as it is
+                copy = original
+        super().__init__(copy, copies=copies, timeout_s=timeout_s, display_path=display_path)
 
 
 def reward_timeout_s(value: float | None = None) -> float:

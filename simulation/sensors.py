@@ -36,7 +36,7 @@ from gymnasium import spaces
 
 from core.config import LidarConfig
 from core.observations import (LIDAR_CLIP_M, LIDAR_MIN_RANGE_M, LIDAR_NUM_BEAMS, SECTOR_LIDAR_CLIP_M,
-                               SECTOR_LIDAR_NUM_SECTORS, is_camera, sensor_spec)
+                               SECTOR_LIDAR_NUM_SECTORS, sensor_spec)
 
 from . import car
 from .obstacles import KIND_BOT, Obstacles

@@ -14,10 +14,8 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +30,7 @@ from core.transport import SimTransport, StdioSim, TransportError
 
 from .env import BatchedEnv
 from .race import RaceConfig
-from .reward import RewardFunction, RewardFunctionError
+from .reward import IsolatedRewardFunction, RewardFunctionError
 from .rollout import play
 from .track import Track, split_track_spec
 
@@ -87,9 +85,6 @@ class Worker:
         self.folder = ModelFolder(storage, cfg.model_prefix)
         self.metadata = parse_model_metadata(self.folder.read_json(self.folder.model_metadata()),
                                              source=self.folder.model_metadata())
-        self._reward_dir = tempfile.TemporaryDirectory(prefix="deepracer-reward-")
-        reward_path = Path(self._reward_dir.name) / "reward_function.py"
-        reward_path.write_bytes(storage.get_bytes(self.folder.reward_function()))
         # The run spec (training_params.yaml, one file per track) and the route file stored in the model
         # folder, so a sim on any machine drives the same track with the same race options.
         specs = self.folder.training_params_count()
@@ -103,7 +98,8 @@ class Worker:
             self.track = Track.from_model_folder(self.folder, track_of_worker(cfg.track, cfg.worker))
             race, randomize = RaceConfig.from_dict(cfg.race), False
         shown = cfg.reward_source or f"{self.folder.reward_function()} ({storage.describe()})"
-        reward = RewardFunction(reward_path, copies=cfg.num_cars, display_path=shown)
+        reward = IsolatedRewardFunction(storage.get_bytes(self.folder.reward_function()), copies=cfg.num_cars,
+                                        display_path=shown)
         self.env = BatchedEnv(self.track, reward, self.metadata, race, num_cars=cfg.num_cars,
                               seed=cfg.seed + 7919 * cfg.worker, episode_offset=cfg.worker,
                               domain_randomization=randomize)

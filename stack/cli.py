@@ -226,7 +226,6 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from .evaluate import evaluate
-
     from .model_setup import race_options_from_args
 
     race = {"resets": True} if args.resets else {}
@@ -280,7 +279,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, **kw) -> argparse.ArgumentParser:  # --tracks-dir also after the command
         return sub.add_parser(name, parents=[common], **kw)
-
 
     tk = command("tracks", help="list the tracks here and those that can be downloaded; --download fetches them")
     tk.add_argument("names", nargs="*", help="with --download: these tracks (default: the 61 standard ones)")

@@ -11,10 +11,8 @@ elapsed time is its simulated lap time plus penalties.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +23,7 @@ from core.policy import FrozenPolicy
 from core.traces import EvaluationMetrics, simtrace_csv
 from simulation.env import BatchedEnv
 from simulation.race import RaceConfig
+from simulation.reward import IsolatedRewardFunction
 from simulation.rollout import simtrace_rows
 from simulation.track import Track
 
@@ -86,30 +85,29 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
     options["training"] = False  # every trial starts at the start line
     race_cfg = RaceConfig.from_dict(options)
     rng = np.random.default_rng(seed)
-    with tempfile.TemporaryDirectory(prefix="deepracer-eval-") as tmp:
-        reward = Path(tmp) / "reward_function.py"
-        reward.write_bytes(folder.storage.get_bytes(folder.reward_function()))
-        env = BatchedEnv(route, reward, metadata, race_cfg, num_cars=trials, seed=seed, autoreset=False)
-        obs = env.reset()
-        start_ms = time.time() * 1000
-        results: list[TrialResult | None] = [None] * trials
-        rows: list[dict] = []
-        while any(r is None for r in results):
-            actions, _, _ = policy.act(obs, rng, greedy=True)
-            r = env.step(actions)
-            live = np.array([res is None for res in results])
-            rows += simtrace_rows(r, actions, metadata.is_discrete, env.tracks.forward.length_m, np.flatnonzero(live))
-            for i in np.flatnonzero(r.done & live).tolist():
-                status = rs.STATUSES[int(r.status[i])]
-                lap = status == "lap_complete"
-                results[i] = TrialResult(
-                    trial=i + 1, status=status, progress=float(r.progress[i]),
-                    lap_time_s=float(r.steps[i] / 15.0 + r.penalty_s[i]) if lap else None,
-                    sim_time_s=float(r.steps[i] / 15.0), penalty_s=float(r.penalty_s[i]),
-                    off_track=int(r.off_track_count[i]), crashed=int(r.crash_count[i]),
-                    reversed=int(r.reversed_count[i]), immobilized=int(r.immobilized_count[i]),
-                    resets=int(r.reset_count[i]), start_time_ms=start_ms)
-            obs = r.obs
+    reward = IsolatedRewardFunction(folder.storage.get_bytes(folder.reward_function()), copies=trials,
+                                    display_path=f"{folder.reward_function()} ({folder.storage.describe()})")
+    env = BatchedEnv(route, reward, metadata, race_cfg, num_cars=trials, seed=seed, autoreset=False)
+    obs = env.reset()
+    start_ms = time.time() * 1000
+    results: list[TrialResult | None] = [None] * trials
+    rows: list[dict] = []
+    while any(r is None for r in results):
+        actions, _, _ = policy.act(obs, rng, greedy=True)
+        r = env.step(actions)
+        live = np.array([res is None for res in results])
+        rows += simtrace_rows(r, actions, metadata.is_discrete, env.tracks.forward.length_m, np.flatnonzero(live))
+        for i in np.flatnonzero(r.done & live).tolist():
+            status = rs.STATUSES[int(r.status[i])]
+            lap = status == "lap_complete"
+            results[i] = TrialResult(
+                trial=i + 1, status=status, progress=float(r.progress[i]),
+                lap_time_s=float(r.steps[i] / 15.0 + r.penalty_s[i]) if lap else None,
+                sim_time_s=float(r.steps[i] / 15.0), penalty_s=float(r.penalty_s[i]),
+                off_track=int(r.off_track_count[i]), crashed=int(r.crash_count[i]),
+                reversed=int(r.reversed_count[i]), immobilized=int(r.immobilized_count[i]),
+                resets=int(r.reset_count[i]), start_time_ms=start_ms)
+        obs = r.obs
     stamp = format_timestamp(time.time())
     metrics = EvaluationMetrics()
     for t in results:

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.config import (ConfigError, Hyperparameters, ModelMetadata, TrainingParams, check_model_name,
-                         show_config_warnings,
-                         load_hyperparameters, load_model_metadata, parse_hyperparameters, parse_model_metadata,
-                         preset_files)
+from core.config import (RACE_TYPES, ConfigError, Hyperparameters, ModelMetadata, TrainingParams,
+                         check_model_name, load_hyperparameters, load_model_metadata, parse_hyperparameters,
+                         parse_model_metadata, preset_files, show_config_warnings)
 from core.model_folder import ModelFolder, ModelLock
-from simulation.reward import RewardFunction
+from simulation.reward import IsolatedRewardFunction
 from simulation.track import Track, load_tracks, store_tracks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,8 +86,6 @@ class ModelSetup:
 
 def add_race_arguments(parser) -> None:
     """The run spec's race options as command-line flags (train, the compose upload, evaluate)."""
-    from core.config import RACE_TYPES
-
     g = parser.add_argument_group("race options (the run spec, training_params.yaml)")
     g.add_argument("--race-type", choices=RACE_TYPES, help="TIME_TRIAL (default), OBJECT_AVOIDANCE, HEAD_TO_BOT")
     g.add_argument("--reverse", action="store_true", default=None, help="drive the track the other way")
@@ -151,19 +147,10 @@ def _check_compatible(theirs: ModelMetadata, ours: ModelMetadata, what: str) -> 
 
 
 def _reward_bytes(path: str | os.PathLike) -> bytes:
-    path = Path(path)
-    RewardFunction(path)        # a syntax error or a missing reward_function shows now
-    return path.read_bytes()
-
-
-def _check_reward_bytes(data: bytes, source: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="deepracer-reward-") as tmp:
-        path = Path(tmp) / "reward_function.py"
-        path.write_bytes(data)
-        try:
-            RewardFunction(path)
-        except Exception as exc:
-            raise ConfigError(f"the reward function stored in {source} does not load: {exc}") from None
+    """The user's reward file, loaded first as the sims will run it (a syntax error, a missing
+    reward_function, a file it reads beside it: each shows now, naming the file)."""
+    IsolatedRewardFunction(path)
+    return Path(path).read_bytes()
 
 
 def prepare_model(folder: ModelFolder, req: SetupRequest) -> ModelSetup:
@@ -213,7 +200,7 @@ def prepare_model(folder: ModelFolder, req: SetupRequest) -> ModelSetup:
         reward = _reward_bytes(req.reward or DEFAULT_REWARD)
     else:
         reward = base.storage.get_bytes(base.reward_function())
-        _check_reward_bytes(reward, base.describe())
+        IsolatedRewardFunction(reward, display_path=f"{base.reward_function()} ({base.storage.describe()})")
         notes.append(f"reward_function.py from {base_what}")
 
     # tracks and race options: given > the base's run specs > defaults

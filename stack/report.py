@@ -28,7 +28,7 @@ from .pictures import draw_track  # noqa: E402
 
 def training_curves(folder: ModelFolder) -> dict[str, dict[int, list[float]]]:
     """{"reward"|"progress"|"eval_progress": {iteration: [values per episode]}} from every worker's metrics."""
-    keys = [k for k in folder.storage.list(folder.key("metrics/")) if Path(k).name.startswith("TrainingMetrics")]
+    keys = folder.training_metrics_keys()
     if not keys:
         raise ConfigError(f"no training metrics in {folder.describe()}; train the model first")
     out: dict[str, dict[int, list[float]]] = {"reward": defaultdict(list), "progress": defaultdict(list),

@@ -18,7 +18,6 @@ import hashlib
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from core.s3_storage import S3Storage

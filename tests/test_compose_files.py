@@ -3,7 +3,6 @@ ports on loopback, least privilege; the env files `make up` writes."""
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 import subprocess

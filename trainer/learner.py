@@ -166,9 +166,7 @@ class Learner:
         """Training episodes the metrics files record for policies before ``version`` (a resumed run
         counts on from there)."""
         total = 0
-        for key in self.folder.storage.list(self.folder.key("metrics/")):
-            if not key.rpartition("/")[2].startswith("TrainingMetrics"):
-                continue
+        for key in self.folder.training_metrics_keys():
             try:
                 entries = self.folder.read_json(key).get("metrics", [])
             except (ValueError, AttributeError):
