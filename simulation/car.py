@@ -110,6 +110,16 @@ class CarState:
         z = np.zeros(k)
         return cls(z.copy(), z.copy(), z.copy(), z.copy(), z.copy())
 
+    def subset(self, cars: np.ndarray) -> "CarState":
+        """A copy of the state of the cars with indices ``cars``."""
+        return CarState(self.x[cars], self.y[cars], self.yaw[cars], self.speed_mps[cars], self.steering_rad[cars])
+
+    def stop(self, cars: np.ndarray) -> None:
+        """Bring the cars with indices ``cars`` to rest (speed, steering and every other motion state 0),
+        in place; their pose stays."""
+        self.speed_mps[cars] = 0.0
+        self.steering_rad[cars] = 0.0
+
     def reference_point(self) -> np.ndarray:
         """(K, 2) the point REFERENCE_POINT_AHEAD_M ahead of the origin, where reward params are measured."""
         return np.stack([self.x + REFERENCE_POINT_AHEAD_M * np.cos(self.yaw),

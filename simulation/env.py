@@ -195,8 +195,7 @@ class BatchedEnv:
             self.state.x[cars[i]], self.state.y[cars[i]], self.state.yaw[cars[i]] = pose
             start_fwd[i] = fwd.length_m - arc if r else arc
             start_arc[i] = arc
-        self.state.speed_mps[cars] = 0.0
-        self.state.steering_rad[cars] = 0.0
+        self.state.stop(cars)
         self.reversed[cars] = rev
         self.episode[cars] = ids
         self.steps[cars] = 0
@@ -228,15 +227,13 @@ class BatchedEnv:
             tr = self.tracks.track(bool(self.reversed[c]))
             arc = m.arc_m[c] - car.REFERENCE_POINT_AHEAD_M
             self.state.x[c], self.state.y[c], self.state.yaw[c] = tr.pose_at(arc)
-        self.state.speed_mps[cars] = 0.0
-        self.state.steering_rad[cars] = 0.0
+        self.state.stop(cars)
         self.falling[cars] = 0
         self.immobile[cars] = 0
         self.prev_arc_m[cars] = self.tracks.measure(self._subset_state(cars), self.reversed[cars]).arc_m
 
     def _subset_state(self, cars: np.ndarray) -> car.CarState:
-        s = self.state
-        return car.CarState(s.x[cars], s.y[cars], s.yaw[cars], s.speed_mps[cars], s.steering_rad[cars])
+        return self.state.subset(cars)
 
     # ------------------------------------------------------------------ step
     def actions_to_commands(self, actions) -> tuple[np.ndarray, np.ndarray]:
