@@ -1,8 +1,10 @@
 """Environments: a batched env stepping K cars on numpy arrays (what workers use) and a Gymnasium env.
 
-One step is 1/15 s of simulated time. The order inside a step is the reference's: apply the action,
-move the world, measure, decide the episode status, build ``params`` and call the user's reward
-function (also on the final step), then observe.
+One step is 1/15 s of simulated time. The order inside a step is the reference's (simapp v6 with
+model version >= 4, where physics is paused while the action is chosen): judge the pose the cars
+are in, the one their last observation showed (measure, episode status, ``params`` and the user's
+reward function, also on the final step), then let the action move the world, then observe. Each
+episode starts with the reference's prepare step (see ``BatchedEnv.step``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from core import race_status as rs
 from core.config import CAMERA_SENSORS, ModelMetadata, as_model_metadata
 
 from . import car, sensors, state_sensor
-from .params import TrackPair, build_params, measure_objects, progress_percent
+from .params import Measure, TrackPair, build_params, measure_objects, progress_percent
 from .race import RaceConfig, World, boxes_overlap
 from .reward import RewardFunction
 from .track import Track
@@ -159,7 +161,11 @@ class BatchedEnv:
         self.penalty_s = np.zeros(k)
         self.sim_time_s = np.zeros(k)
         self.done = np.zeros(k, bool)
-        self._measure = None
+        #: (K,) bool: the episode's next step is the reference's prepare step (car held at rest, reward 0)
+        self.preparing = np.zeros(k, bool)
+        #: (K,) seconds the car is still held at rest after an evaluation reset (the penalty)
+        self.pause_left_s = np.zeros(k)
+        self._measure: Measure | None = None
 
     # ------------------------------------------------------------------ reset
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
@@ -218,7 +224,9 @@ class BatchedEnv:
         self.lap_distance_m[cars] = ahead
         if not fwd.is_loop:  # open track: the lap is what is left from the start to the end
             self.lap_length_m[cars] = np.maximum(fwd.length_m - start_arc, 1e-6)
-        self._measure = None
+        self.preparing[cars] = True
+        self.pause_left_s[cars] = 0.0
+        self._update_measure(cars, m)
 
     def _respawn(self, cars: np.ndarray, m) -> None:
         """Put cars back on the centre line where they left it, facing the driving direction, at rest
@@ -252,36 +260,22 @@ class BatchedEnv:
         return steer, speed
 
     def step(self, actions, max_resets: int | None = None) -> StepBatch:
-        """Advance every active car by one step. With ``autoreset``, finished cars start a new episode
-        (at most ``max_resets`` of them, lowest car index first; the others park until ``reset``)."""
+        """One step of every active car, in the reference's order (simapp v6, model version >= 4):
+        judge the pose the cars are in (the pose their observation and so the action came from:
+        params, status, reward), then let the action move the world for 1/15 s and observe.
+
+        So an episode's first step is the reference's *prepare* step (status "prepare", reward 0, the
+        reward function is not called, the car stays at rest); the first reward call sees steps == 2
+        with the car still at its start; going off track or completing the lap shows one step after
+        the move that did it. With ``autoreset``, finished cars start a new episode (at most
+        ``max_resets`` of them, lowest car index first; the others park until ``reset``).
+        """
         steer_cmd, speed_cmd = self.actions_to_commands(actions)
         cfg = self.race
-        steer_eff, speed_eff = steer_cmd, speed_cmd
-        if cfg.action_noise_speed_fraction > 0:
-            speed_eff = speed_eff * (1.0 + self.rng.normal(0.0, cfg.action_noise_speed_fraction, self.k))
-        if cfg.action_noise_steering_deg > 0:
-            steer_eff = steer_eff + self.rng.normal(0.0, cfg.action_noise_steering_deg, self.k)
-        speed_eff = car.clip_speed(speed_eff)
-        steer_eff = car.clip_steering(steer_eff)
         active = ~self.done
-        self.world.step(car.STEP_S)
-        moved = car.step_kinematics(self.state, speed_eff, np.deg2rad(steer_eff), car.STEP_S, mask=active)
         self.steps += active
-        self.sim_time_s += car.STEP_S
-        m = self.tracks.measure(self.state, self.reversed)
-
-        # progress along the centre line since the start (wrapping at the finish line)
-        delta = m.arc_m - self.prev_arc_m
-        if self.tracks.forward.is_loop:
-            length = self.tracks.forward.length_m
-            delta = np.mod(delta + length / 2, length) - length / 2
-        delta = np.where(active, delta, 0.0)
-        self.prev_arc_m = m.arc_m
-        self.lap_distance_m += delta
+        m = self._current_measure()
         progress = progress_percent(self.lap_distance_m, self.lap_length_m)
-        self.falling = np.where(active & (delta < -1e-9), self.falling + 1, np.where(active, 0, self.falling))
-        self.immobile = np.where(active & (moved <= IMMOBILE_DISTANCE_M), self.immobile + 1,
-                                 np.where(active, 0, self.immobile))
 
         crashed = np.zeros(self.k, bool)
         objects = None
@@ -292,7 +286,13 @@ class BatchedEnv:
             objects = measure_objects(self.tracks, ob, self.state, self.reversed, m.arc_m)
         any_on = m.wheels_on_track.any(axis=1)
 
+        preparing = active & self.preparing
+        paused = active & ~preparing & (self.pause_left_s > 0.0)
+        running = active & ~preparing & ~paused
         status = episode_status(progress, any_on, crashed, self.falling, self.immobile, self.steps, cfg.max_steps)
+        # a held car only finishes on the step limit (the reference keeps lap complete / time up)
+        held_status = np.where(preparing, rs.PREPARE, rs.PAUSE)
+        status = np.where(running | (status == rs.TIME_UP), status, held_status)
         status = np.where(active, status, rs.PARK)
         self.crashes += status == rs.CRASHED
         self.off_tracks += status == rs.OFF_TRACK
@@ -306,9 +306,10 @@ class BatchedEnv:
             self.penalty_s += np.where(respawn & (status == rs.CRASHED), cfg.collision_penalty_s, 0.0)
             self.resets += respawn
 
-        rewards = self._rewards(m, progress, speed_cmd, steer_cmd, crashed, objects, active)
+        rewards = self._rewards(m, progress, speed_cmd, steer_cmd, crashed, objects, running)
 
-        terminated = active & ~respawn & (status != rs.IN_PROGRESS) & (status != rs.TIME_UP)
+        terminated = active & ~respawn & np.isin(status, (rs.LAP_COMPLETE, rs.CRASHED, rs.OFF_TRACK,
+                                                          rs.IMMOBILIZED, rs.REVERSED))
         truncated = active & (status == rs.TIME_UP)
         finished = terminated | truncated
         result = StepBatch(
@@ -321,10 +322,15 @@ class BatchedEnv:
             immobilized_count=self.immobilizations.copy(), reset_count=self.resets.copy(),
             penalty_s=self.penalty_s.copy(), reset=np.zeros(self.k, bool),
         )
-        self._measure = m  # reused by the STATE sensor unless cars moved since
         if respawn.any():
             self._respawn(np.flatnonzero(respawn), m)
-            self._measure = None
+
+        # The action moves the world. Cars held (prepare, pause, just put back) stay at rest.
+        self.preparing &= ~active
+        self.pause_left_s = np.where(paused, np.maximum(self.pause_left_s - car.STEP_S, 0.0), self.pause_left_s)
+        move = running & ~finished & ~respawn
+        self._move(move, steer_cmd, speed_cmd)
+
         if self.autoreset:
             restart = np.flatnonzero(finished)
             if max_resets is not None:
@@ -334,6 +340,46 @@ class BatchedEnv:
         self.done |= finished & ~result.reset
         result.obs = self._observe()
         return result
+
+    def _move(self, move: np.ndarray, steer_cmd: np.ndarray, speed_cmd: np.ndarray) -> None:
+        """Apply the commands (with the race's action noise) to the cars ``move`` (K,) bool for one step,
+        move the obstacles, advance the clock, then measure the new poses: progress, reversing and
+        immobility counters, and the cached measure the next step and the STATE sensor read."""
+        cfg = self.race
+        steer_eff, speed_eff = steer_cmd, speed_cmd
+        if cfg.action_noise_speed_fraction > 0:
+            speed_eff = speed_eff * (1.0 + self.rng.normal(0.0, cfg.action_noise_speed_fraction, self.k))
+        if cfg.action_noise_steering_deg > 0:
+            steer_eff = steer_eff + self.rng.normal(0.0, cfg.action_noise_steering_deg, self.k)
+        speed_eff = car.clip_speed(speed_eff)
+        steer_eff = car.clip_steering(steer_eff)
+        self.world.step(car.STEP_S)
+        moved = car.step_kinematics(self.state, speed_eff, np.deg2rad(steer_eff), car.STEP_S, mask=move)
+        self.sim_time_s += car.STEP_S
+        m = self.tracks.measure(self.state, self.reversed)
+        # progress along the centre line since the start (wrapping at the finish line)
+        delta = m.arc_m - self.prev_arc_m
+        if self.tracks.forward.is_loop:
+            length = self.tracks.forward.length_m
+            delta = np.mod(delta + length / 2, length) - length / 2
+        delta = np.where(move, delta, 0.0)
+        self.prev_arc_m = m.arc_m
+        self.lap_distance_m += delta
+        self.falling = np.where(move & (delta < -1e-9), self.falling + 1, np.where(move, 0, self.falling))
+        self.immobile = np.where(move & (moved <= IMMOBILE_DISTANCE_M), self.immobile + 1,
+                                 np.where(move, 0, self.immobile))
+        self._measure = m
+
+    def _current_measure(self) -> Measure:
+        """The track-relative measure of every car's current pose (cached until a car moves or restarts)."""
+        if self._measure is None:
+            self._measure = self.tracks.measure(self.state, self.reversed)
+        return self._measure
+
+    def _update_measure(self, cars: np.ndarray, m: Measure) -> None:
+        """Cars ``cars`` were put somewhere new and ``m`` measures them there: patch the cache."""
+        if self._measure is not None:
+            self._measure.assign(cars, m)
 
     def _rewards(self, m, progress, speed_cmd, steer_cmd, crashed, objects, active) -> np.ndarray:
         """Build every car's params and call the reward function of each active car.
@@ -370,14 +416,13 @@ class BatchedEnv:
             elif name == "STEREO_CAMERAS":
                 out[name] = sensors.render_stereo(self._camera, s.x, s.y, s.yaw, ob)
             elif name == "STATE":
-                m = self._measure if self._measure is not None else self.tracks.measure(s, self.reversed)
+                m = self._current_measure()
                 out[name] = state_sensor.state_vector(self.tracks, s, self.reversed, m.arc_m, m.ref_xy)
             else:
                 if ranges is None:
                     empty = ob if ob is not None else self.world.obstacles
                     ranges = sensors.lidar_ranges(s.x, s.y, s.yaw, empty)
                 out[name] = sensors.lidar_input(name, ranges, self.metadata.lidar_config)
-        self._measure = None
         return out
 
 

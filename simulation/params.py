@@ -39,6 +39,11 @@ class Measure:
     track_width_m: np.ndarray
     wheels_on_track: np.ndarray   # (K, 4) bool
 
+    def assign(self, rows: np.ndarray, other: "Measure") -> None:
+        """Overwrite the facts of cars ``rows`` with ``other``'s (measured for those cars, in that order)."""
+        for name in self.__dataclass_fields__:
+            getattr(self, name)[rows] = getattr(other, name)
+
 
 class TrackPair:
     """A track in both driving directions, measuring each car in its own direction."""

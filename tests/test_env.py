@@ -41,6 +41,7 @@ def test_params_have_every_key_with_spec_types(tmp_path):
     f = recording_reward(tmp_path)
     env = BatchedEnv(square_track(), f, STATE_DISCRETE, None, num_cars=1, seed=0)
     env.reset()
+    env.step(np.array([0]))   # the prepare step: the reward function is not called
     env.step(np.array([2]))
     env.step(np.array([4]))
     seen = env.reward_fn.modules[0].SEEN
@@ -55,7 +56,7 @@ def test_params_have_every_key_with_spec_types(tmp_path):
              "objects_heading": list, "objects_speed": list, "object_in_camera": bool, "sim_time": float}
     for k, t in types.items():
         assert isinstance(first[k], t), k
-    assert first["steps"] == 1 and second["steps"] == 2
+    assert first["steps"] == 2 and second["steps"] == 3
     assert first["speed"] == 1.0 and first["steering_angle"] == 0.0          # commanded values
     assert second["steering_angle"] == 30.0
     assert first["track_length"] == pytest.approx(16.0)
@@ -68,10 +69,13 @@ def test_reference_point_is_ahead_of_the_car(tmp_path):
     f = recording_reward(tmp_path)
     env = BatchedEnv(square_track(), f, STATE_DISCRETE, {"start_offset_m": 1.0}, num_cars=1, seed=0)
     env.reset()
-    env.step(np.array([2]))   # straight ahead along +x
+    env.step(np.array([2]))   # the prepare step
+    x0, y0 = env.state.x[0], env.state.y[0]
+    env.step(np.array([2]))   # straight ahead along +x: params describe the pose before this move
     p = env.reward_fn.modules[0].SEEN[0]
-    assert p["x"] == pytest.approx(env.state.x[0] + 0.14)
-    assert p["y"] == pytest.approx(env.state.y[0])
+    assert env.state.x[0] > x0
+    assert p["x"] == pytest.approx(x0 + 0.14)
+    assert p["y"] == pytest.approx(y0)
     assert p["projection_distance"] == pytest.approx(p["x"])      # bottom side of the square runs along y=0
     # progress counts from the start position (the chassis centre at 1.0 m), measured at the reference
     # point (simapp: ndist(reference point) - start_ndist)
@@ -148,7 +152,7 @@ def test_reversed_when_driving_backwards(tmp_path):
     env.state.yaw[:] = np.pi        # turn the car round on the straight
     r = run_until_done(env, lambda e: np.array([2]))
     assert rs.STATUSES[r.status[0]] == "reversed"
-    assert r.steps[0] == 15
+    assert r.steps[0] == 17   # prepare, a step at rest, then 15 steps backwards
 
 
 def test_time_up_is_a_truncation():
@@ -188,6 +192,7 @@ def test_object_params(tmp_path):
     env = BatchedEnv(square_track(), f, STATE_CONTINUOUS, race, num_cars=1, seed=0)
     env.reset()
     env.step(pure_pursuit(env))
+    env.step(pure_pursuit(env))
     p = env.reward_fn.modules[0].SEEN[0]
     # 30% of the 16 m lap is 0.8 m up the right-hand side; lanes sit a quarter width from the centre
     assert p["objects_location"] == [pytest.approx((4.0 - 0.25, 0.8)), pytest.approx((-0.25, 3.2))]
@@ -225,6 +230,8 @@ def test_discrete_and_continuous_action_clipping():
 def test_speed_has_a_first_order_lag():
     env = BatchedEnv(square_track(), None, STATE_CONTINUOUS, {"start_offset_m": 0.5}, num_cars=1, seed=0)
     env.reset()
+    env.step(np.array([[0.0, 1.0]]))       # the prepare step holds the car
+    assert env.state.speed_mps[0] == 0.0
     speeds = []
     for _ in range(15):
         env.step(np.array([[0.0, 1.0]]))   # 2 m/s commanded
@@ -277,10 +284,11 @@ def test_bad_reward_file_is_a_clear_error(tmp_path):
     f.write_text("def reward_function(params):\n    return params['speeed']\n")
     env = BatchedEnv("reinvent", f, STATE_DISCRETE, None, num_cars=1)
     env.reset()
+    env.step(np.array([2]))   # the prepare step does not call it
     with pytest.raises(RewardFunctionError) as e:
         env.step(np.array([2]))
     msg = str(e.value)
-    assert str(f) in msg and "line 2" in msg and "speeed" in msg and "episode 0" in msg and "step 1" in msg
+    assert str(f) in msg and "line 2" in msg and "speeed" in msg and "episode 0" in msg and "step 2" in msg
 
 
 @pytest.mark.slow

@@ -49,6 +49,7 @@ def test_the_reward_param_is_the_reference_width(tmp_path):
     env.reset()
     seen = []
     env.reward_fn = lambda params, car, episode, step: seen.append(params["track_width"]) or 1.0
+    env.step(np.zeros(4, np.int64))   # prepare
     env.step(np.zeros(4, np.int64))
     assert seen and all(0.6 < w < 0.75 for w in seen), seen     # Tokyo's road is about 0.66 m, not 1.2
 
@@ -62,6 +63,7 @@ def test_objects_heading_is_zero_for_boxes_and_the_yaw_of_bots(race_type, boxes)
     env.reset()
     seen = []
     env.reward_fn = lambda params, car, episode, step: seen.append(params["objects_heading"]) or 1.0
+    env.step(np.zeros(2, np.int64))   # prepare
     env.step(np.zeros(2, np.int64))
     assert seen and all(len(h) > 0 for h in seen)
     if boxes:
@@ -112,7 +114,64 @@ def test_progress_counts_from_the_start_position_as_the_reference():
     env = BatchedEnv("reinvent_base", None, {"action_space": [{"steering_angle": 0, "speed": 0.1}],
                                              "sensor": ["STATE"]}, {"training": False}, num_cars=1, seed=0)
     env.reset()
+    prepare = env.step(np.zeros(1, np.int64)).progress[0]
     first = env.step(np.zeros(1, np.int64)).progress[0]
-    # the reference point starts 0.14 m ahead of the start (about 0.79% of 17.71 m) and the car crept on
-    assert 0.14 / env.tracks.forward.length_m * 100 <= first < 0.9
+    # the reference point starts 0.14 m ahead of the start (about 0.79% of 17.71 m); the car is at rest
+    # until the first reward call has seen it
+    assert prepare == first == pytest.approx(0.14 / env.tracks.forward.length_m * 100)
+    assert env.step(np.zeros(1, np.int64)).progress[0] > first
     assert progress_percent(np.array([-0.2, 20.0]), 17.71).tolist() == pytest.approx([-0.2 / 17.71 * 100, 100.0])
+
+
+def test_the_prepare_step_and_the_first_reward_call_as_the_reference():
+    """simapp rollout_agent_ctrl: the episode's first step is the prepare phase (speed 0, reward 0, no
+    reward call, status "prepare"); the first call sees steps == 2 with the car still at its start."""
+    from core import race_status as rs
+    from simulation.env import BatchedEnv
+
+    env = BatchedEnv("reinvent_base", None, {"action_space": [{"steering_angle": 0, "speed": 2.0}],
+                                             "sensor": ["STATE"]}, {"training": False}, num_cars=2, seed=0)
+    env.reset()
+    start = (env.state.x.copy(), env.state.y.copy())
+    calls = []
+    env.reward_fn = lambda params, car, episode, step: calls.append(dict(params)) or 5.0
+    r = env.step(np.zeros(2, np.int64))
+    assert calls == [] and r.reward.tolist() == [0.0, 0.0] and r.steps.tolist() == [1, 1]
+    assert [rs.STATUSES[s] for s in r.status] == ["prepare", "prepare"] and not r.done.any()
+    assert np.array_equal(env.state.x, start[0]) and np.array_equal(env.state.y, start[1])   # held at rest
+    r = env.step(np.zeros(2, np.int64))
+    assert len(calls) == 2 and r.reward.tolist() == [5.0, 5.0]
+    first = calls[0]
+    assert first["steps"] == 2 and first["speed"] == 2.0           # the action's speed, the car at rest
+    ref = env.tracks.forward.pose_at(0.0)
+    assert (first["x"], first["y"]) == pytest.approx((start[0][0] + 0.14 * np.cos(ref[2]), start[1][0] + 0.14 * np.sin(ref[2])))
+    assert not np.array_equal(env.state.x, start[0])               # the action moved the car after the call
+
+
+def test_params_describe_the_pose_the_action_came_from_and_statuses_come_one_step_later():
+    """simapp v6, model version >= 4: physics is paused while the action is sent, so the params (and the
+    reset rules) describe the cached pose the observation came from; leaving the track shows up on the
+    step after the move that did it."""
+    from core import race_status as rs
+    from simulation.env import BatchedEnv
+
+    env = BatchedEnv("reinvent_base", None, {"action_space": [{"steering_angle": 30, "speed": 1.0}],
+                                             "sensor": ["STATE"]}, {"training": False}, num_cars=1, seed=0,
+                     autoreset=False)
+    env.reset()
+    calls = []
+    env.reward_fn = lambda params, car, episode, step: calls.append(params) or 1.0
+    poses, results = [], []
+    for _ in range(200):
+        poses.append(env.state.reference_point()[0].copy())
+        results.append(env.step(np.zeros(1, np.int64)))
+        if results[-1].done[0]:
+            break
+    last = results[-1]
+    assert rs.STATUSES[last.status[0]] == "off_track"
+    for p, pose in zip(calls, poses[1:]):                           # every call: the pose before the step's move
+        assert (p["x"], p["y"]) == pytest.approx(tuple(pose))
+    assert calls[-1]["is_offtrack"] and not any(p["is_offtrack"] for p in calls[:-1])
+    # the move that left the track happened during the step before; the finished car moved no more
+    assert not results[-2].done[0] and env.state.reference_point()[0] == pytest.approx(poses[-1])
+    assert not env.tracks.forward.contains(env.state.wheel_points()).any()
