@@ -126,6 +126,9 @@ class BatchedEnv:
             self._camera = sensors.CameraRenderer(base, rng_seed=int(self.rng.integers(2**31)),
                                                   domain_randomization=domain_randomization)
         self.observation_space = spaces.Dict({s: self._space_for(s) for s in self.sensor_names})
+        #: the camera lenses' offsets to the left [m] that object_in_camera tests (two for stereo)
+        self._lenses_left_m = ((car.STEREO_HALF_BASELINE_M, -car.STEREO_HALF_BASELINE_M)
+                               if "STEREO_CAMERAS" in self.sensor_names else (0.0,))
         md = self.metadata
         if md.is_discrete:
             self.action_space: spaces.Space = spaces.Discrete(md.num_actions)
@@ -283,7 +286,7 @@ class BatchedEnv:
             ob = self.world.obstacles
             overlap = boxes_overlap(self.state.body_corners()[:, None], ob.corners()) & ob.active
             crashed = overlap.any(axis=1)
-            objects = measure_objects(self.tracks, ob, self.state, self.reversed, m.arc_m)
+            objects = measure_objects(self.tracks, ob, self.state, self.reversed, m.arc_m, self._lenses_left_m)
         any_on = m.wheels_on_track.any(axis=1)
 
         preparing = active & self.preparing

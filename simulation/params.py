@@ -101,7 +101,9 @@ class ObjectMeasure:
 
 
 def measure_objects(tracks: TrackPair, obstacles: Obstacles, state: car.CarState, reversed_: np.ndarray,
-                    car_arc_m: np.ndarray) -> ObjectMeasure:
+                    car_arc_m: np.ndarray, camera_offsets_left_m: tuple[float, ...] = (0.0,)) -> ObjectMeasure:
+    """Object params of K cars; ``camera_offsets_left_m`` places the camera lenses (one for a single
+    camera, two for STEREO_CAMERAS) for ``object_in_camera``."""
     k, m = obstacles.xy.shape[:2]
     dist = np.zeros((k, m))
     dfc = np.zeros((k, m))
@@ -120,18 +122,49 @@ def measure_objects(tracks: TrackPair, obstacles: Obstacles, state: car.CarState
     big = np.where(obstacles.active, 0.0, np.inf)
     ahead = np.argmin(ahead_gap + big, axis=1)
     behind = np.argmin(behind_gap + big, axis=1)
-    # Is the next object inside the horizontal field of view of the camera?
-    cam_x = state.x + car.CAMERA_AHEAD_M * np.cos(state.yaw)
-    cam_y = state.y + car.CAMERA_AHEAD_M * np.sin(state.yaw)
     rows = np.arange(k)
-    target = obstacles.xy[rows, ahead]
-    bearing = np.arctan2(target[:, 1] - cam_y, target[:, 0] - cam_x) - state.yaw
-    bearing = np.pi - np.mod(np.pi - bearing, 2 * np.pi)
-    in_camera = (np.abs(bearing) <= car.CAMERA_HFOV_RAD / 2) & obstacles.active[rows, ahead]
+    in_camera = objects_in_camera(obstacles, state, camera_offsets_left_m)[rows, ahead] & obstacles.active[rows, ahead]
     # objects_heading: a bot car's yaw [rad]; 0.0 for boxes (simapp track_data.get_object_reward_params)
     heading = np.where(obstacles.kind == KIND_BOT, obstacles.yaw, 0.0)
     return ObjectMeasure(obstacles.xy, left, dist, dfc, heading, obstacles.speed_mps,
                          np.stack([behind, ahead], axis=1), in_camera)
+
+
+#: The camera frustum the reference tests objects against (simapp markov/cameras/frustum.py, which
+#: hard-codes them rather than reading the camera's SDF): near and far planes [m] and the image's
+#: height / width; the pose and horizontal field of view are the camera's (simulation/car.py).
+FRUSTUM_NEAR_M = 0.2
+FRUSTUM_FAR_M = 300.0
+FRUSTUM_VIEW_RATIO = 480.0 / 640.0
+
+
+def objects_in_camera(obstacles: Obstacles, state: car.CarState,
+                      camera_offsets_left_m: tuple[float, ...] = (0.0,)) -> np.ndarray:
+    """(K, M) bool: is obstacle m inside a camera frustum of car k (any lens)?
+
+    As the reference: the object's footprint corners on the floor and its centre are tested against
+    each lens's frustum (camera at CAMERA_AHEAD_M ahead, the lens offset to the left, CAMERA_HEIGHT_M
+    up, pitched CAMERA_PITCH_DOWN_RAD down; horizontal FOV CAMERA_HFOV_RAD, the vertical one from the
+    4:3 image, near plane FRUSTUM_NEAR_M); an object is in camera when any of its points is strictly
+    inside every plane."""
+    pts = np.concatenate([obstacles.corners(), obstacles.xy[:, :, None, :]], axis=2)   # (K, M, 5, 2)
+    cy, sy = np.cos(state.yaw)[:, None, None], np.sin(state.yaw)[:, None, None]
+    cp, sp = np.cos(car.CAMERA_PITCH_DOWN_RAD), np.sin(car.CAMERA_PITCH_DOWN_RAD)
+    tan_h = np.tan(car.CAMERA_HFOV_RAD / 2)
+    tan_v = tan_h * FRUSTUM_VIEW_RATIO
+    seen = np.zeros(obstacles.xy.shape[:2], bool)
+    for left_m in camera_offsets_left_m:
+        cam_x = state.x[:, None, None] + car.CAMERA_AHEAD_M * cy - left_m * sy
+        cam_y = state.y[:, None, None] + car.CAMERA_AHEAD_M * sy + left_m * cy
+        dx, dy, dz = pts[..., 0] - cam_x, pts[..., 1] - cam_y, -car.CAMERA_HEIGHT_M
+        horizontal = dx * cy + dy * sy                   # along the heading, on the ground plane
+        depth = horizontal * cp - dz * sp                # along the pitched optical axis
+        up = horizontal * sp + dz * cp
+        right = dx * sy - dy * cy
+        inside = ((depth > FRUSTUM_NEAR_M) & (depth < FRUSTUM_FAR_M) & (np.abs(right) < depth * tan_h)
+                  & (np.abs(up) < depth * tan_v))
+        seen |= inside.any(axis=2)
+    return seen
 
 
 def progress_percent(lap_distance_m: np.ndarray, lap_length_m: float) -> np.ndarray:

@@ -175,3 +175,45 @@ def test_params_describe_the_pose_the_action_came_from_and_statuses_come_one_ste
     # the move that left the track happened during the step before; the finished car moved no more
     assert not results[-2].done[0] and env.state.reference_point()[0] == pytest.approx(poses[-1])
     assert not env.tracks.forward.contains(env.state.wheel_points()).any()
+
+
+def test_object_in_camera_uses_the_reference_frustum():
+    """simapp markov/cameras/frustum.py: the footprint corners and centre of an object against the
+    camera's 3D frustum (near plane 0.2 m, 4:3 image), any lens; not the centre's bearing alone."""
+    from simulation import car
+    from simulation.obstacles import Obstacles, box_sizes
+    from simulation.params import objects_in_camera
+
+    def boxes(points, yaw=0.0):
+        ob = Obstacles.empty(1, len(points))
+        ob.xy[0] = points
+        ob.yaw[:] = yaw
+        hl, hw, h = box_sizes()
+        ob.half_length_m[:], ob.half_width_m[:], ob.height_m[:] = hl, hw, h
+        ob.active[:] = True
+        return ob
+
+    st = car.CarState.zeros(1)                      # at the origin, facing +x
+    cam_x = car.CAMERA_AHEAD_M
+    half_fov = car.CAMERA_HFOV_RAD / 2
+    d = 2.0
+    centre_out = np.radians(np.degrees(half_fov) + 4)   # the centre just outside the horizontal FOV ...
+    pts = [
+        (cam_x + d * np.cos(centre_out), d * np.sin(centre_out)),   # ... but a corner inside: seen
+        (cam_x + d, 0.0),                                          # straight ahead: seen
+        (-2.0, 0.0),                                               # behind: not seen
+        (cam_x, 1.0),                                              # beside the camera: not seen
+        (cam_x + 0.05, 0.0),                                       # under the camera, nearer than the near plane
+    ]
+    seen = objects_in_camera(boxes(pts), st)[0].tolist()
+    assert seen[:4] == [True, True, False, False]
+    # a box that only the camera's footprint below the image sees: every point within 0.12 m ahead
+    tiny = boxes([(cam_x + 0.06, 0.0)])
+    tiny.half_length_m[:] = tiny.half_width_m[:] = 0.01
+    assert not objects_in_camera(tiny, st)[0, 0]
+    # stereo: an object seen by the left lens only still counts
+    b = car.STEREO_HALF_BASELINE_M
+    depth = 1.25 * np.cos(car.CAMERA_PITCH_DOWN_RAD) + car.CAMERA_HEIGHT_M * np.sin(car.CAMERA_PITCH_DOWN_RAD)
+    corner_y = depth * np.tan(half_fov)      # the far right corner: inside the left lens's view, outside the right's
+    edge = boxes([(cam_x + 1.0, corner_y + box_sizes()[1])])
+    assert objects_in_camera(edge, st, (b, -b))[0, 0] and not objects_in_camera(edge, st, (-b,))[0, 0]
