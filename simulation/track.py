@@ -360,10 +360,18 @@ class Track:
         r = rel[rows, best]
         cross = dvec[:, 0] * r[:, 1] - dvec[:, 1] * r[:, 0]
         distance = np.sqrt(dist2[rows, best])
+        # A point that projects onto a segment's end vertex belongs to the next segment (as the
+        # reference's bisect over the vertices' projections: closest waypoints [i, i + 1] at vertex i;
+        # arc 0 at the finish vertex of a loop).
+        at_vertex = t_best >= self.segment_length_m[seg]
+        if not self.is_loop:
+            at_vertex &= seg + 1 < n
+        seg_out = np.where(at_vertex, np.mod(seg + 1, n), seg)
+        t_out = np.where(at_vertex, 0.0, t_best)
         return Projection(
-            arc_m=self.arc_m[seg] + t_best,
-            segment=seg,
-            t=t_best / self.segment_length_m[seg],
+            arc_m=self.arc_m[seg_out] + t_out,
+            segment=seg_out,
+            t=t_out / self.segment_length_m[seg_out],
             distance_m=distance,
             signed_offset_m=np.where(cross >= 0.0, distance, -distance),
             point=a[rows, best] + t_best[:, None] * dvec,

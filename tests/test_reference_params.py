@@ -213,7 +213,8 @@ def test_object_in_camera_uses_the_reference_frustum():
     assert not objects_in_camera(tiny, st)[0, 0]
     # stereo: an object seen by the left lens only still counts
     b = car.STEREO_HALF_BASELINE_M
-    depth = 1.25 * np.cos(car.CAMERA_PITCH_DOWN_RAD) + car.CAMERA_HEIGHT_M * np.sin(car.CAMERA_PITCH_DOWN_RAD)
+    hl, hw, _ = box_sizes()
+    depth = (1.0 + hl) * np.cos(car.CAMERA_PITCH_DOWN_RAD) + car.CAMERA_HEIGHT_M * np.sin(car.CAMERA_PITCH_DOWN_RAD)
     corner_y = depth * np.tan(half_fov)      # the far right corner: inside the left lens's view, outside the right's
-    edge = boxes([(cam_x + 1.0, corner_y + box_sizes()[1])])
+    edge = boxes([(cam_x + 1.0, corner_y + hw)])
     assert objects_in_camera(edge, st, (b, -b))[0, 0] and not objects_in_camera(edge, st, (-b,))[0, 0]
