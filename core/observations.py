@@ -17,16 +17,19 @@ from .config import CAMERA_SENSORS, STATE_SENSOR, LidarConfig
 CAMERA_HEIGHT_PX, CAMERA_WIDTH_PX = 120, 160
 """Network camera frame size (rows, columns) [px]: 640x480 renders resized to 160x120."""
 LIDAR_NUM_BEAMS = 64
-"""LIDAR ranges per observation (simapp LIDAR_360_DEGREE_SAMPLE)."""
+"""LIDAR ranges per observation (simapp markov/sensors/constants.py LIDAR_360_DEGREE_SAMPLE; the scan's
+order and geometry: simulation/lidar.py)."""
 LIDAR_MIN_RANGE_M = 0.15
-"""Lower clip of the LIDAR observation [m] (simapp LIDAR_360_DEGREE_MIN_RANGE)."""
+"""Lower clip of the LIDAR observation [m] (simapp markov/sagemaker_graph_manager.py
+ObservationClippingFilter(0.15, 1.0); the scanner's own minimum range LIDAR_360_DEGREE_MIN_RANGE is also 0.15)."""
 LIDAR_CLIP_M = 1.0
-"""Upper clip of the LIDAR observation [m] (spec section 2)."""
+"""Upper clip of the LIDAR observation [m] (the same ObservationClippingFilter(0.15, 1.0))."""
 SECTOR_LIDAR_NUM_SECTORS = 8
 """SECTOR_LIDAR binary sectors per observation: a constant in the simapp
 (markov/environments/constants.py NUMBER_OF_LIDAR_SECTORS), not lidar_config's num_sectors."""
 SECTOR_LIDAR_CLIP_M = 0.5
-"""SECTOR_LIDAR threshold [m]: a sector reads 1 when something is closer (simapp SECTOR_LIDAR_CLIPPING_DIST)."""
+"""SECTOR_LIDAR threshold [m]: a sector reads 1 when something is closer (simapp
+markov/environments/constants.py SECTOR_LIDAR_CLIPPING_DIST)."""
 STATE_SIZE = 62
 """STATE vector length (ours): 10 look-ahead (x, y) points of centre line, left and right border,
 plus speed and steering (simulation.state_sensor.STATE_SIZE)."""
