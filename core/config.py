@@ -714,9 +714,9 @@ class TrainingParams:
         """Keyword options for the simulator's race config (simulation.race.RaceConfig.from_dict).
 
         ``track_length_m`` converts START_POSITION_OFFSET (a lap fraction) to metres; it is needed only
-        when that offset is not 0. OBJECT_POSITIONS lanes pass through as written: the simapp reads 1 as
-        the inner lane, RaceConfig reads +1 as left of the driving direction; the two agree on
-        counter-clockwise tracks only.
+        when that offset is not 0. OBJECT_POSITIONS lanes pass through as written: 1 is the inner lane
+        and -1 the outer, as the simapp reads them (RaceConfig also takes "left"/"right" of the forward
+        direction).
         """
         if self.start_position_offset and track_length_m is None:
             raise ConfigError("training_params: START_POSITION_OFFSET is not 0, so race_options() needs track_length_m")
@@ -735,7 +735,10 @@ class TrainingParams:
             opts.update(number_of_bot_cars=self.number_of_bot_cars, bot_car_speed_mps=self.bot_car_speed,
                         min_distance_between_bot_cars_m=self.min_distance_between_bot_cars,
                         bot_lane_change=self.is_lane_change, lower_lane_change_time_s=self.lower_lane_change_time,
-                        upper_lane_change_time_s=self.upper_lane_change_time)
+                        upper_lane_change_time_s=self.upper_lane_change_time,
+                        lane_change_distance_m=self.lane_change_distance,
+                        randomize_bot_car_locations=self.randomize_bot_car_locations,
+                        bot_pause_s=self.penalty_seconds)
         return opts
 
 

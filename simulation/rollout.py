@@ -46,7 +46,7 @@ def simtrace_rows(r: StepBatch, actions: np.ndarray, discrete: bool, track_lengt
             "all_wheels_on_track": bool(r.all_wheels_on_track[i]), "progress": float(r.progress[i]),
             "closest_waypoint": int(r.closest_waypoint[i]), "track_len": track_length_m,
             "tstamp": float(r.sim_time_s[i]), "episode_status": rs.STATUSES[int(r.status[i])],
-            "pause_duration": 0.0, "obstacle_crash_counter": int(r.crash_count[i]), "wall_clock": now,
+            "pause_duration": float(r.pause_s[i]), "obstacle_crash_counter": int(r.crash_count[i]), "wall_clock": now,
         })
     return rows
 

@@ -2,10 +2,11 @@
 
 Each trial starts at the start line and drives one lap with the greedy policy (argmax / the mean
 action). Off track ends the trial unless resets are on, in which case the car is put back on the
-track with a penalty (DRfC defaults: 5 s off track, 5 s collision). The real car and the Gazebo
+track and held at rest for a penalty while the clock runs (DRfC defaults: 5 s off track, 5 s
+collision; simulation/env.py). The real car and the Gazebo
 simulator are not deterministic; trials here get a small action noise so that they differ
-(EVAL_ACTION_NOISE_*; set both to 0 for identical trials). In the metrics JSON, a trial's
-elapsed time is its simulated lap time plus penalties.
+(EVAL_ACTION_NOISE_*; set both to 0 for identical trials). A trial's lap time and, in the metrics
+JSON, its elapsed time are simulated time, the penalty pauses included (as the reference's).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
             lap = status == "lap_complete"
             results[i] = TrialResult(
                 trial=i + 1, status=status, progress=float(r.progress[i]),
-                lap_time_s=float(r.steps[i] / 15.0 + r.penalty_s[i]) if lap else None,
+                lap_time_s=float(r.steps[i] / 15.0) if lap else None,
                 sim_time_s=float(r.steps[i] / 15.0), penalty_s=float(r.penalty_s[i]),
                 off_track=int(r.off_track_count[i]), crashed=int(r.crash_count[i]),
                 reversed=int(r.reversed_count[i]), immobilized=int(r.immobilized_count[i]),
@@ -112,7 +113,7 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
     metrics = EvaluationMetrics()
     for t in results:
         metrics.add_trial(trial=t.trial, completion_percentage=t.progress, episode_status=t.status,
-                          start_time_ms=t.start_time_ms, end_time_ms=t.start_time_ms + 1000 * (t.sim_time_s + t.penalty_s),
+                          start_time_ms=t.start_time_ms, end_time_ms=t.start_time_ms + 1000 * t.sim_time_s,
                           crash_count=t.crashed, immobilized_count=t.immobilized, off_track_count=t.off_track,
                           reversed_count=t.reversed)
     metrics_key = folder.evaluation_metrics(stamp)
