@@ -1,4 +1,4 @@
-"""The DeepRacer car: dimensions, control step, action handling and a batched kinematic model.
+"""The DeepRacer car: dimensions, control step, action handling and the batched car state.
 
 Frame: the car's origin is the chassis centre (the URDF's base_link, as the reference's car pose),
 x forward, y left, yaw counter-clockwise from the world +x axis [rad]. The rear axle sits
@@ -18,19 +18,22 @@ the DeepRacer simapp and its car model):
   chassis centre along the heading (simapp markov/agent_ctrl/constants.py; spec section 9).
 - STEP_HZ 15: the camera frame paces the DeepRacer step (spec section 4).
 - Speed [0.1, 4.0] m/s and steering +-30 deg clipping: spec section 4.
-- Camera pose: 0.0917 m ahead of the rear axle (0.01 m ahead of the chassis centre), 0.08 m above
-  the ground, pitched 15 deg down, horizontal FOV 1.13 rad, 640x480 rendered and resized to 160x120
-  (spec section 2; the reference's pose, 0.1453 m ahead of the chassis centre, is the fidelity
-  issue's camera step).
-- SPEED_TIME_CONSTANT_S 0.25 and STEERING_TIME_CONSTANT_S 0.10: first-order lags of the speed and
-  steering servos. Not in the spec: our estimates of the Gazebo car's wheel-velocity and steering
-  controllers (it reaches a commanded speed in well under a second and turns its wheels within a
-  few frames). They make speed and steering continuous, as on the real car.
+- Camera (simapp urdf/deepracer/deepracer_single_cam.urdf and racecar.gazebo): the lens
+  (camera_link) sits 0.14529 m ahead of the chassis centre and 0.13033 m above the model origin,
+  through zed_camera_joint (0.091711, 0, 0.080023) m pitched 0.2618 rad (15 deg) down on the chassis
+  (0.023249 m above base_link) and camera_joint (0.044755, 0, 0.04) m in the pitched frame; the
+  simapp's markov/cameras/frustum.py uses the same (0.14529379, 0, 0.13032555). We put the model
+  origin on the ground (the wheel meshes, radius 0.036 m, would seat the car within 3 mm of it; the
+  1.4 deg nose-up tilt they imply is left out: derived, to be calibrated against the Gazebo
+  backend). Horizontal FOV 1.13 rad, 640x480 (the vertical FOV follows from the aspect ratio),
+  near clip 0.02 m, resized to 160x120. Stereo: camera_link_leftcam / _rightcam at y = +-0.03 m.
+- Motion: simulation/dynamics.py (a dynamic bicycle with grip-limited tyres, the v6 steering
+  controller and the wheel-radius speed factor; its constants and their sources are listed there).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -53,17 +56,19 @@ MIN_SPEED_MPS = 0.1
 MAX_SPEED_MPS = 4.0
 MAX_STEERING_DEG = 30.0
 
-SPEED_TIME_CONSTANT_S = 0.25
-STEERING_TIME_CONSTANT_S = 0.10
-
-CAMERA_AHEAD_M = 0.0917 + REAR_AXLE_X_M
-CAMERA_HEIGHT_M = 0.08
-CAMERA_PITCH_DOWN_RAD = np.deg2rad(15.0)
+#: Lens ahead of the chassis centre [m] and above the ground [m]; pitch [rad] (the URDF's 0.2618).
+CAMERA_AHEAD_M = 0.14529
+CAMERA_HEIGHT_M = 0.13033
+CAMERA_PITCH_DOWN_RAD = 0.2618
 CAMERA_HFOV_RAD = 1.13
 CAMERA_HEIGHT_PX = 120
 CAMERA_WIDTH_PX = 160
-#: Half distance between the two stereo lenses [m]. Not in the spec; the DeepRacer Evo's two
-#: cameras sit about 6 cm apart.
+#: Vertical field of view [rad]: Gazebo derives it from the horizontal one and the 640x480 aspect.
+CAMERA_VFOV_RAD = 2.0 * np.arctan(np.tan(CAMERA_HFOV_RAD / 2) * CAMERA_HEIGHT_PX / CAMERA_WIDTH_PX)
+#: Near clip plane of the rendered camera [m] (racecar.gazebo <clip><near>; object_in_camera's
+#: frustum uses 0.2 m, markov/cameras/frustum.py).
+CAMERA_CLIP_NEAR_M = 0.02
+#: Half distance between the two stereo lenses [m] (zed_camera_joint_leftcam / _rightcam, y = +-0.03).
 STEREO_HALF_BASELINE_M = 0.03
 
 #: Wheel contact points (4, 2) in the car frame: rear-left, rear-right, front-left, front-right.
@@ -97,28 +102,38 @@ def to_world(x, y, yaw, local_points: np.ndarray) -> np.ndarray:
 
 @dataclass
 class CarState:
-    """State of K cars. Speeds and steering are the *actual* (lagged) values."""
+    """State of K cars: pose, and the *actual* motion (velocities, steering), not the commands.
+
+    The first five fields can be given positionally; the other motion fields default to 0.
+    """
 
     x: np.ndarray          # (K,) m, chassis centre
     y: np.ndarray          # (K,) m
     yaw: np.ndarray        # (K,) rad
-    speed_mps: np.ndarray  # (K,)
-    steering_rad: np.ndarray  # (K,) positive = left
+    speed_mps: np.ndarray  # (K,) forward speed of the chassis [m/s] (body x)
+    steering_rad: np.ndarray  # (K,) actual front wheel angle [rad], positive = left
+    lateral_mps: np.ndarray | None = None    # (K,) sideways velocity of the chassis centre [m/s] (body y, + left)
+    yaw_rate_rps: np.ndarray | None = None   # (K,) [rad/s], counter-clockwise
+
+    def __post_init__(self):
+        for f in fields(self):
+            if getattr(self, f.name) is None:
+                setattr(self, f.name, np.zeros(np.shape(self.x)))
 
     @classmethod
     def zeros(cls, k: int) -> "CarState":
-        z = np.zeros(k)
-        return cls(z.copy(), z.copy(), z.copy(), z.copy(), z.copy())
+        return cls(*(np.zeros(k) for _ in fields(cls)))
 
     def subset(self, cars: np.ndarray) -> "CarState":
         """A copy of the state of the cars with indices ``cars``."""
-        return CarState(self.x[cars], self.y[cars], self.yaw[cars], self.speed_mps[cars], self.steering_rad[cars])
+        return CarState(*(np.array(getattr(self, f.name)[cars]) for f in fields(self)))
 
     def stop(self, cars: np.ndarray) -> None:
         """Bring the cars with indices ``cars`` to rest (speed, steering and every other motion state 0),
         in place; their pose stays."""
-        self.speed_mps[cars] = 0.0
-        self.steering_rad[cars] = 0.0
+        for f in fields(self):
+            if f.name not in ("x", "y", "yaw"):
+                getattr(self, f.name)[cars] = 0.0
 
     def reference_point(self) -> np.ndarray:
         """(K, 2) the point REFERENCE_POINT_AHEAD_M ahead of the origin, where reward params are measured."""
@@ -138,40 +153,14 @@ class CarState:
 
 def step_kinematics(state: CarState, speed_cmd_mps: np.ndarray, steering_cmd_rad: np.ndarray,
                     dt_s: float = STEP_S, mask: np.ndarray | None = None) -> np.ndarray:
-    """Advance K cars by dt with a kinematic bicycle model and first-order servo lags, in place.
+    """Advance K cars by dt with the commanded speed [m/s] and steering [rad] (K,) each, in place.
 
-    The rear axle moves along an exact circular arc; the chassis centre (the state's x, y) follows
-    it. ``mask`` (K,) bool selects the cars that move (others stay put). Returns the distance each
-    car's rear axle moved [m] (K,).
+    The motion model is simulation.dynamics.step_dynamics (grip-limited tyres; the name is kept for
+    the env and older callers). ``mask`` (K,) bool selects the cars that move (others stay put).
+    Returns the distance each car's rear axle moved [m] (K,).
     """
-    a_v = 1.0 - np.exp(-dt_s / SPEED_TIME_CONSTANT_S)
-    a_d = 1.0 - np.exp(-dt_s / STEERING_TIME_CONSTANT_S)
-    v0 = state.speed_mps
-    d0 = state.steering_rad
-    v1 = v0 + a_v * (speed_cmd_mps - v0)
-    d1 = d0 + a_d * (steering_cmd_rad - d0)
-    # Mean speed and steering over the step, then an exact circular arc.
-    v = 0.5 * (v0 + v1)
-    curvature = np.tan(0.5 * (d0 + d1)) / WHEELBASE_M
-    dist = v * dt_s
-    dyaw = dist * curvature
-    small = np.abs(dyaw) < 1e-9
-    safe = np.where(small, 1.0, dyaw)
-    # chord length and direction of an arc of length dist turning by dyaw
-    chord = np.where(small, dist, 2.0 * np.sin(0.5 * dyaw) * dist / safe)
-    heading_mid = state.yaw + 0.5 * dyaw
-    yaw1 = state.yaw + dyaw
-    # rear axle displacement, and the chassis centre's offset from it turning with the car
-    dx = chord * np.cos(heading_mid) - REAR_AXLE_X_M * (np.cos(yaw1) - np.cos(state.yaw))
-    dy = chord * np.sin(heading_mid) - REAR_AXLE_X_M * (np.sin(yaw1) - np.sin(state.yaw))
-    if mask is None:
-        mask = np.ones(v0.shape, bool)
-    state.x = np.where(mask, state.x + dx, state.x)
-    state.y = np.where(mask, state.y + dy, state.y)
-    state.yaw = np.where(mask, wrap_angle(yaw1), state.yaw)
-    state.speed_mps = np.where(mask, v1, v0)
-    state.steering_rad = np.where(mask, d1, d0)
-    return np.where(mask, np.abs(chord), 0.0)
+    from .dynamics import step_dynamics  # dynamics imports this module
+    return step_dynamics(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask)
 
 
 def wrap_angle(a):

@@ -1,22 +1,32 @@
 """Camera and lidar observations of K cars at once (spec section 2, "Observations").
 
 Camera
-    ``CameraRenderer`` pre-renders a top-down grayscale texture of the world around a track once,
-    then makes each frame by warping that texture through the homography that maps the ground plane
-    z = 0 into the DeepRacer camera (one ``cv2.warpPerspective`` per car and distance band), and
-    draws obstacles (boxes, bot cars) as filled convex hulls of their projected 3D boxes. Frames are
-    rendered at 160x120 directly with the pinhole intrinsics of the spec's 640x480 camera scaled
-    down: fx = fy = 80 / tan(hfov / 2) [px], principal point at the image centre. Row 0 is the top
-    of the image (far away); column 0 is the left.
+    ``CameraRenderer`` draws the DeepRacer camera (pose, field of view and clip plane: simulation/car.py)
+    looking at the world of simulation/scenery.py: the ground (field, road, white border lines on the
+    road inside its edges, dashed centre line), the 1 m walls around the field, the sky above them,
+    and obstacles, lit by the world's ambient light, sun and lamp.
+
+    The ground is a top-down grayscale texture of the track, drawn once per renderer, warped into each
+    frame through the homography that maps the ground plane z = 0 into the camera (one
+    ``cv2.warpPerspective`` per car and distance band). Walls are the four vertical rectangles of
+    ``scenery.walls_rectangle``, clipped at the camera's near plane and filled as polygons; obstacles
+    (boxes, bot cars) are the filled convex hulls of their projected 3D boxes, farthest first.
+    Each surface has one gray: its texture's mean gray times the light falling on it (walls and
+    obstacle sides by their orientation; the ground is horizontal). Frames are rendered at 160x120
+    directly with the pinhole intrinsics of the 640x480 camera scaled down: fx = fy = 80 / tan(hfov / 2)
+    [px], principal point at the image centre. Row 0 is the top of the image (far away); column 0 is
+    the left.
 
     Far ground is minified: one pixel covers many texels. Like a GPU, we sample a mip level picked
     per image row from the pixel's footprint on the ground (geometric mean of its width and depth),
-    which keeps distant lines from flickering. Everything above the horizon or farther than
-    ``max_distance_m`` ahead shows the background gray.
+    which keeps distant lines from flickering. Ground farther than ``max_distance_m`` shows the
+    field's gray; above the horizon the sky's.
 
-Colours (RGB -> gray with Y = 0.2989 R + 0.5870 G + 0.1140 B; ours, chosen to look like the
-simulator's tracks): see ``COLORS_RGB``. Domain-randomization texture variants change the ground and
-asphalt shades (``_VARIANT_COLORS_RGB``).
+    Domain randomization follows the reference (scenery.py, "Lights"): per car and per episode, random
+    light colours and attenuation (the frame's brightness, and walls against ground) and random
+    obstacle colours; tracks without colours of their own also draw one of
+    scenery.RANDOMIZED_PALETTES. Call ``CameraRenderer.randomize(cars)`` when those cars start an
+    episode; the first render draws every car's world.
 
 Lidar: simulation/lidar.py (re-exported here).
 """
@@ -33,47 +43,22 @@ from gymnasium import spaces
 from core.config import LidarConfig
 from core.observations import LIDAR_NUM_BEAMS, sensor_spec
 
-from . import car
+from . import car, scenery
 from .obstacles import KIND_BOT, Obstacles
 from .track import Track
 
 H_PX, W_PX = car.CAMERA_HEIGHT_PX, car.CAMERA_WIDTH_PX
 #: Focal length of the 160x120 image [px] (fx = fy).
 FOCAL_PX = (W_PX / 2) / np.tan(car.CAMERA_HFOV_RAD / 2)
+_CX, _CY = (W_PX - 1) / 2, (H_PX - 1) / 2
 
+#: Gray levels (0..255) of the default world (reinvent_base palette) before lighting, the sky, and the
+#: obstacles' colours; scenery.py holds their sources.
+GRAY = {**vars(scenery.PALETTES[scenery.DEFAULT_PALETTE]), "sky": scenery.SKY_GRAY,
+        "box": scenery.BOX_GRAY, "bot": scenery.BOT_GRAY}
 
-def rgb_to_gray(rgb) -> int:
-    """The spec's RGB -> Y conversion (0..255), rounded."""
-    r, g, b = rgb
-    return int(round(0.2989 * r + 0.5870 * g + 0.1140 * b))
-
-
-#: Colours of the world [RGB]. Ours: green carpet, dark asphalt, white borders, yellow centre dashes,
-#: a light blue-gray backdrop, light boxes, blue bot cars.
-COLORS_RGB = {
-    "ground": (70, 140, 70),
-    "asphalt": (45, 45, 50),
-    "border": (240, 240, 240),
-    "center": (255, 200, 0),
-    "background": (150, 170, 200),
-    "box": (225, 220, 205),
-    "bot": (40, 80, 200),
-}
-GRAY = {name: rgb_to_gray(rgb) for name, rgb in COLORS_RGB.items()}
-#: (ground, asphalt) colours of the texture variants used by domain randomization; variant 0 is
-#: the default look.
-_VARIANT_COLORS_RGB = [
-    (COLORS_RGB["ground"], COLORS_RGB["asphalt"]),
-    ((110, 110, 100), (70, 70, 75)),    # gray carpet, lighter asphalt
-    ((40, 100, 50), (25, 25, 30)),      # dark green, very dark asphalt
-]
-
-BORDER_WIDTH_M = 0.05
-CENTER_DASH_M = 0.10
-CENTER_GAP_M = 0.10
-CENTER_WIDTH_M = 0.03
 #: Texel size [m] of the finest texture, grown for large tracks to cap memory: at most
-#: TEXTURE_MAX_TEXELS texels per texture and TEXTURE_MAX_BYTES for all variants and mip levels.
+#: TEXTURE_MAX_TEXELS texels per texture and TEXTURE_MAX_BYTES for all palettes and mip levels.
 TEXEL_M = 0.0025
 TEXTURE_MAX_TEXELS = 8_000_000
 TEXTURE_MAX_BYTES = 30_000_000
@@ -81,28 +66,24 @@ TEXTURE_MARGIN_M = 0.3
 #: Texels of the temporary supersampled drawing masks (memory cap at construction).
 SUPERSAMPLE_MAX_TEXELS = 40_000_000
 MIP_LEVELS = 6
-#: Rows are grouped by ideal mip level into bands [0, 1), [1, 3), [3, ...): one warp call each.
-_BAND_LEVEL_EDGES = (1, 3)
-#: Ground farther ahead of the camera than this [m] shows the background.
+#: Rows are grouped by ideal mip level into bands [0, 1), [1, 3), [3, 4), [4, 5), [5, ...): one warp
+#: call each.
+_BAND_LEVEL_EDGES = (1, 3, 4, 5)
+#: Ground farther ahead of the camera than this [m] is not textured (it shows the field's gray).
 MAX_DISTANCE_M = 12.0
-#: Obstacle corners closer than this to the camera plane [m] are clipped.
-NEAR_PLANE_M = 0.01
-
-# Domain randomization ranges (ours).
-DR_CONTRAST = (0.7, 1.3)
-DR_BRIGHTNESS = (-30.0, 30.0)
-DR_NOISE_STD = (0.0, 8.0)
-_DR_NOISE_BANK = 32
+#: Projected coordinates are clamped to +-this [px] before the fixed-point conversion (never reached
+#: with the near plane at car.CAMERA_CLIP_NEAR_M and fields under 100 m).
+_MAX_PX = 1e6
 
 #: The 12 edges of a box whose corners are numbered 0-3 (bottom, CCW) and 4-7 (top).
 _BOX_EDGES = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [5, 6], [6, 7], [7, 4],
                        [0, 4], [1, 5], [2, 6], [3, 7]])
+_UP = np.array([0.0, 0.0, 1.0])
 
 
 def _camera_intrinsics_inv() -> np.ndarray:
     """Pixel (u, v, 1) -> normalized camera ray (x/z, y/z, 1). Pixel centres are integers."""
-    cx, cy = (W_PX - 1) / 2, (H_PX - 1) / 2
-    return np.array([[1 / FOCAL_PX, 0, -cx / FOCAL_PX], [0, 1 / FOCAL_PX, -cy / FOCAL_PX], [0, 0, 1.0]])
+    return np.array([[1 / FOCAL_PX, 0, -_CX / FOCAL_PX], [0, 1 / FOCAL_PX, -_CY / FOCAL_PX], [0, 0, 1.0]])
 
 
 def _ray_to_ground() -> np.ndarray:
@@ -110,6 +91,62 @@ def _ray_to_ground() -> np.ndarray:
     the camera foot, in the car frame. Camera axes: x right, y down, z forward, pitched down."""
     h, c, s = car.CAMERA_HEIGHT_M, np.cos(car.CAMERA_PITCH_DOWN_RAD), np.sin(car.CAMERA_PITCH_DOWN_RAD)
     return np.array([[0, -h * s, h * c], [-h, 0, 0], [0, c, s]])
+
+
+def _to_camera(fwd, left, up):
+    """Car-frame offsets from the lens (forward, left, up) [m] -> camera coordinates (x right, y down,
+    z along the optical axis), each the shape of the inputs."""
+    cp, sp = np.cos(car.CAMERA_PITCH_DOWN_RAD), np.sin(car.CAMERA_PITCH_DOWN_RAD)
+    return -left, -sp * fwd - cp * up, cp * fwd - sp * up
+
+
+def _project(xc, yc, zc):
+    """Camera coordinates (z >= the near plane) -> pixel coordinates (u, v), clamped to +-_MAX_PX."""
+    inv_z = FOCAL_PX / zc
+    return np.clip(xc * inv_z + _CX, -_MAX_PX, _MAX_PX), np.clip(yc * inv_z + _CY, -_MAX_PX, _MAX_PX)
+
+
+def _on_screen(u, v) -> np.ndarray:
+    """Whether point sets (..., P) may touch the image (bounding-box test)."""
+    return (u.max(axis=-1) >= -1) & (u.min(axis=-1) <= W_PX) & (v.max(axis=-1) >= -1) & (v.min(axis=-1) <= H_PX)
+
+
+#: The view frustum, one pixel wider on every side, as half-spaces n . p >= d of camera
+#: coordinates: the near plane, then u >= -1, u <= W, v >= -1, v <= H.
+_VIEW_PLANES = (
+    (np.array([0.0, 0.0, 1.0]), car.CAMERA_CLIP_NEAR_M),
+    (np.array([FOCAL_PX, 0.0, _CX + 1.0]), 0.0),
+    (np.array([-FOCAL_PX, 0.0, W_PX - _CX]), 0.0),
+    (np.array([0.0, FOCAL_PX, _CY + 1.0]), 0.0),
+    (np.array([0.0, -FOCAL_PX, H_PX - _CY]), 0.0),
+)
+
+
+def _clip_to_view(poly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Clip convex polygons (..., n, 3) in camera coordinates to the view frustum (Sutherland-Hodgman,
+    all polygons at once). Returns the clipped polygons (..., n + 5, 3): their vertices in order,
+    then padding that repeats the last one (which leaves a filled polygon unchanged); and (..., n + 5)
+    bool, which slots are vertices. A polygon outside the view has none."""
+    valid = np.ones(poly.shape[:-1], bool)
+    for normal, offset in _VIEW_PLANES:
+        n = poly.shape[-2]
+        # the vertices are slots [0, m); vertex i's edge runs to vertex i + 1, the last one's to vertex 0
+        m = valid.sum(axis=-1, keepdims=True)
+        nxt = np.where(np.arange(n) + 1 < m, np.arange(n) + 1, 0)
+        q = np.take_along_axis(poly, nxt[..., None], axis=-2)
+        dp, dq = poly @ normal - offset, q @ normal - offset
+        inside = valid & (dp >= 0)
+        crosses = valid & ((dp >= 0) != (dq >= 0))
+        t = np.where(crosses, dp / np.where(crosses, dp - dq, 1.0), 0.0)[..., None]
+        slots = np.stack([poly, poly + t * (q - poly)], axis=-2).reshape(*poly.shape[:-2], 2 * n, 3)
+        keep = np.stack([inside, crosses], axis=-1).reshape(*poly.shape[:-2], 2 * n)
+        # compact: the kept vertices first, in order; clipping a convex polygon adds at most one vertex
+        order = np.argsort(~keep, axis=-1, kind="stable")[..., :n + 1]
+        valid = np.take_along_axis(keep, order, axis=-1)
+        # pad: a slot past the vertices repeats the last vertex
+        last = np.maximum.accumulate(np.where(valid, np.arange(n + 1), 0), axis=-1)
+        poly = np.take_along_axis(slots, np.take_along_axis(order, last, axis=-1)[..., None], axis=-2)
+    return poly, valid
 
 
 @dataclass
@@ -123,6 +160,15 @@ class _Band:
     pix_to_ground: np.ndarray
 
 
+@dataclass
+class _Worlds:
+    """What domain randomization draws per car: palette index (K,), lights, obstacle gray levels (K, M)."""
+
+    palette: np.ndarray
+    lights: scenery.Lights
+    obstacle_gray: np.ndarray
+
+
 class CameraRenderer:
     """Renders DeepRacer camera frames (K, 120, 160) uint8 of K cars on one track.
 
@@ -130,11 +176,11 @@ class CameraRenderer:
     per track and reuse it. Renders are deterministic given the poses (and ``rng_seed`` with DR).
 
     Args:
-        track: the track to draw.
+        track: the track to draw; its name picks the colours and walls (scenery.palette_name,
+            scenery.walls_rectangle).
         rng_seed: seed of the numpy Generator used by domain randomization.
-        domain_randomization: when True every render() call randomizes, per car, the texture
-            variant (3 ground/asphalt shades), contrast, brightness (DR_* ranges) and additive
-            Gaussian pixel noise (one of 32 precomputed noise frames, std 0-8 gray levels).
+        domain_randomization: when True each car sees its own randomized world (see the module
+            docstring), redrawn by ``randomize``.
         texel_m, max_distance_m, mip_levels: texture resolution [m], far cut-off [m], mip count.
         num_threads: 0 or 1 renders the cars one after the other (OpenCV parallelizes each warp
             internally); n >= 2 splits the cars over n Python threads, with OpenCV set to one thread
@@ -150,70 +196,87 @@ class CameraRenderer:
         self.domain_randomization = bool(domain_randomization)
         self.rng = np.random.default_rng(rng_seed)
         self.max_distance_m = float(max_distance_m)
-        variants = _VARIANT_COLORS_RGB if self.domain_randomization else _VARIANT_COLORS_RGB[:1]
-        self._build_textures(variants, texel_m, mip_levels)
+        own = scenery.palette_name(track.name)
+        #: Name of the track's own palette (None: the reference does not ship the track).
+        self.own_palette = own
+        names = [own] if own else [scenery.DEFAULT_PALETTE]
+        if self.domain_randomization and not own:
+            names += [p for p in scenery.RANDOMIZED_PALETTES if p not in names]
+        #: The palettes the textures are drawn with; palette 0 is the world's own look.
+        self.palettes = [scenery.PALETTES[n] for n in names]
+        self._build_lighting()
+        self._build_textures(texel_m, mip_levels)
         self._build_bands()
-        self._noise_bank = None
-        if self.domain_randomization:
-            bank_rng = np.random.default_rng(12345)
-            std = bank_rng.uniform(*DR_NOISE_STD, _DR_NOISE_BANK).astype(np.float32)[:, None, None]
-            self._noise_bank = bank_rng.standard_normal((_DR_NOISE_BANK, H_PX, W_PX), np.float32) * std
+        self._worlds: _Worlds | None = None
 
     # ------------------------------------------------------------------ construction
-    def _build_textures(self, variants, texel_m: float, mip_levels: int) -> None:
+    def _build_lighting(self) -> None:
+        """Surfaces and their light in the reference's lighting: the ground (at the track's centre of
+        mass) and the inner faces of the walls."""
+        tr = self.track
+        self._ground_point = np.append(tr.waypoints.mean(axis=0), 0.0)
+        ref = scenery.Lights.reference(1)
+        #: Gain of the ground in the reference's light (baked into the textures).
+        self.ground_gain = float(scenery.EXPOSURE * ref.irradiance([_UP], [self._ground_point])[0, 0])
+        #: Walls' inner faces (x_min, y_min, x_max, y_max) [m], or None.
+        self.walls_rect = scenery.walls_rectangle(tr)
+        if self.walls_rect is None:
+            self._wall_corners = np.zeros((0, 4, 3))
+            self._wall_normals = self._wall_mids = np.zeros((0, 3))
+        else:
+            seg = scenery.rectangle_segments(self.walls_rect)                   # (4, 2, 2), CCW
+            a, b = seg[:, 0], seg[:, 1]
+            lo, hi = np.zeros((4, 1)), np.full((4, 1), scenery.WALL_HEIGHT_M)
+            # corners per wall: bottom a, bottom b, top b, top a
+            self._wall_corners = np.stack([np.hstack([a, lo]), np.hstack([b, lo]), np.hstack([b, hi]),
+                                           np.hstack([a, hi])], axis=1)
+            d = (b - a) / np.linalg.norm(b - a, axis=1, keepdims=True)
+            self._wall_normals = np.column_stack([-d[:, 1], d[:, 0], np.zeros(4)])  # left of CCW = inward
+            self._wall_mids = np.column_stack([(a + b) / 2, np.full(4, scenery.WALL_HEIGHT_M / 2)])
+        #: Gain of each wall face in the reference's light (W,).
+        self.wall_gain = (scenery.EXPOSURE * ref.irradiance(self._wall_normals, self._wall_mids)[0]
+                          if len(self._wall_normals) else np.zeros(0))
+
+    def _build_textures(self, texel_m: float, mip_levels: int) -> None:
         tr = self.track
         pts = np.concatenate([tr.left_border, tr.right_border, tr.waypoints])
         lo = pts.min(axis=0) - TEXTURE_MARGIN_M
         hi = pts.max(axis=0) + TEXTURE_MARGIN_M
         cell = float(texel_m)
-        # the mip pyramid adds a third; every variant holds its own pyramid
+        n_tex = len(self.palettes)
+        # the mip pyramid adds a third; every palette holds its own pyramid
         while (np.prod(np.ceil((hi - lo) / cell)) > TEXTURE_MAX_TEXELS
-               or np.prod(np.ceil((hi - lo) / cell)) * len(variants) * 4 / 3 > TEXTURE_MAX_BYTES):
+               or np.prod(np.ceil((hi - lo) / cell)) * n_tex * 4 / 3 > TEXTURE_MAX_BYTES):
             cell *= 1.25
         cols, rows = (int(v) for v in np.ceil((hi - lo) / cell))
         self.texel_m = cell
         self.texture_origin = lo
         # Coverage masks (0..255) are drawn at ss x the texel resolution, then area-averaged. The
-        # surface quads are drawn without anti-aliasing, so shared quad edges leave no seams.
+        # quads are drawn without anti-aliasing, so shared quad edges leave no seams.
         ss = int(max(1, min(4, np.sqrt(SUPERSAMPLE_MAX_TEXELS / (rows * cols)))))
         shift = 4
 
         def to_pix(p):  # world (..., 2) -> fixed-point subtexel coords; texel i centre at lo + (i + 0.5) cell
             return np.round(((p - lo) / cell * ss - 0.5) * (1 << shift)).astype(np.int32)
 
-        def mask(draw):
+        def mask(quads):
             m = np.zeros((rows * ss, cols * ss), np.uint8)
-            draw(m)
+            for q in to_pix(quads):
+                cv2.fillConvexPoly(m, q, 255, cv2.LINE_8, shift)
             return cv2.resize(m, (cols, rows), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
 
         lb, rb = tr.left_border, tr.right_border
-        quads = to_pix(np.stack([lb[:-1], rb[:-1], rb[1:], lb[1:]], axis=1))
-
-        def draw_surface(m):
-            for q in quads:
-                cv2.fillConvexPoly(m, q, 255, cv2.LINE_8, shift)
-
-        bw = max(1, int(round(BORDER_WIDTH_M / cell * ss)))
-        # centre dashes: flat-ended strips following the centre line, as 12-point polygons
-        period = CENTER_DASH_M + CENTER_GAP_M
-        starts = np.arange(0.0, tr.length_m - CENTER_DASH_M * 0.5, period)
-        arcs = np.minimum(starts[:, None] + np.linspace(0.0, CENTER_DASH_M, 6)[None, :], tr.length_m)
-        tangent = tr.center_at(arcs + 1e-3) - tr.center_at(arcs - 1e-3)
-        normal = np.stack([-tangent[..., 1], tangent[..., 0]], axis=-1)
-        normal *= (CENTER_WIDTH_M / 2) / np.linalg.norm(normal, axis=-1, keepdims=True)
-        mid = tr.center_at(arcs)
-        dashes = list(to_pix(np.concatenate([mid + normal, (mid - normal)[:, ::-1]], axis=1)))
-        a_surf = mask(draw_surface)
-        a_line = mask(lambda m: cv2.polylines(m, [to_pix(lb), to_pix(rb)], tr.is_loop, 255, bw, cv2.LINE_AA, shift))
-        a_dash = mask(lambda m: cv2.fillPoly(m, dashes, 255, cv2.LINE_AA, shift))
-        self._pyramids = []      # [variant][level] -> (rows_l, cols_l) uint8
-        self._ground_gray = []   # per variant, the border value of warps
-        for ground_rgb, asphalt_rgb in variants:
-            g, a = rgb_to_gray(ground_rgb), rgb_to_gray(asphalt_rgb)
-            img = g + (a - g) * a_surf
-            img = img + (GRAY["center"] - img) * a_dash
-            img = img + (GRAY["border"] - img) * a_line
-            tex = np.clip(np.round(img), 0, 255).astype(np.uint8)
+        a_surf = mask(np.stack([lb[:-1], rb[:-1], rb[1:], lb[1:]], axis=1))
+        a_line = mask(np.concatenate([_line_quads(lb, rb), _line_quads(rb, lb)]))
+        a_dash = mask(_dash_quads(tr))
+        self._pyramids = []      # [palette][level] -> (rows_l, cols_l) uint8
+        self._field_gray = []    # per palette, the lit field's gray: the border value of warps
+        g = self.ground_gain
+        for pal in self.palettes:
+            img = pal.field + (pal.road - pal.field) * a_surf
+            img = img + (pal.center - img) * a_dash
+            img = img + (pal.line - img) * a_line
+            tex = np.clip(np.round(img * g), 0, 255).astype(np.uint8)
             pyr = [tex]
             for _ in range(1, mip_levels):
                 prev = pyr[-1]
@@ -223,7 +286,7 @@ class CameraRenderer:
                     break
                 pyr.append(cv2.resize(prev[:2 * h2, :2 * w2], (w2, h2), interpolation=cv2.INTER_AREA))
             self._pyramids.append(pyr)
-            self._ground_gray.append(g)
+            self._field_gray.append(int(np.clip(round(pal.field * g), 0, 255)))
         # texel -> world is X = lo + (i + 0.5) * c; world -> texel matrices per level
         self._world_to_tex = []
         for lvl in range(len(self._pyramids[0])):
@@ -234,7 +297,6 @@ class CameraRenderer:
         """Split the rows below the horizon into bands of equal mip level (fixed: the camera is
         rigidly mounted, so each row always sees ground at the same forward distance)."""
         pix_to_ground = _ray_to_ground() @ _camera_intrinsics_inv()
-        cx = (W_PX - 1) / 2
         v = np.arange(H_PX, dtype=float)
 
         def ground(u, vv):
@@ -242,15 +304,17 @@ class CameraRenderer:
             with np.errstate(divide="ignore", invalid="ignore"):
                 return g[:2] / g[2], g[2]
 
-        g0, w = ground(cx, v)
+        #: first image row below the horizon; the rows above show the sky (and walls)
+        self.horizon_row = int(np.floor(_CY - FOCAL_PX * np.tan(car.CAMERA_PITCH_DOWN_RAD))) + 1
+        g0, w = ground(_CX, v)
         visible = (w > 1e-9) & (g0[0] > 0) & (g0[0] <= self.max_distance_m)
         rows = np.flatnonzero(visible)
         if rows.size == 0 or rows[-1] != H_PX - 1 or np.any(np.diff(rows) != 1):
             raise ValueError("camera model: the ground must fill the bottom rows of the image")
-        #: first image row that shows ground; the rows above show the background
+        #: first image row that shows textured ground (the rows from the horizon to it show the field)
         self.first_ground_row = int(rows[0])
-        gx, _ = ground(cx + 1.0, v)
-        gy, _ = ground(cx, v + 1.0)
+        gx, _ = ground(_CX + 1.0, v)
+        gy, _ = ground(_CX, v + 1.0)
         width = np.linalg.norm(gx - g0, axis=0)
         depth = np.linalg.norm(gy - g0, axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -258,8 +322,9 @@ class CameraRenderer:
         top = len(self._pyramids[0]) - 1  # tiny textures may have fewer levels
         #: ideal mip level of each row (GPU rule: log2 of the footprint in texels, rounded)
         self.row_mip_level = np.clip(np.round(np.nan_to_num(lam, nan=0.0)), 0, top).astype(int)
-        # A few bands keep the number of warp calls low: the rows whose ideal level is 0, 1-2 and
-        # >= 3; each band samples the median ideal level of its rows.
+        # A few bands keep the number of warp calls low (_BAND_LEVEL_EDGES); each band samples the
+        # median ideal level of its rows. The far bands are one level wide: the lines 1-2 m ahead
+        # stay sharp, the horizon does not flicker.
         ideal = self.row_mip_level
         group = np.searchsorted(np.array(_BAND_LEVEL_EDGES), ideal, side="right")
         self._bands: list[_Band] = []
@@ -272,6 +337,34 @@ class CameraRenderer:
             shift = np.array([[1, 0, 0], [0, 1, r0], [0, 0, 1.0]])
             level = int(np.round(np.median(ideal[r0:r1])))
             self._bands.append(_Band(level, r0, r1, pix_to_ground @ shift))
+
+    # ------------------------------------------------------------------ domain randomization
+    def randomize(self, cars=None) -> None:
+        """Draw new worlds (palette, lights, obstacle colours) for ``cars`` (indices; None: all),
+        as the reference does at each episode reset. No-op without domain randomization."""
+        if not self.domain_randomization or self._worlds is None:
+            return  # the first render draws every car's world
+        w = self._worlds
+        cars = np.arange(len(w.palette)) if cars is None else np.atleast_1d(np.asarray(cars))
+        new = self._draw_worlds(len(cars), w.obstacle_gray.shape[1])
+        w.palette[cars] = new.palette
+        w.lights.put(cars, new.lights)
+        w.obstacle_gray[cars] = new.obstacle_gray
+
+    def _draw_worlds(self, k: int, m: int) -> _Worlds:
+        rng = self.rng
+        return _Worlds(rng.integers(0, len(self.palettes), k), scenery.Lights.random(rng, k),
+                       scenery.rgb_to_gray(rng.uniform(0.0, 255.0, (3, k, m))))
+
+    def _worlds_for(self, k: int, m: int) -> _Worlds:
+        """The randomized worlds of k cars with m obstacle slots each (drawn when missing)."""
+        w = self._worlds
+        if w is None or len(w.palette) != k:
+            w = self._worlds = self._draw_worlds(k, m)
+        elif w.obstacle_gray.shape[1] < m:
+            extra = scenery.rgb_to_gray(self.rng.uniform(0.0, 255.0, (3, k, m - w.obstacle_gray.shape[1])))
+            w.obstacle_gray = np.concatenate([w.obstacle_gray, extra], axis=1)
+        return w
 
     # ------------------------------------------------------------------ rendering
     def _camera_pose(self, x, y, yaw, offset_left_m):
@@ -289,7 +382,7 @@ class CameraRenderer:
         """Camera frames of K cars.
 
         Args:
-            x, y, yaw: car origin poses (rear-axle centre) [m, m, rad], each (K,).
+            x, y, yaw: car poses (the chassis centre, CarState.x/y/yaw) [m, m, rad], each (K,).
             obstacles: obstacles of each car's world (K cars x M), or None.
             camera_offset_left_m: sideways shift of the camera to the left [m] (stereo).
         Returns:
@@ -300,45 +393,56 @@ class CameraRenderer:
     def render_cameras(self, x, y, yaw, obstacles: Obstacles | None = None,
                        offsets_left_m=(0.0,)) -> np.ndarray:
         """Frames (K, C, 120, 160) uint8 of C cameras per car, shifted ``offsets_left_m`` [m] to the
-        left. With domain randomization, the C cameras of a car share the texture variant,
-        contrast and brightness (one world, one light) and get independent noise."""
+        left. The C cameras of a car see the same (randomized) world."""
         x, y, yaw = (np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (x, y, yaw))
         k, offsets = len(x), [float(o) for o in offsets_left_m]
-        out = np.empty((k, len(offsets), H_PX, W_PX), np.uint8)
-        out[:, :, :self.first_ground_row] = GRAY["background"]
         if obstacles is not None and obstacles.count and obstacles.xy.shape[0] != k:
             raise ValueError(f"obstacles are for {obstacles.xy.shape[0]} cars, poses for {k}")
-        homs, polys = [], []  # per camera: per band (K, 3, 3) homographies; per car obstacle polygons
+        has_obs = obstacles is not None and obstacles.count
+        m = obstacles.xy.shape[1] if has_obs else 0
+        if self.domain_randomization:
+            worlds = self._worlds_for(k, m)
+            palette, lights = worlds.palette.tolist(), worlds.lights
+            # the ground's brightness relative to the one baked into the textures
+            gain = (scenery.EXPOSURE * lights.irradiance([_UP], [self._ground_point])[:, 0] / self.ground_gain).tolist()
+            wall_albedo = np.array([p.wall for p in self.palettes])[worlds.palette][:, None]
+            wall_gray = wall_albedo * scenery.EXPOSURE * lights.irradiance(self._wall_normals, self._wall_mids)
+            obstacle_gray = worlds.obstacle_gray
+        else:
+            palette, gain, lights, obstacle_gray = [0] * k, None, None, None
+            wall_gray = np.broadcast_to(self.palettes[0].wall * self.wall_gain, (k, len(self.wall_gain)))
+        wall_gray = np.clip(np.round(wall_gray), 0, 255).astype(int).tolist()
+        out = np.empty((k, len(offsets), H_PX, W_PX), np.uint8)
+        out[:, :, :self.horizon_row] = int(round(scenery.SKY_GRAY))
+        homs, walls, polys = [], [], []  # per camera: band homographies, wall polygons, obstacle polygons
         for off in offsets:
             pose = self._camera_pose(x, y, yaw, off)
             homs.append([self._world_to_tex[b.level] @ pose @ b.pix_to_ground for b in self._bands])
-            has_obs = obstacles is not None and obstacles.count
-            polys.append(self._obstacle_polygons(x, y, yaw, obstacles, off) if has_obs else [()] * k)
-        dr = self.domain_randomization
-        if dr:  # drawn up front, so frames do not depend on threading
-            variant = self.rng.integers(0, len(self._pyramids), k).tolist()
-            contrast = self.rng.uniform(*DR_CONTRAST, k)
-            offset = (128.0 * (1.0 - contrast) + self.rng.uniform(*DR_BRIGHTNESS, k)).tolist()
-            contrast = contrast.tolist()
-            noise = self.rng.integers(0, len(self._noise_bank), (k, len(offsets))).tolist()
-        else:
-            variant = [0] * k
+            walls.append(self._wall_polygons(x, y, yaw, off))
+            polys.append(self._obstacle_polygons(x, y, yaw, obstacles, off, lights, obstacle_gray)
+                         if has_obs else [()] * k)
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         bands = [(b.r0, b.r1, [pyr[b.level] for pyr in self._pyramids]) for b in self._bands]
+        h0, g0 = self.horizon_row, self.first_ground_row
 
         def draw(cars):  # every per-car OpenCV call (they release the GIL)
             for i in cars:
-                v = variant[i]
+                p = palette[i]
                 for cam in range(len(offsets)):
                     frame = out[i, cam]
+                    frame[h0:g0] = self._field_gray[p]
                     for (r0, r1, textures), hom in zip(bands, homs[cam]):
-                        cv2.warpPerspective(textures[v], hom[i], (W_PX, r1 - r0), frame[r0:r1], flags,
-                                            cv2.BORDER_CONSTANT, self._ground_gray[v])
-                    for pts, gray in polys[cam][i]:  # farthest first
-                        cv2.fillConvexPoly(frame, cv2.convexHull(pts), gray, cv2.LINE_AA, 4)
-                    if dr:  # saturate(contrast * frame + noise + offset), one pass
-                        cv2.addWeighted(frame, contrast[i], self._noise_bank[noise[i][cam]], 1.0, offset[i],
-                                        frame, cv2.CV_8U)
+                        cv2.warpPerspective(textures[p], hom[i], (W_PX, r1 - r0), frame[r0:r1], flags,
+                                            cv2.BORDER_CONSTANT, self._field_gray[p])
+                    if gain is not None:
+                        ground = frame[h0:]
+                        cv2.convertScaleAbs(ground, ground, gain[i])
+                    pts, shown = walls[cam]
+                    for w, show in enumerate(shown[i]):
+                        if show:
+                            cv2.fillConvexPoly(frame, pts[i, w], wall_gray[i][w], cv2.LINE_AA, 4)
+                    for pts_o, gray in polys[cam][i]:  # farthest first
+                        cv2.fillConvexPoly(frame, cv2.convexHull(pts_o), gray, cv2.LINE_AA, 4)
 
         if self._pool is None or k < 2 * self.num_threads:
             draw(range(k))
@@ -351,12 +455,42 @@ class CameraRenderer:
                 cv2.setNumThreads(cv_threads)
         return out
 
-    def _obstacle_polygons(self, x, y, yaw, obs: Obstacles, offset_left_m: float) -> list:
+    def _wall_polygons(self, x, y, yaw, offset_left_m: float) -> tuple[np.ndarray, list]:
+        """The walls as seen by each car's camera: points (K, W, 9, 2) int32 with 4 fractional bits
+        (each wall clipped to the view frustum, in order, padded by repeating vertices) and per car
+        a list of W bools, whether the wall shows."""
+        k, nw = len(x), len(self._wall_corners)
+        if nw == 0:
+            return np.zeros((k, 0, 9, 2), np.int32), [[] for _ in range(k)]
+        c, s = np.cos(yaw)[:, None, None], np.sin(yaw)[:, None, None]
+        cam_x = x[:, None, None] + car.CAMERA_AHEAD_M * c - offset_left_m * s
+        cam_y = y[:, None, None] + car.CAMERA_AHEAD_M * s + offset_left_m * c
+        wc = self._wall_corners
+        dx, dy = wc[None, ..., 0] - cam_x, wc[None, ..., 1] - cam_y                # (K, W, 4)
+        fwd, left = c * dx + s * dy, -s * dx + c * dy
+        up = np.broadcast_to(wc[None, ..., 2] - car.CAMERA_HEIGHT_M, fwd.shape)
+        corners = np.stack(_to_camera(fwd, left, up), axis=-1).reshape(k * nw, 4, 3)
+        # only walls with no view plane leaving all four corners outside can show: clip those
+        outside = np.stack([(corners @ n - d < 0).all(axis=-1) for n, d in _VIEW_PLANES]).any(axis=0)
+        cand = np.flatnonzero(~outside)
+        pts = np.zeros((k * nw, 4 + len(_VIEW_PLANES), 2), np.int32)
+        shown = np.zeros(k * nw, bool)
+        if cand.size:
+            poly, valid = _clip_to_view(corners[cand])
+            u, v = _project(poly[..., 0], poly[..., 1], np.maximum(poly[..., 2], car.CAMERA_CLIP_NEAR_M))
+            pts[cand] = np.round(np.stack([u, v], axis=-1) * 16).astype(np.int32)
+            shown[cand] = valid.any(axis=-1)
+        return pts.reshape(k, nw, -1, 2), shown.reshape(k, nw).tolist()
+
+    def _obstacle_polygons(self, x, y, yaw, obs: Obstacles, offset_left_m: float,
+                           lights: scenery.Lights | None, albedo: np.ndarray | None) -> list:
         """Per car, the list of (points (20, 2) int32 with 4 fractional bits, gray) of its visible
         obstacles, farthest first. The points are the projected corners of the obstacle's 3D box
-        (clipped at the camera's near plane); the obstacle is drawn as their convex hull."""
+        (clipped at the camera's near plane); the obstacle is drawn as their convex hull, in the gray
+        of its albedo (``albedo`` (K, M), or the model's colour) lit on the side facing the camera."""
         k = len(x)
         polys = [[] for _ in range(k)]
+        near = car.CAMERA_CLIP_NEAR_M
         c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
         cam_x = x[:, None] + car.CAMERA_AHEAD_M * c - offset_left_m * s
         cam_y = y[:, None] + car.CAMERA_AHEAD_M * s + offset_left_m * c
@@ -364,7 +498,7 @@ class CameraRenderer:
         dx, dy = obs.xy[..., 0] - cam_x, obs.xy[..., 1] - cam_y                 # (K, M)
         fwd, left = c * dx + s * dy, -s * dx + c * dy
         rad = np.hypot(obs.half_length_m, obs.half_width_m)
-        cand = obs.active & (fwd + rad > NEAR_PLANE_M) & (np.abs(left) - rad <= (fwd + rad) * np.tan(car.CAMERA_HFOV_RAD / 2))
+        cand = obs.active & (fwd + rad > near) & (np.abs(left) - rad <= (fwd + rad) * np.tan(car.CAMERA_HFOV_RAD / 2))
         ii, mm = np.nonzero(cand)
         if ii.size == 0:
             return polys
@@ -376,37 +510,75 @@ class CameraRenderer:
         up = np.empty_like(fwd)
         up[:, :4] = -car.CAMERA_HEIGHT_M
         up[:, 4:] = obs.height_m[ii, mm][:, None] - car.CAMERA_HEIGHT_M
-        cp, sp = np.cos(car.CAMERA_PITCH_DOWN_RAD), np.sin(car.CAMERA_PITCH_DOWN_RAD)
-        cam = (-left, -sp * fwd - cp * up, cp * fwd - sp * up)                  # camera x, y, z (N, 8) each
+        cam = _to_camera(fwd, left, up)                                         # camera x, y, z (N, 8) each
         # near-plane clipping: keep corners in front, add the points where box edges cross the plane
-        za, zb = (np.take(cam[2], e, axis=1) - NEAR_PLANE_M for e in _BOX_EDGES.T)  # (N, 12)
+        za, zb = (np.take(cam[2], e, axis=1) - near for e in _BOX_EDGES.T)      # (N, 12)
         crosses = za * zb < 0
         t = np.where(crosses, za / np.where(crosses, za - zb, 1.0), 0.0)
         x3, y3, z3 = (np.concatenate([q, np.take(q, _BOX_EDGES[:, 0], axis=1) * (1 - t)
                                       + np.take(q, _BOX_EDGES[:, 1], axis=1) * t], axis=1) for q in cam)  # (N, 20)
-        valid = np.concatenate([cam[2] >= NEAR_PLANE_M, crosses], axis=1)
-        inv_z = FOCAL_PX / np.maximum(z3, NEAR_PLANE_M)
-        u = np.clip(x3 * inv_z + (W_PX - 1) / 2, -1e5, 1e5)
-        v = np.clip(y3 * inv_z + (H_PX - 1) / 2, -1e5, 1e5)
+        valid = np.concatenate([cam[2] >= near, crosses], axis=1)
+        u, v = _project(x3, y3, np.maximum(z3, near))
         # invalid points take the place of a valid one, so every obstacle keeps 20 points
         first = np.argmax(valid, axis=1)[:, None]
         u = np.where(valid, u, np.take_along_axis(u, first, axis=1))
         v = np.where(valid, v, np.take_along_axis(v, first, axis=1))
-        show = (valid.any(axis=1) & (u.max(axis=1) >= -1) & (u.min(axis=1) <= W_PX)
-                & (v.max(axis=1) >= -1) & (v.min(axis=1) <= H_PX))
+        show = valid.any(axis=1) & _on_screen(u, v)
+        # the lit gray: the side facing the camera, in the car's light
+        gray = self._obstacle_gray(obs, ii, mm, cam_x[ii, 0], cam_y[ii, 0], lights, albedo)
         dist = np.hypot(obs.xy[ii, mm, 0] - cam_x[ii, 0], obs.xy[ii, mm, 1] - cam_y[ii, 0])
         order = np.lexsort((-dist, ii))
         order = order[show[order]]                                              # by car, farthest first
         fixed = np.round(np.stack([u[order], v[order]], axis=-1) * 16).astype(np.int32)  # (n, 20, 2)
-        gray = np.where(obs.kind[ii[order], mm[order]] == KIND_BOT, GRAY["bot"], GRAY["box"]).tolist()
+        gray = gray[order].tolist()
         for j, i in enumerate(ii[order].tolist()):
             polys[i].append((fixed[j], gray[j]))
         return polys
 
+    def _obstacle_gray(self, obs: Obstacles, ii, mm, cam_x, cam_y, lights, albedo) -> np.ndarray:
+        """Gray (N,) int of obstacles (ii, mm) seen from cameras at (cam_x, cam_y): albedo times the
+        light on the box side that faces the camera."""
+        yaw = obs.yaw[ii, mm]
+        ca, sa = np.cos(yaw), np.sin(yaw)
+        wx, wy = cam_x - obs.xy[ii, mm, 0], cam_y - obs.xy[ii, mm, 1]
+        along, across = ca * wx + sa * wy, -sa * wx + ca * wy                  # camera in the box frame
+        front = np.abs(along) * obs.half_width_m[ii, mm] >= np.abs(across) * obs.half_length_m[ii, mm]
+        sign = np.where(front, np.sign(along), np.sign(across))
+        nx = np.where(front, ca, -sa) * sign
+        ny = np.where(front, sa, ca) * sign
+        normal = np.column_stack([nx, ny, np.zeros_like(nx)])
+        point = np.column_stack([obs.xy[ii, mm], obs.height_m[ii, mm] / 2])
+        light = (lights.take(ii) if lights is not None else scenery.Lights.reference(len(ii)))
+        base = (albedo[ii, mm] if albedo is not None
+                else np.where(obs.kind[ii, mm] == KIND_BOT, scenery.BOT_GRAY, scenery.BOX_GRAY))
+        return np.clip(np.round(base * scenery.EXPOSURE * light.irradiance_each(normal, point)), 0, 255).astype(int)
+
+
+def _line_quads(border: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Quads (N-1, 4, 2) [m] of the white line along ``border``: scenery.LINE_WIDTH_M wide, on the
+    road side, along the rungs from each border point toward the opposite border's point."""
+    rung = other - border
+    inward = rung / np.maximum(np.linalg.norm(rung, axis=1, keepdims=True), 1e-9)
+    inner = border + inward * np.minimum(scenery.LINE_WIDTH_M, np.linalg.norm(rung, axis=1, keepdims=True))
+    return np.stack([border[:-1], border[1:], inner[1:], inner[:-1]], axis=1)
+
+
+def _dash_quads(tr: Track) -> np.ndarray:
+    """Centre-line dashes (N, 12, 2) [m]: flat-ended strips following the centre line."""
+    period = scenery.CENTER_DASH_M + scenery.CENTER_GAP_M
+    starts = np.arange(scenery.CENTER_DASH_START_M, tr.length_m - scenery.CENTER_DASH_M * 0.5, period)
+    arcs = np.minimum(starts[:, None] + np.linspace(0.0, scenery.CENTER_DASH_M, 6)[None, :], tr.length_m)
+    tangent = tr.center_at(arcs + 1e-3) - tr.center_at(arcs - 1e-3)
+    normal = np.stack([-tangent[..., 1], tangent[..., 0]], axis=-1)
+    normal *= (scenery.CENTER_WIDTH_M / 2) / np.linalg.norm(normal, axis=-1, keepdims=True)
+    mid = tr.center_at(arcs)
+    return np.concatenate([mid + normal, (mid - normal)[:, ::-1]], axis=1)
+
 
 def render_stereo(renderer: CameraRenderer, x, y, yaw, obstacles: Obstacles | None = None) -> np.ndarray:
     """Stereo frames (K, 120, 160, 2) uint8: channel 0 = left camera (STEREO_HALF_BASELINE_M to the
-    left of the car's centre line), channel 1 = right camera."""
+    left of the car's centre line), channel 1 = right camera (``markov/sensors/sensors_rollout.py``
+    stacks left, right)."""
     b = car.STEREO_HALF_BASELINE_M
     frames = renderer.render_cameras(x, y, yaw, obstacles, (b, -b))
     return np.stack([frames[:, 0], frames[:, 1]], axis=-1)  # (far faster than a moveaxis copy)
@@ -429,4 +601,4 @@ def observation_space_for(sensor_name: str, lidar_config=None) -> spaces.Box:
 
 __all__ = ["CameraRenderer", "render_stereo", "lidar_ranges", "lidar_observation", "sector_lidar",
            "discretized_sector_lidar", "lidar_input", "observation_space_for", "LIDAR_NUM_BEAMS", "LIDAR_FOV_RAD",
-           "LIDAR_AHEAD_M", "LIDAR_ANGLES_RAD", "GRAY", "COLORS_RGB", "FOCAL_PX"]
+           "LIDAR_AHEAD_M", "LIDAR_ANGLES_RAD", "GRAY", "FOCAL_PX"]
