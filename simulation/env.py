@@ -24,8 +24,9 @@ from core import race_status as rs
 from core.config import CAMERA_SENSORS, ModelMetadata, as_model_metadata
 
 from . import car, sensors, state_sensor
+from .lidar import LidarSensor
 from .params import Measure, TrackPair, build_params, measure_objects, progress_percent
-from .race import RaceConfig, World, boxes_overlap
+from .race import RaceConfig, World
 from .reward import RewardFunction
 from .track import Track
 
@@ -66,6 +67,7 @@ class StepBatch:
     immobilized_count: np.ndarray
     reset_count: np.ndarray     # (K,) evaluation resets so far
     penalty_s: np.ndarray       # (K,) evaluation penalty seconds so far
+    pause_s: np.ndarray         # (K,) seconds the car is still held at rest (evaluation reset penalty)
     reset: np.ndarray           # (K,) bool: the car finished and already started its next episode
 
     @property
@@ -125,6 +127,7 @@ class BatchedEnv:
         if any(s in CAMERA_SENSORS for s in self.sensor_names):
             self._camera = sensors.CameraRenderer(base, rng_seed=int(self.rng.integers(2**31)),
                                                   domain_randomization=domain_randomization)
+        self._lidar = LidarSensor.for_sensors(base, self.sensor_names, self.metadata.lidar_config)  # None: no lidar
         self.observation_space = spaces.Dict({s: self._space_for(s) for s in self.sensor_names})
         #: the camera lenses' offsets to the left [m] that object_in_camera tests (two for stereo)
         self._lenses_left_m = ((car.STEREO_HALF_BASELINE_M, -car.STEREO_HALF_BASELINE_M)
@@ -216,6 +219,14 @@ class BatchedEnv:
         self.penalty_s[cars] = 0.0
         self.done[cars] = False
         self.world.reset(cars, start_fwd, np.where(rev, -1.0, 1.0))
+        if cfg.training and self.world.has_objects:
+            # an object within 1 m of the start: the car starts on the other lane (simapp
+            # rollout_agent_ctrl._get_car_start_model_state)
+            lane = self.world.start_lanes(cars, start_arc)
+            side = np.flatnonzero(lane != 0)
+            if side.size:
+                pose = self.world.lane_poses(cars[side], start_arc[side], lane[side])
+                self.state.x[cars[side]], self.state.y[cars[side]], self.state.yaw[cars[side]] = pose.T
         m = self.tracks.measure(self._subset_state(cars), rev)
         self.prev_arc_m[cars] = m.arc_m
         # Progress counts from the start position (the chassis centre), measured at the reference
@@ -230,18 +241,37 @@ class BatchedEnv:
         self.preparing[cars] = True
         self.pause_left_s[cars] = 0.0
         self._update_measure(cars, m)
+        if self._camera is not None:   # domain randomization: new lights and colours per episode
+            self._camera.randomize(cars)
 
-    def _respawn(self, cars: np.ndarray, m) -> None:
-        """Put cars back on the centre line where they left it, facing the driving direction, at rest
-        (evaluation resets); the lap goes on from there."""
-        for c in cars.tolist():
-            tr = self.tracks.track(bool(self.reversed[c]))
-            arc = m.arc_m[c] - car.REFERENCE_POINT_AHEAD_M
-            self.state.x[c], self.state.y[c], self.state.yaw[c] = tr.pose_at(arc)
+    def _respawn(self, cars: np.ndarray, m, status: np.ndarray | None = None) -> None:
+        """Evaluation resets of ``cars`` after the incident ``status`` (their status indices; None: crashed
+        where a crash was found, else off track), as the simapp's rollout_agent_ctrl: a car that hit a
+        bot is held where it is; any other goes back on a lane at its reference point's arc (1 m behind
+        a box that is within 1 m of it, on the other lane; else the nearer lane: World.reset_poses).
+        It is held at rest for the incident's penalty (RaceConfig.pause_s) while the clock runs;
+        progress follows the new position, as the simapp's progress is positional."""
+        cars = np.asarray(cars)
+        if status is None:
+            status = np.where(self.world.hit_object[cars] >= 0, rs.CRASHED, rs.OFF_TRACK)
+        status = np.asarray(status)
+        stay = (status == rs.CRASHED) & self.world.hit_bot(cars)
+        move = cars[~stay]
+        if move.size:
+            xy = np.stack([self.state.x[move], self.state.y[move]], axis=1)
+            pose = self.world.reset_poses(move, m.arc_m[move], xy)
+            self.state.x[move], self.state.y[move], self.state.yaw[move] = pose[:, 0], pose[:, 1], pose[:, 2]
         self.state.stop(cars)
         self.falling[cars] = 0
         self.immobile[cars] = 0
-        self.prev_arc_m[cars] = self.tracks.measure(self._subset_state(cars), self.reversed[cars]).arc_m
+        self.pause_left_s[cars] = self.race.pause_s(status)
+        now = self.tracks.measure(self._subset_state(cars), self.reversed[cars])
+        delta = now.arc_m - m.arc_m[cars]
+        if self.tracks.forward.is_loop:
+            length = self.tracks.forward.length_m
+            delta = np.mod(delta + length / 2, length) - length / 2
+        self.lap_distance_m[cars] += delta
+        self.prev_arc_m[cars] = now.arc_m
 
     def _subset_state(self, cars: np.ndarray) -> car.CarState:
         return self.state.subset(cars)
@@ -284,8 +314,11 @@ class BatchedEnv:
         objects = None
         if self.world.has_objects:
             ob = self.world.obstacles
-            overlap = boxes_overlap(self.state.body_corners()[:, None], ob.corners()) & ob.active
-            crashed = overlap.any(axis=1)
+            # the simapp's crash rule (simulation/race.py World.collisions); a bot that runs into a
+            # collidable car (not held after a reset) from behind stops the bots instead
+            hit = self.world.collisions(self.state.body_corners(), m.arc_m)
+            crashed = hit.crashed
+            self.world.hold_bots(hit.rear_ended & active & ~(self.pause_left_s > 0.0))
             objects = measure_objects(self.tracks, ob, self.state, self.reversed, m.arc_m, self._lenses_left_m)
         any_on = m.wheels_on_track.any(axis=1)
 
@@ -305,8 +338,7 @@ class BatchedEnv:
         if cfg.resets:
             incident = np.isin(status, (rs.OFF_TRACK, rs.CRASHED, rs.REVERSED, rs.IMMOBILIZED))
             respawn = incident & (self.resets < cfg.max_resets)
-            self.penalty_s += np.where(respawn & (status == rs.OFF_TRACK), cfg.off_track_penalty_s, 0.0)
-            self.penalty_s += np.where(respawn & (status == rs.CRASHED), cfg.collision_penalty_s, 0.0)
+            self.penalty_s += np.where(respawn, cfg.pause_s(status), 0.0)
             self.resets += respawn
 
         rewards = self._rewards(m, progress, speed_cmd, steer_cmd, crashed, objects, running)
@@ -323,10 +355,11 @@ class BatchedEnv:
             closest_waypoint=m.segment + 1, sim_time_s=self.sim_time_s.copy(), crash_count=self.crashes.copy(),
             off_track_count=self.off_tracks.copy(), reversed_count=self.reversals.copy(),
             immobilized_count=self.immobilizations.copy(), reset_count=self.resets.copy(),
-            penalty_s=self.penalty_s.copy(), reset=np.zeros(self.k, bool),
+            penalty_s=self.penalty_s.copy(), pause_s=np.where(paused, self.pause_left_s, 0.0),
+            reset=np.zeros(self.k, bool),
         )
         if respawn.any():
-            self._respawn(np.flatnonzero(respawn), m)
+            self._respawn(np.flatnonzero(respawn), m, status[respawn])
 
         # The action moves the world. Cars held (prepare, pause, just put back) stay at rest.
         self.preparing &= ~active
@@ -423,8 +456,7 @@ class BatchedEnv:
                 out[name] = state_sensor.state_vector(self.tracks, s, self.reversed, m.arc_m, m.ref_xy)
             else:
                 if ranges is None:
-                    empty = ob if ob is not None else self.world.obstacles
-                    ranges = sensors.lidar_ranges(s.x, s.y, s.yaw, empty)
+                    ranges = self._lidar.ranges(s.x, s.y, s.yaw, ob, rng=self.rng)  # noise re-seeded by reset(seed)
                 out[name] = sensors.lidar_input(name, ranges, self.metadata.lidar_config)
         return out
 

@@ -142,12 +142,13 @@ def objects_in_camera(obstacles: Obstacles, state: car.CarState,
                       camera_offsets_left_m: tuple[float, ...] = (0.0,)) -> np.ndarray:
     """(K, M) bool: is obstacle m inside a camera frustum of car k (any lens)?
 
-    As the reference: the object's footprint corners on the floor and its centre are tested against
+    As the reference: the corners of the object's rectangle (Obstacles.rect_corners, the one the crash
+    test uses) on the floor and its centre are tested against
     each lens's frustum (camera at CAMERA_AHEAD_M ahead, the lens offset to the left, CAMERA_HEIGHT_M
     up, pitched CAMERA_PITCH_DOWN_RAD down; horizontal FOV CAMERA_HFOV_RAD, the vertical one from the
     4:3 image, near plane FRUSTUM_NEAR_M); an object is in camera when any of its points is strictly
     inside every plane."""
-    pts = np.concatenate([obstacles.corners(), obstacles.xy[:, :, None, :]], axis=2)   # (K, M, 5, 2)
+    pts = np.concatenate([obstacles.rect_corners(), obstacles.xy[:, :, None, :]], axis=2)   # (K, M, 5, 2)
     cy, sy = np.cos(state.yaw)[:, None, None], np.sin(state.yaw)[:, None, None]
     cp, sp = np.cos(car.CAMERA_PITCH_DOWN_RAD), np.sin(car.CAMERA_PITCH_DOWN_RAD)
     tan_h = np.tan(car.CAMERA_HFOV_RAD / 2)

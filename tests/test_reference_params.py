@@ -96,7 +96,9 @@ def test_the_car_pose_is_the_chassis_centre_with_the_urdf_axles():
     along = (wheels[:, 0] - s.x[0]) * c + (wheels[:, 1] - s.y[0]) * sn
     assert np.allclose(along, [-0.0817, -0.0817, 0.0823, 0.0823])
     # held steering: the rear axle runs on a circle of radius wheelbase / tan(steering)
-    st = car.CarState(np.zeros(1), np.zeros(1), np.zeros(1), np.ones(1), np.full(1, np.radians(20)))
+    r = np.full(1, np.tan(np.radians(20)) / car.WHEELBASE_M)   # already on the circle: its yaw rate, no slip
+    st = car.CarState(np.zeros(1), np.zeros(1), np.zeros(1), np.ones(1), np.full(1, np.radians(20)),
+                      lateral_mps=-car.REAR_AXLE_X_M * r, yaw_rate_rps=r)
     rear = []
     for _ in range(60):
         car.step_kinematics(st, np.ones(1), np.full(1, np.radians(20)))
@@ -181,7 +183,7 @@ def test_object_in_camera_uses_the_reference_frustum():
     """simapp markov/cameras/frustum.py: the footprint corners and centre of an object against the
     camera's 3D frustum (near plane 0.2 m, 4:3 image), any lens; not the centre's bearing alone."""
     from simulation import car
-    from simulation.obstacles import Obstacles, box_sizes
+    from simulation.obstacles import Obstacles, box_rect, box_sizes
     from simulation.params import objects_in_camera
 
     def boxes(points, yaw=0.0):
@@ -190,6 +192,7 @@ def test_object_in_camera_uses_the_reference_frustum():
         ob.yaw[:] = yaw
         hl, hw, h = box_sizes()
         ob.half_length_m[:], ob.half_width_m[:], ob.height_m[:] = hl, hw, h
+        ob.rect_half_length_m[:], ob.rect_half_width_m[:] = box_rect()
         ob.active[:] = True
         return ob
 
@@ -209,11 +212,11 @@ def test_object_in_camera_uses_the_reference_frustum():
     assert seen[:4] == [True, True, False, False]
     # a box that only the camera's footprint below the image sees: every point within 0.12 m ahead
     tiny = boxes([(cam_x + 0.06, 0.0)])
-    tiny.half_length_m[:] = tiny.half_width_m[:] = 0.01
+    tiny.rect_half_length_m[:] = tiny.rect_half_width_m[:] = 0.01
     assert not objects_in_camera(tiny, st)[0, 0]
     # stereo: an object seen by the left lens only still counts
     b = car.STEREO_HALF_BASELINE_M
-    hl, hw, _ = box_sizes()
+    hl, hw = box_rect()
     depth = (1.0 + hl) * np.cos(car.CAMERA_PITCH_DOWN_RAD) + car.CAMERA_HEIGHT_M * np.sin(car.CAMERA_PITCH_DOWN_RAD)
     corner_y = depth * np.tan(half_fov)      # the far right corner: inside the left lens's view, outside the right's
     edge = boxes([(cam_x + 1.0, corner_y + hw)])
