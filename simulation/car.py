@@ -71,10 +71,13 @@ CAMERA_CLIP_NEAR_M = 0.02
 #: Half distance between the two stereo lenses [m] (zed_camera_joint_leftcam / _rightcam, y = +-0.03).
 STEREO_HALF_BASELINE_M = 0.03
 
-#: Wheel contact points (4, 2) in the car frame: rear-left, rear-right, front-left, front-right.
+#: The wheel points the reward params test against the road (4, 2) in the car frame: rear-left,
+#: rear-right, front-left, front-right. The reference tests the wheel links' origins (simapp
+#: urdf/deepracer: rear wheels at (-0.081663, +-0.08105) m, front wheels at the steering hinges
+#: (0.082311, +-0.079601) m; agent_ctrl/utils.py, OffTrackResetRule), not contact points.
 WHEEL_POINTS_M = np.array([
-    [REAR_AXLE_X_M, TRACK_WIDTH_M / 2], [REAR_AXLE_X_M, -TRACK_WIDTH_M / 2],
-    [FRONT_AXLE_X_M, TRACK_WIDTH_M / 2], [FRONT_AXLE_X_M, -TRACK_WIDTH_M / 2],
+    [-0.081663, 0.08105], [-0.081663, -0.08105],
+    [0.082311, 0.079601], [0.082311, -0.079601],
 ])
 #: Body corners (4, 2) in the car frame, counter-clockwise from rear-right.
 BODY_CORNERS_M = np.array([
