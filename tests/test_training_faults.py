@@ -67,6 +67,7 @@ def test_minutes_is_honoured_within_seconds_not_at_the_end_of_a_long_iteration(t
     took = time.monotonic() - t0
     assert r.returncode == 0, r.stderr[-3000:]
     # the first iteration (40 cars at 20 ms per reward call: 0.8 s per step, about a minute) is cut at
-    # the limit: the run ends near 15 s plus start-up, not after the iteration
-    assert took < 15 + 20, f"MINUTES=0.25 took {took:.0f} s"
+    # the limit: the run ends near 15 s plus start-up (up to 30 s on a busy 2-core machine), not
+    # after the iteration (minutes)
+    assert took < 15 + 30, f"MINUTES=0.25 took {took:.0f} s"
     assert "done: 0 iterations" in r.stdout, r.stdout[-2000:]
