@@ -30,7 +30,7 @@ RACE_FLAGS = $(call opt,RACE_TYPE,--race-type) $(if $(REVERSE),--reverse) $(if $
 TRAIN_FLAGS = $(TRACK_FLAG) $(call user_opt,REWARD,--reward) $(call user_opt,PRESET,--preset) --sims $(SIMS) \
 	$(call opt,MODEL,--model) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) \
 	$(call opt,EPISODES,--episodes) $(call opt,MINUTES,--minutes) $(call opt,CLONE,--clone) \
-	$(if $(RESUME),--resume) $(RACE_FLAGS)
+	$(if $(RESUME),--resume) $(call opt,MULTI_TRACK,--multi-track) $(RACE_FLAGS)
 
 # Tracks: DEEPRACER_TRACKS (a folder of .npy files) if set, else the cache, else a download on first
 # use. The tests read the 61 reference files from ../shared/tracks when that folder exists.
@@ -61,7 +61,7 @@ DC = $(COMPOSE) $(COMPOSE_FILES)
 ENV_FILE = $(or $(STACK_ENV_FILE),compose/stack.env)
 export S3_ADMIN_ENV_FILE := $(or $(S3_ADMIN_ENV_FILE),$(if $(STACK_ENV_FILE),$(dir $(STACK_ENV_FILE))s3-admin.env))
 
-.PHONY: help install test test-quick tracks tracks-download check-reward render bench-sim bench-train train evaluate export report \
+.PHONY: help install test test-quick tracks tracks-download check-reward render bench-sim bench-train train evaluate compare export report \
 	env-files doctor up down logs ps scale s3-copy swarm-up swarm-down clean
 
 help:  ## list the targets
@@ -92,8 +92,12 @@ tracks-download: install  ## download the 61 standard tracks into the cache, eac
 check-reward: install  ## drive a built-in controller with REWARD=file on TRACK=name and report (EPISODES=3)
 	$(DRL) reward-check $(REWARD) --track $(TRACK) --episodes $(or $(EPISODES),3)
 
-train: install  ## train MODEL (default <track>-<date>) on TRACK (PRESET, REWARD, METADATA, HYPERPARAMETERS, SIMS; EPISODES= or MINUTES=; RESUME=1; CLONE=model; race: RACE_TYPE= OBSTACLES= BOT_CARS= REVERSE=1 ...); MODE=compose: in the Docker stack, MODE=local: without
-ifeq ($(MODE),compose)
+train: install  ## SCENARIO=file: every model of a scenario file at once (presets/scenarios/); else train MODEL (default <track>-<date>) on TRACK (PRESET, REWARD, METADATA, HYPERPARAMETERS, SIMS; EPISODES= or MINUTES=; RESUME=1; CLONE=model; race: RACE_TYPE= OBSTACLES= BOT_CARS= REVERSE=1 ...); MODE=compose: in the Docker stack, MODE=local: without
+ifneq ($(SCENARIO),)
+	$(if $(and $(filter compose,$(MODE)),$(filter-out file,$(origin MODE))),$(error SCENARIO= runs in local mode for now (leave MODE unset or MODE=local); the compose stack trains one model at a time))
+	@echo "make train: local mode: every model of $(SCENARIO) as processes on this machine"
+	$(DRL) train --scenario '$(SCENARIO)' $(if $(RESUME),--resume)
+else ifeq ($(MODE),compose)
 	@echo "make train: compose mode$(if $(filter file,$(origin MODE)), (a Docker engine answers)): the trainer and sims run in containers; MODE=local trains without Docker. Model: $(or $(MODEL),$(DEFAULT_MODEL))"
 	$(MAKE) up MODEL='$(or $(MODEL),$(DEFAULT_MODEL))'
 	$(DC) logs -f trainer
@@ -110,7 +114,7 @@ doctor: install  ## check this host before `make up`: Docker and Compose version
 
 up: env-files  ## start the compose stack: MODEL on TRACK (or TRACKS=a,b: sim i drives track i mod n) with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1; S3_SERVER=minio or S3_ENDPOINT=url)
 	$(if $(MODEL),,$(error MODEL=name is required))
-	printf 'DEEPRACER_MODEL=%s\nDEEPRACER_EPISODES=%s\nDEEPRACER_MINUTES=%s\n' '$(MODEL)' '$(EPISODES)' '$(MINUTES)' > compose/.env
+	printf 'DEEPRACER_MODEL=%s\nDEEPRACER_EPISODES=%s\nDEEPRACER_MINUTES=%s\nDEEPRACER_MULTI_TRACK=%s\n' '$(MODEL)' '$(EPISODES)' '$(MINUTES)' '$(or $(MULTI_TRACK),auto)' > compose/.env
 	$(DC) up -d redis $(S3_SERVICE)
 	$(BIN)/python -m stack.compose_launch upload --env-file '$(ENV_FILE)' --model $(MODEL) $(TRACK_FLAG) $(call user_opt,PRESET,--preset) $(call user_opt,REWARD,--reward) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) $(if $(RESUME),--resume) $(RACE_FLAGS)
 	$(DC) up -d --build --scale sim=$(SIMS)
@@ -141,6 +145,9 @@ swarm-down:  ## remove the swarm stack (the models stay in its S3 volume)
 
 evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n)
 	$(DRL) evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG)
+
+compare: install  ## race models side by side: SCENARIO=file, or MODELS=a,b [TRACKS=x,y] [HELD_OUT=z] (TRIALS=3 CHECKPOINT=best); a table, out/compare-<name>/report.md and PNGs
+	$(DRL) compare $(call opt,SCENARIO,--scenario) $(call opt,MODELS,--models) $(call opt,TRACKS,--tracks) $(call opt,HELD_OUT,--held-out) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(STACK_FLAG)
 
 export: install  ## write out/MODEL-car.tar.gz for the physical car (CHECKPOINT=best by default)
 	$(DRL) export --model $(MODEL) $(call opt,CHECKPOINT,--checkpoint) $(STACK_FLAG)

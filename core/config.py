@@ -484,6 +484,18 @@ def _check_hyperparameters(hp: "Hyperparameters | dict[str, Any]", source: str) 
             raise ConfigError(f"{source}: {key} {get(key)!r} is not one of {', '.join(repr(a) for a in allowed)}")
 
 
+def check_override_keys(overrides: dict, kind: str, source: str) -> None:
+    """Single keys set on top of a model_metadata or hyperparameters file (a scenario's inline
+    overrides) must be keys of that file: a typo here would silently change nothing, so it is an
+    error naming ``source``, the key and the closest known key. ``kind``: "hyperparameters" or
+    "model_metadata"."""
+    known, aliases = ((_HYPERPARAMETER_KEYS, _HYPERPARAMETER_ALIASES) if kind == "hyperparameters"
+                      else (sorted(_KNOWN_METADATA_KEYS), _METADATA_ALIASES))
+    bad = unknown_key_warnings(overrides, known, f"{source} {kind}", aliases)
+    if bad:
+        raise ConfigError("; ".join(text.replace(" ignored", "") for text in bad))
+
+
 def load_hyperparameters(path: str | os.PathLike) -> Hyperparameters:
     """Read and validate a hyperparameters.json file; print its warnings (unknown keys) to stderr."""
     hp = parse_hyperparameters(load_json_file(path, "hyperparameters.json"), source=str(path))

@@ -213,15 +213,74 @@ def _cmd_train(args) -> int:
     # SIGINT ignored (as background jobs of a non-interactive shell are).
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+    if args.scenario:
+        return _train_scenario(args)
     if args.episodes is None and args.minutes is None:
         raise ValueError("give a limit: --episodes N or --minutes M (EPISODES= or MINUTES= with make)")
     req = TrainRequest(track=args.track, model=args.model, reward=args.reward, preset=args.preset,
                        metadata=args.metadata, hyperparameters=args.hyperparameters, sims=args.sims,
                        episodes=args.episodes, minutes=args.minutes, resume=args.resume, clone=args.clone,
-                       seed=args.seed, race=race_options_from_args(args),
+                       seed=args.seed, race=race_options_from_args(args), multi_track=args.multi_track,
                        **({"models_dir": Path(args.models_dir)} if args.models_dir else {}))
     run_training(req, console)
     return 0
+
+
+def _train_scenario(args) -> int:
+    """train --scenario FILE: every model of the scenario at once (stack.scenario_run)."""
+    from .model_setup import race_options_from_args
+    from .scenario import load_scenario
+    from .scenario_run import run_scenario
+
+    given = [flag for flag, value in (("--track", args.track), ("--model", args.model), ("--reward", args.reward),
+                                      ("--preset", args.preset), ("--metadata", args.metadata),
+                                      ("--hyperparameters", args.hyperparameters), ("--episodes", args.episodes),
+                                      ("--minutes", args.minutes), ("--clone", args.clone))
+             if value is not None]
+    if args.sims != 1:
+        given.append("--sims")
+    if race_options_from_args(args):
+        given.append("race options")
+    if given:
+        raise ValueError(f"--scenario takes every model's settings from the scenario file; drop {', '.join(given)} "
+                         "(or set them in the file's defaults or models)")
+    scenario = load_scenario(args.scenario)
+    kwargs = {"models_dir": Path(args.models_dir)} if args.models_dir else {}
+    result = run_scenario(scenario, console=console, resume=args.resume, **kwargs)
+    console.print(f"scenario {scenario.name}: {result.out_dir / 'summary.md'}")
+    ok = all(r.state != "failed" for r in result.runs)
+    if any(r.state != "failed" for r in result.runs):          # the comparison the scenario was run for
+        from .compare import compare
+        from .scenario_run import compare_request
+
+        ok &= compare(compare_request(scenario, runs=result.runs, **kwargs), console).ok
+    return 0 if ok else 1
+
+
+def _cmd_compare(args) -> int:
+    """compare: several models on the same tracks (stack.compare), from a scenario or by name."""
+    from .compare import compare, request_from_args
+
+    if args.scenario:
+        import dataclasses
+
+        from .scenario import load_scenario
+        from .scenario_run import compare_request
+
+        if args.models:
+            raise ValueError("give MODELS=a,b or SCENARIO=file, not both")
+        scenario = load_scenario(args.scenario)
+        req = compare_request(scenario, **({"models_dir": Path(args.models_dir)} if args.models_dir else {}))
+        extra = [t.strip() for t in args.held_out.split(",") if t.strip() and t.strip() not in req.held_out]
+        req = dataclasses.replace(req, held_out=req.held_out + extra,
+                                  **({"trials": args.trials} if args.trials != 3 else {}),
+                                  **({"checkpoint": args.checkpoint} if args.checkpoint != "best" else {}),
+                                  **({"out_dir": Path(args.out)} if args.out else {}),
+                                  **({"tracks": [t.strip() for t in args.tracks.split(",") if t.strip()]}
+                                     if args.tracks else {}))
+    else:
+        req = request_from_args(args)
+    return 0 if compare(req, console).ok else 1
 
 
 def _cmd_evaluate(args) -> int:
@@ -318,8 +377,19 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--clone", help="start the new MODEL from this model's last checkpoint")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--models-dir", help="where model folders live (default models/)")
+    tr.add_argument("--scenario", help="a scenario file: train every model in it at once (presets/scenarios/)")
+    tr.add_argument("--multi-track", choices=("auto", "own", "spread"), default="auto",
+                    help="several tracks: own = each sim its own track, spread = each sim's cars over every track, "
+                         "auto = spread when there are more tracks than sims")
     add_race_arguments(tr)
     tr.set_defaults(func=_cmd_train)
+
+    cp = command("compare", help="race several models on the same tracks: a table, report.md and PNGs")
+    from .compare_options import add_compare_arguments
+
+    add_compare_arguments(cp)
+    cp.add_argument("--scenario", help="a scenario file: its models, tracks and held-out tracks")
+    cp.set_defaults(func=_cmd_compare)
 
     ev = command("evaluate", help="race a trained model: trials from the start line, a table per trial")
     ev.add_argument("--model", required=True)
@@ -373,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     from simulation.track_sources import UnknownTrackError
 
     args = build_parser().parse_args(argv)
-    if args.command in ("train", "evaluate", "export", "bench"):
+    if args.command in ("train", "evaluate", "export", "bench", "compare"):
         from core.quiet import import_tensorflow
 
         import_tensorflow()      # without TensorFlow's start-up notices

@@ -22,6 +22,7 @@ from core.config import parse_model_metadata
 from core.model_folder import ModelFolder, format_timestamp
 from core.policy import FrozenPolicy
 from core.traces import EvaluationMetrics, simtrace_csv
+from simulation.car import STEP_HZ
 from simulation.env import BatchedEnv
 from simulation.race import RaceConfig
 from simulation.reward import IsolatedRewardFunction
@@ -97,14 +98,15 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
         actions, _, _ = policy.act(obs, rng, greedy=True)
         r = env.step(actions)
         live = np.array([res is None for res in results])
-        rows += simtrace_rows(r, actions, metadata.is_discrete, env.tracks.forward.length_m, np.flatnonzero(live))
+        rows += simtrace_rows(r, actions, metadata.is_discrete, env.tracks.forward.length_m, np.flatnonzero(live),
+                              [route.name] * trials)
         for i in np.flatnonzero(r.done & live).tolist():
             status = rs.STATUSES[int(r.status[i])]
             lap = status == "lap_complete"
             results[i] = TrialResult(
                 trial=i + 1, status=status, progress=float(r.progress[i]),
-                lap_time_s=float(r.steps[i] / 15.0) if lap else None,
-                sim_time_s=float(r.steps[i] / 15.0), penalty_s=float(r.penalty_s[i]),
+                lap_time_s=float(r.steps[i] / STEP_HZ) if lap else None,
+                sim_time_s=float(r.steps[i] / STEP_HZ), penalty_s=float(r.penalty_s[i]),
                 off_track=int(r.off_track_count[i]), crashed=int(r.crash_count[i]),
                 reversed=int(r.reversed_count[i]), immobilized=int(r.immobilized_count[i]),
                 resets=int(r.reset_count[i]), start_time_ms=start_ms)

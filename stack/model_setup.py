@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from core.config import (RACE_TYPES, ConfigError, Hyperparameters, ModelMetadata, TrainingParams,
-                         check_model_name, load_hyperparameters, load_model_metadata, parse_hyperparameters,
-                         parse_model_metadata, preset_files, show_config_warnings)
+                         check_model_name, check_override_keys, load_hyperparameters, load_model_metadata,
+                         parse_hyperparameters, parse_model_metadata, preset_files, show_config_warnings)
 from core.model_folder import ModelFolder, ModelLock
 from simulation.reward import IsolatedRewardFunction
 from simulation.track import Track, load_tracks, store_tracks
@@ -57,6 +57,11 @@ class SetupRequest:
     clone: str | None = None
     episodes_between_training: int | None = None
     num_workers: int = 1
+    #: single keys set on top of the hyperparameters / model_metadata chosen above (a scenario's inline
+    #: overrides); validated with the rest, ``overrides_source`` names where they came from
+    hyperparameter_overrides: dict[str, Any] = field(default_factory=dict)
+    metadata_overrides: dict[str, Any] = field(default_factory=dict)
+    overrides_source: str = "overrides"
 
 
 @dataclass
@@ -180,16 +185,25 @@ def prepare_model(folder: ModelFolder, req: SetupRequest) -> ModelSetup:
     md_path, hp_path = preset_files(req.preset or DEFAULT_PRESET)
     if req.metadata or req.preset or base is None:
         metadata = load_model_metadata(req.metadata or md_path)
-        if base is not None:
-            _check_compatible(folder_metadata(base), metadata, base_what)
     else:
         metadata = folder_metadata(base)
         notes.append(f"model_metadata.json from {base_what}")
+    if req.metadata_overrides:
+        check_override_keys(req.metadata_overrides, "model_metadata", req.overrides_source)
+        metadata = parse_model_metadata({**metadata.to_json_dict(), **req.metadata_overrides},
+                                        source=f"{req.overrides_source} model_metadata")
+    if base is not None and (req.metadata or req.preset or req.metadata_overrides):
+        _check_compatible(folder_metadata(base), metadata, base_what)
     if req.hyperparameters or req.preset or base is None:
         hp = load_hyperparameters(req.hyperparameters or hp_path)
     else:
         hp = parse_hyperparameters(base.read_json(base.hyperparameters()), source=base.hyperparameters())
         notes.append(f"hyperparameters.json from {base_what}")
+    if req.hyperparameter_overrides:
+        check_override_keys(req.hyperparameter_overrides, "hyperparameters", req.overrides_source)
+        hp = parse_hyperparameters({**hp.to_json_dict(), **req.hyperparameter_overrides},
+                                   source=f"{req.overrides_source} hyperparameters")
+        show_config_warnings(hp)
     if req.episodes_between_training is not None:
         if req.episodes_between_training < 1:
             raise ConfigError(f"episodes between training must be >= 1, got {req.episodes_between_training}")

@@ -21,7 +21,7 @@ from core.config import ConfigError, Hyperparameters, ModelMetadata
 from core.model_folder import ModelFolder, ModelLock
 from core.storage import LocalStorage
 from core.transport import ProcessHub
-from simulation.worker import WorkerConfig
+from simulation.worker import WorkerConfig, check_multi_track
 
 from .model_setup import DEFAULT_TRACK, ModelSetup, SetupRequest, prepare_model
 
@@ -50,6 +50,11 @@ class TrainRequest:
     models_dir: Path = DEFAULT_MODELS_DIR
     seed: int = 0
     race: dict | None = None          # run-spec race options (stack.model_setup.RACE_OPTION_KEYS)
+    hyperparameter_overrides: dict | None = None   # single keys on top of the chosen hyperparameters
+    metadata_overrides: dict | None = None         # single keys on top of the chosen model_metadata
+    overrides_source: str = "overrides"            # where the overrides came from (for error messages)
+    multi_track: str = "auto"     # several tracks: own (sim i drives track i mod n), spread (each sim's cars
+                                  # over every track), auto (spread when there are more tracks than sims)
 
 
 @dataclass
@@ -78,12 +83,14 @@ def prepare(req: TrainRequest) -> Prepared:
         raise ConfigError(f"EPISODES must be >= 1, got {req.episodes}")
     if req.minutes is not None and req.minutes <= 0:
         raise ConfigError(f"MINUTES must be > 0, got {req.minutes}")
+    check_multi_track(req.multi_track)
     name = req.model or default_model_name(req.track)
     folder = ModelFolder(LocalStorage(req.models_dir), name)
     setup = prepare_model(folder, SetupRequest(
         model=name, tracks=req.track, reward=req.reward, preset=req.preset, metadata=req.metadata,
         hyperparameters=req.hyperparameters, race=dict(req.race or {}), resume=req.resume, clone=req.clone,
-        num_workers=req.sims))
+        num_workers=req.sims, hyperparameter_overrides=dict(req.hyperparameter_overrides or {}),
+        metadata_overrides=dict(req.metadata_overrides or {}), overrides_source=req.overrides_source))
     return Prepared(req, setup)
 
 
@@ -129,7 +136,7 @@ def _run_locked(p: Prepared, req: TrainRequest, console: Console, on_report, sho
                             model_prefix=p.folder.prefix,
                             eval_episodes_per_iteration=EVAL_EPISODES_PER_WORKER, num_cars=cars_per_worker,
                             policy_threads=max(1, (os.cpu_count() or 1) // req.sims), seed=req.seed,
-                            reward_source=_reward_source(p))
+                            reward_source=_reward_source(p), multi_track=req.multi_track)
                for i in range(req.sims)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS="1")

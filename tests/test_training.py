@@ -61,13 +61,19 @@ def test_model_folder_has_the_drfc_layout(trained):
     record = json.loads((base / "model/deepracer_checkpoints.json").read_text())
     assert set(record) == {"best_checkpoint", "last_checkpoint"}
     assert set(record["last_checkpoint"]) == {"name", "avg_eval_metric", "time_stamp"}
+    # each metric belongs to the checkpoint whose policy played the evaluation episodes: 0..4 were raced,
+    # the newest (5) not yet, so the best is one of 0..4 and its metric is the best evaluation progress
+    assert record["last_checkpoint"]["name"].startswith("5_Step-") and record["last_checkpoint"]["avg_eval_metric"] is None
+    best_n = int(record["best_checkpoint"]["name"].split("_")[0])
+    assert best_n <= 4 and record["best_checkpoint"]["avg_eval_metric"] == max(r.eval_progress for r in reports)
+    assert reports[best_n].eval_progress == record["best_checkpoint"]["avg_eval_metric"]
     metrics = json.loads((base / "metrics/TrainingMetrics.json").read_text())
     assert metrics["version"] == 2.0 and metrics["best_model_metric"] == "progress"
     phases = {m["phase"] for m in metrics["metrics"]}
     assert phases == {"training", "evaluation"}
     assert sum(m["phase"] == "training" for m in metrics["metrics"]) == 200
     header = (base / "training-simtrace/0-iteration.csv").read_text().splitlines()[0]
-    assert header.split(",") == list(SIMTRACE_COLUMNS)
+    assert header.split(",") == list(SIMTRACE_COLUMNS) + ["track"]     # DRfC's columns, then the track
 
 
 def test_checkpoint_restore_gives_identical_policy_outputs(trained):
@@ -122,8 +128,8 @@ def test_evaluation_writes_metrics_and_simtrace(trained):
             "crash_count", "immobilized_count", "off_track_count", "reversed_count", "reset_count", "trial"}
     assert [set(m) for m in data["metrics"]] == [keys] * 3
     rows = list(csv.DictReader(io.StringIO(folder.storage.get_bytes(res.simtrace_key).decode())))
-    assert list(rows[0]) == list(SIMTRACE_COLUMNS)
-    assert {r["episode"] for r in rows} == {"0", "1", "2"}
+    assert list(rows[0]) == list(SIMTRACE_COLUMNS) + ["track"]
+    assert {r["episode"] for r in rows} == {"0", "1", "2"} and {r["track"] for r in rows} == {res.track}
     assert res.simtrace_key.endswith("/evaluation-simtrace/0-iteration.csv")
     for t in res.trials:
         if t.status == "lap_complete":

@@ -37,6 +37,7 @@ from core.messages import (Episode, EpisodeSpec, MessageError, WorkerFault, poli
                            read_fault)
 from core.model_folder import ModelFolder, ModelLock  # noqa: E402
 from core.transport import TrainerTransport  # noqa: E402
+from simulation.car import STEP_HZ  # noqa: E402
 
 from .networks import build_policy_value  # noqa: E402
 from .ppo import PPO, UpdateStats, all_finite, net_weights  # noqa: E402
@@ -67,6 +68,7 @@ class IterationReport:
     seconds: float
     elapsed_s: float
     rejected_episodes: int = 0   # malformed messages dropped (core.messages.EpisodeSpec)
+    eval_best_lap_s: float | None = None  # the fastest completed lap of the evaluation episodes [simulated s]
 
 
 @dataclass
@@ -272,8 +274,11 @@ class Learner:
                 self.total_episodes += len(train)
                 eval_progress = float(np.mean([e.progress for e in evals])) if evals else None
                 metric = eval_progress if eval_progress is not None else float(np.mean([e.progress for e in train]))
+                # the episodes were played by checkpoint `version`: the metric is its own (as the
+                # simapp's per-checkpoint evaluation); the new checkpoint is judged next iteration
+                self.folder.record_metric(self.version, self.total_steps - steps, metric)
                 self.version += 1
-                self.io.publish(self.version, self.total_steps, metric)
+                self.io.publish(self.version, self.total_steps, None)
                 best_metric = metric if best_metric is None else max(best_metric, metric)
                 report = IterationReport(
                     iteration=self.version, episodes=len(train), total_episodes=self.total_episodes,
@@ -282,7 +287,8 @@ class Learner:
                     lap_share=float(np.mean([ep.status == rs.STATUSES[rs.LAP_COMPLETE] for ep in train])),
                     eval_progress=eval_progress, env_steps=steps, env_steps_per_s=steps / max(gather_s, 1e-9),
                     lost_episodes=lost, update=stats, seconds=time.monotonic() - t0,
-                    elapsed_s=time.monotonic() - t_start, rejected_episodes=rejected)
+                    elapsed_s=time.monotonic() - t_start, rejected_episodes=rejected,
+                    eval_best_lap_s=_best_lap_s(evals))
                 reports.append(report)
                 if on_iteration:
                     on_iteration(report)
@@ -383,3 +389,9 @@ def _env_float(name: str) -> float | None:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _best_lap_s(episodes: list[Episode]) -> float | None:
+    """The fastest completed lap among ``episodes`` [simulated s: steps / 15], or None."""
+    laps = [len(e.rewards) / STEP_HZ for e in episodes if e.status == rs.STATUSES[rs.LAP_COMPLETE]]
+    return min(laps) if laps else None
