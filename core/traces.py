@@ -11,9 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from . import race_status
+
+if TYPE_CHECKING:
+    from .messages import Episode
 
 SIMTRACE_COLUMNS: tuple[str, ...] = (
     "episode", "steps", "X", "Y", "yaw", "steer", "throttle", "action", "reward", "done",
@@ -24,8 +27,17 @@ SIMTRACE_COLUMNS: tuple[str, ...] = (
 _LOG_FORMATS = ("%d", "%d", "%.4f", "%.4f", "%.4f", "%.2f", "%.2f", "%s", "%.4f", "%s", "%s", "%.4f", "%d", "%.2f",
                 "%s", "%s", "%.2f", "%d", "%.4f")
 SIM_TRACE_LOG_PREFIX = "SIM_TRACE_LOG:"
+#: The column this project adds after the reference's: the track the row's episode ran on (a model
+#: trained on several tracks has one sim-trace per worker and iteration, whatever tracks its cars
+#: drove). Written when the rows carry it, always last, so the reference's columns keep their
+#: order and readers by header (deepracer-utils) get it as one more column. Not in SIM_TRACE_LOG lines.
+TRACK_COLUMN = "track"
 #: TrainingMetrics.json "version" (markov.constants.METRICS_VERSION).
 METRICS_VERSION = 2.0
+#: The key this project adds to each TrainingMetrics.json entry, after the reference's: the iteration
+#: (policy version) that played the episode. The reference's "episode" and "trial" count episodes
+#: (TrainingMetrics.add_iteration); readers that pick their keys (deepracer-utils) ignore it.
+ITERATION_KEY = "iteration"
 
 
 def _plain(value: Any) -> Any:
@@ -46,44 +58,55 @@ def format_action(action: Any) -> Any:
     return f"[{values[0]} {values[1]}]"
 
 
-def _rows(rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Row dicts from a list of rows or from columns (name -> equal-length sequence)."""
+def simtrace_columns(with_track: bool = False) -> tuple[str, ...]:
+    """The sim-trace CSV's columns: the reference's, then ``track`` when ``with_track``."""
+    return SIMTRACE_COLUMNS + ((TRACK_COLUMN,) if with_track else ())
+
+
+def _rows(rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+          ) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+    """(columns, row dicts) from a list of rows or from columns (name -> equal-length sequence). The
+    columns are the reference's, plus ``track`` when the first row has it (then every row must)."""
     if isinstance(rows, Mapping):
         lengths = {len(v) for v in rows.values()}
         if len(lengths) > 1:
             raise ValueError(f"sim-trace columns have different lengths: {sorted(lengths)}")
         n = lengths.pop() if lengths else 0
         rows = [{k: v[i] for k, v in rows.items()} for i in range(n)]
+    columns = simtrace_columns(bool(rows) and TRACK_COLUMN in rows[0])
     out = []
     for i, row in enumerate(rows):
-        missing = [c for c in SIMTRACE_COLUMNS if c not in row or row[c] is None]
-        unknown = sorted(set(row) - set(SIMTRACE_COLUMNS))
+        missing = [c for c in columns if c not in row or row[c] is None]
+        unknown = sorted(set(row) - set(columns))
         if missing or unknown:
             raise ValueError(f"sim-trace row {i}: missing {missing or 'nothing'}, unknown {unknown or 'nothing'}; "
-                             f"columns are {', '.join(SIMTRACE_COLUMNS)}")
-        out.append({c: format_action(row[c]) if c == "action" else _plain(row[c]) for c in SIMTRACE_COLUMNS})
-    return out
+                             f"columns are {', '.join(columns)}")
+        out.append({c: format_action(row[c]) if c == "action" else _plain(row[c]) for c in columns})
+    return columns, out
 
 
 def simtrace_csv(rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]], header: bool = True) -> str:
     """Sim-trace CSV text (header line first unless ``header`` is False), one line per step.
 
-    ``rows``: dicts with exactly the SIMTRACE_COLUMNS keys, or columns of equal length. Units: X, Y
-    and track_len in m, yaw and steer in degrees, throttle in m/s, progress in percent, tstamp
-    simulated seconds, wall_clock epoch seconds, pause_duration seconds.
+    ``rows``: dicts with exactly the SIMTRACE_COLUMNS keys (plus ``track``, the track's name, in every
+    row or in none), or columns of equal length. Units: X, Y and track_len in m, yaw and steer in
+    degrees, throttle in m/s, progress in percent, tstamp simulated seconds, wall_clock epoch
+    seconds, pause_duration seconds.
     """
+    columns, out = _rows(rows)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     if header:
-        w.writerow(SIMTRACE_COLUMNS)
-    for row in _rows(rows):
-        w.writerow([str(row[c]) for c in SIMTRACE_COLUMNS])
+        w.writerow(columns)
+    for row in out:
+        w.writerow([str(row[c]) for c in columns])
     return buf.getvalue()
 
 
 def sim_trace_log_line(row: Mapping[str, Any]) -> str:
-    """The line the simapp logs per step: "SIM_TRACE_LOG:" + the values at its precisions (no newline)."""
-    (r,) = _rows([row])
+    """The line the simapp logs per step: "SIM_TRACE_LOG:" + the values at its precisions (no newline);
+    the reference's columns only (a ``track`` value is left out)."""
+    _, (r,) = _rows([row])
     return SIM_TRACE_LOG_PREFIX + ",".join(f % r[c] for f, c in zip(_LOG_FORMATS, SIMTRACE_COLUMNS))
 
 
@@ -109,10 +132,12 @@ class TrainingMetrics:
         self.metrics: list[dict[str, Any]] = []
 
     def add_episode(self, reward_score: float, episode: int, trial: int, phase: str, completion_percentage: float,
-                    episode_status: str | int, start_time_ms: float, end_time_ms: float) -> dict[str, Any]:
+                    episode_status: str | int, start_time_ms: float, end_time_ms: float,
+                    track: str | None = None) -> dict[str, Any]:
         """Append and return one entry. Times are simulated milliseconds; ``completion_percentage`` is
         the episode's progress in percent (truncated to an int, as the reference does); ``reward_score``
-        the episode's total reward (rounded)."""
+        the episode's total reward (rounded). ``track``: the track the episode ran on, kept as one more
+        key, ``track``, after the reference's (readers that pick their keys ignore it); None: no such key."""
         if phase not in ("training", "evaluation"):
             raise ValueError(f"phase {phase!r} must be 'training' or 'evaluation'")
         start, end = _ms(start_time_ms), _ms(end_time_ms)
@@ -120,8 +145,57 @@ class TrainingMetrics:
                  "elapsed_time_in_milliseconds": end - start, "episode": int(episode), "trial": int(trial),
                  "phase": phase, "completion_percentage": int(completion_percentage),
                  "episode_status": _status_label(episode_status)}
+        if track is not None:
+            entry[TRACK_COLUMN] = str(track)
         self.metrics.append(entry)
         return entry
+
+    def add_iteration(self, iteration: int, training: Sequence["Episode"], evaluation: Sequence["Episode"],
+                      rows: Sequence[Mapping[str, Any]], step_s: float) -> list[dict[str, Any]]:
+        """Record one worker's episodes of one iteration with the simapp's numbering; return ``rows``
+        renumbered to match, sorted by episode and step.
+
+        ``training`` and ``evaluation``: the iteration's finished episodes (core.messages.Episode, in
+        the order they finished); ``rows``: the training episodes' sim-trace rows, whose ``episode`` is
+        the env's episode id (Episode.episode_id); ``step_s``: simulated seconds per step.
+
+        The simapp (markov/metrics/s3_metrics.py TrainingMetrics) counts a worker's training episodes
+        0, 1, 2, ... across iterations in its sim-trace; in its metrics "episode" is that count + 1,
+        "trial" counts the iteration's training episodes from 1, and an evaluation entry repeats the
+        episode and trial of the last training episode. deepracer-utils reads iterations from these
+        (see metrics_iterations). Each entry also gets ITERATION_KEY. Entries of ``iteration`` or later
+        already recorded (a resumed run plays an interrupted iteration again) are replaced, and the
+        count goes on from the last training episode kept. Times: start_time is the episode's wall
+        clock start [ms since the epoch] (the reference's is its simulator's clock),
+        elapsed_time_in_milliseconds simulated time, steps x ``step_s`` (as in the evaluation
+        metrics), metric_time start_time + elapsed.
+        """
+        iteration = int(iteration)
+        for phase, episodes in (("training", training), ("evaluation", evaluation)):
+            for ep in episodes:
+                if ep.phase != phase:
+                    raise ValueError(f"episode {ep.episode_id} has phase {ep.phase!r} among the {phase} episodes")
+        ids = [ep.episode_id for ep in training]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"training episode {next(i for i in ids if ids.count(i) > 1)} is given twice")
+        unknown = sorted({row["episode"] for row in rows} - set(ids))
+        if unknown:
+            raise ValueError(f"sim-trace rows of episode {unknown[0]}, which is not one of the {len(ids)} training "
+                             f"episodes of iteration {iteration}")
+        self.metrics = [m for m, it in zip(self.metrics, metrics_iterations(self.metrics)) if it < iteration]
+        last = max((m["episode"] for m in self.metrics if m.get("phase") == "training"
+                    and isinstance(m.get("episode"), int)), default=0)
+        numbers = {episode_id: last + i for i, episode_id in enumerate(ids, 1)}   # env id -> metrics "episode"
+        for ep in list(training) + list(evaluation):
+            trial = numbers[ep.episode_id] - last if ep.phase == "training" else len(ids)
+            entry = self.add_episode(
+                reward_score=float(ep.rewards.sum()), episode=last + trial, trial=trial, phase=ep.phase,
+                completion_percentage=ep.progress, episode_status=ep.status, start_time_ms=ep.start_time_ms,
+                end_time_ms=ep.start_time_ms + 1000.0 * ep.steps * float(step_s), track=ep.track or None)
+            entry[ITERATION_KEY] = iteration
+        out = [{**row, "episode": numbers[row["episode"]] - 1} for row in rows]
+        out.sort(key=lambda r: (r["episode"], r["steps"]))
+        return out
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"metrics": list(self.metrics), "version": METRICS_VERSION, "best_model_metric": self.best_model_metric}
@@ -136,6 +210,24 @@ class TrainingMetrics:
 
     def to_json(self) -> str:
         return json.dumps(self.to_json_dict())
+
+
+def metrics_iterations(entries: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The iteration of each TrainingMetrics.json entry: its ITERATION_KEY (this project writes it),
+    else the reference's reading, deepracer-utils': (episode - 1) // episodes per iteration, that
+    being the largest "trial" of the entries without the key (0 for entries it cannot read)."""
+    def number(entry: Mapping[str, Any], key: str) -> int | None:
+        value = entry.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    per_iteration = max((number(e, "trial") or 0 for e in entries if number(e, ITERATION_KEY) is None), default=0)
+    out = []
+    for e in entries:
+        it, episode = number(e, ITERATION_KEY), number(e, "episode")
+        if it is None:
+            it = max(episode - 1, 0) // per_iteration if episode is not None and per_iteration > 0 else 0
+        out.append(it)
+    return out
 
 
 class EvaluationMetrics:

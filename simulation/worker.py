@@ -5,6 +5,13 @@ graph) from storage (the policy tower only: the trainer computes values itself),
 finished episode to the trainer, then plays its evaluation episodes (greedy) and writes its
 sim-trace and training metrics into the model folder. It runs the published policy through `core`,
 never trainer code.
+
+A model with several tracks (one run spec per track) is driven in one of two ways (``multi_track``):
+"own": sim i drives track i mod n, all its cars on it (the reference's multi-config training);
+"spread": every sim spreads its K cars over all n tracks (car c on track c mod n, a
+simulation.multi_env.MultiTrackEnv). "auto" (the default) spreads when the model has more tracks
+than sims (the run spec's NUM_WORKERS), so that no track is left out, else gives each sim its own.
+Episodes, sim-trace rows and metrics entries name the track they ran on.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from core.config import TrainingParams, parse_model_metadata
+from core.config import ConfigError, TrainingParams, parse_model_metadata
 from core.messages import MessageError, fault_message, read_policy_notice
 from core.model_folder import ModelFolder
 from core.policy import FrozenPolicy
@@ -29,6 +36,7 @@ from core.traces import TrainingMetrics, simtrace_csv
 from core.transport import SimTransport, StdioSim, TransportError
 
 from .env import BatchedEnv
+from .multi_env import MultiTrackEnv, TrackSetup
 from .race import RaceConfig
 from .reward import IsolatedRewardFunction, RewardFunctionError
 from .rollout import play
@@ -37,6 +45,9 @@ from .track import Track, split_track_spec
 
 #: Exit code of a worker stopped by a fault of the user's reward function (reported to the trainer).
 REWARD_FAULT_EXIT = 3
+
+#: How a model's tracks are shared among its sims (module docstring); MULTI_TRACK= of `make train`.
+MULTI_TRACK_MODES = ("auto", "own", "spread")
 
 
 @dataclass
@@ -62,6 +73,12 @@ class WorkerConfig:
     #: RaceConfig options on top of the run spec's (e.g. max_steps); the run spec's race type, objects,
     #: bots and directions come from training_params.yaml.
     race: dict[str, Any] = field(default_factory=dict)
+    #: MULTI_TRACK_MODES: "own" (sim i drives track i mod n), "spread" (each sim's cars over every
+    #: track), "auto" (spread when the model has more tracks than sims)
+    multi_track: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_multi_track(self.multi_track)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -69,6 +86,27 @@ class WorkerConfig:
     @classmethod
     def from_json(cls, text: str) -> "WorkerConfig":
         return cls(**json.loads(text))
+
+
+def check_multi_track(mode: str) -> str:
+    """``mode`` when it is one of MULTI_TRACK_MODES, else ConfigError naming MULTI_TRACK and the choices."""
+    if mode not in MULTI_TRACK_MODES:
+        raise ConfigError(f"MULTI_TRACK {mode!r} is not one of {', '.join(MULTI_TRACK_MODES)}: own (each sim its own "
+                          "track), spread (each sim's cars over every track), auto (spread when the model has more "
+                          "tracks than sims)")
+    return mode
+
+
+def resolve_multi_track(mode: str, num_tracks: int, num_sims: int | None) -> str:
+    """"own" or "spread": what ``mode`` (MULTI_TRACK_MODES) means for a model of ``num_tracks`` tracks
+    trained by ``num_sims`` sims (None: not known, "auto" keeps each sim on its own track). One track
+    is always "own"."""
+    check_multi_track(mode)
+    if num_tracks <= 1:
+        return "own"
+    if mode == "auto":
+        return "spread" if num_sims is not None and num_tracks > num_sims else "own"
+    return mode
 
 
 def track_of_worker(tracks: str, worker: int) -> str:
@@ -85,24 +123,29 @@ class Worker:
         self.folder = ModelFolder(storage, cfg.model_prefix)
         self.metadata = parse_model_metadata(self.folder.read_json(self.folder.model_metadata()),
                                              source=self.folder.model_metadata())
-        # The run spec (training_params.yaml, one file per track) and the route file stored in the model
-        # folder, so a sim on any machine drives the same track with the same race options.
-        specs = self.folder.training_params_count()
-        if specs:
-            key = self.folder.training_params(cfg.worker % specs)
-            spec = TrainingParams.from_yaml(self.folder.read_text(key), source=key)
-            self.track = Track.from_model_folder(self.folder, spec.world_name)
-            race = RaceConfig.from_dict({**spec.race_options(self.track.length_m), **cfg.race}, source=key)
-            randomize = spec.enable_domain_randomization
-        else:
-            self.track = Track.from_model_folder(self.folder, track_of_worker(cfg.track, cfg.worker))
-            race, randomize = RaceConfig.from_dict(cfg.race), False
+        # The run specs (training_params.yaml, one file per track) and the route files stored in the model
+        # folder, so a sim on any machine drives the same tracks with the same race options.
+        setups, num_sims = self._track_setups(storage)
         shown = cfg.reward_source or f"{self.folder.reward_function()} ({storage.describe()})"
-        reward = IsolatedRewardFunction(storage.get_bytes(self.folder.reward_function()), copies=cfg.num_cars,
-                                        display_path=shown)
-        self.env = BatchedEnv(self.track, reward, self.metadata, race, num_cars=cfg.num_cars,
-                              seed=cfg.seed + 7919 * cfg.worker, episode_offset=cfg.worker,
-                              domain_randomization=randomize)
+        reward_bytes = storage.get_bytes(self.folder.reward_function())
+
+        def reward(copies: int) -> IsolatedRewardFunction:
+            return IsolatedRewardFunction(reward_bytes, copies=copies, display_path=shown)
+
+        seed, offset = cfg.seed + 7919 * cfg.worker, cfg.worker
+        self.multi_track = resolve_multi_track(cfg.multi_track, len(setups), num_sims)
+        self.env: BatchedEnv | MultiTrackEnv
+        if self.multi_track == "spread":
+            self.tracks = [s.track for s in setups]          # the tracks this sim drives
+            self.env = MultiTrackEnv(setups, self.metadata, max(cfg.num_cars, len(setups)), reward_factory=reward,
+                                     seed=seed, episode_offset=offset)
+            shares = ", ".join(f"{s.track.name} ({len(self.env.cars_on(t))})" for t, s in enumerate(setups))
+            print(f"worker {cfg.worker}: {self.env.k} cars spread over {shares}", file=sys.stderr, flush=True)
+        else:
+            own = setups[cfg.worker % len(setups)]
+            self.tracks = [own.track]
+            self.env = BatchedEnv(own.track, reward(cfg.num_cars), self.metadata, own.race, num_cars=cfg.num_cars,
+                                  seed=seed, episode_offset=offset, domain_randomization=own.domain_randomization)
         self.rng = np.random.default_rng(cfg.seed + 104729 * (cfg.worker + 1))
         # A resumed run appends to the metrics this worker id wrote before (made a fresh list on the first
         # iteration: entries of the interrupted iteration, which is played again, are dropped then).
@@ -115,6 +158,35 @@ class Worker:
         self.started = time.perf_counter()
         self.io_s = 0.0  # seconds spent in storage and transport calls
 
+    @property
+    def track(self) -> Track:
+        """The first (with "own": the only) track this sim drives."""
+        return self.tracks[0]
+
+    def _track_setups(self, storage: Storage) -> tuple[list[TrackSetup], int | None]:
+        """Every track of the model with its race options, and the number of sims the run spec names
+        (None for a folder made before run specs: its tracks come from ``cfg.track``)."""
+        cfg, folder = self.cfg, self.folder
+        setups = []
+        specs = folder.training_params_count()
+        for i in range(specs):
+            key = folder.training_params(i)
+            spec = TrainingParams.from_yaml(folder.read_text(key), source=key)
+            track = Track.from_model_folder(folder, spec.world_name)
+            race = RaceConfig.from_dict({**spec.race_options(track.length_m), **cfg.race}, source=key)
+            setups.append(TrackSetup(track, race, spec.enable_domain_randomization))
+        if setups:
+            return setups, spec.num_workers
+        return [TrackSetup(Track.from_model_folder(folder, name), RaceConfig.from_dict(cfg.race))
+                for name in split_track_spec(cfg.track)], None
+
+    def _car_order(self, version: int) -> np.ndarray | None:
+        """Spread over n tracks: the cars in an order that starts on track ``version`` mod n, so that a
+        share (or an evaluation count) that is not a multiple of n favours no track over the iterations."""
+        if not isinstance(self.env, MultiTrackEnv):
+            return None
+        return np.roll(np.arange(self.env.k), -(version % len(self.env.setups)))
+
     def play_iteration(self, version: int, share: int, num_workers: int) -> None:
         """Play ``share`` training episodes and the evaluation episodes of policy ``version``."""
         cfg, folder = self.cfg, self.folder
@@ -123,15 +195,16 @@ class Worker:
         self.io_s += time.perf_counter() - t0
         policy = FrozenPolicy.from_bytes(graph, self.metadata, intra_op_threads=cfg.policy_threads)
         rows: list[dict] = []
+        order = self._car_order(version)
         episodes = play(self.env, policy, share, greedy=False, rng=self.rng, run_id=cfg.run_id,
                         iteration=version, worker=cfg.worker, phase="training", on_rows=rows.extend,
-                        with_values=False)
+                        with_values=False, car_order=order)
         self._send(episodes)
         evals = []
         if cfg.eval_episodes_per_iteration > 0:
             evals = play(self.env, policy, cfg.eval_episodes_per_iteration, greedy=True, rng=self.rng,
                          run_id=cfg.run_id, iteration=version, worker=cfg.worker, phase="evaluation", keep_obs=False,
-                         with_values=False)
+                         with_values=False, car_order=order)
             self._send(evals)
         if self._episode_base is None:     # first iteration of this worker: continue the numbering
             self.metrics.metrics = [m for m in self.metrics.metrics if m["trial"] < version]
@@ -140,7 +213,7 @@ class Worker:
             self.metrics.add_episode(reward_score=float(ep.rewards.sum()), episode=self._episode_base + ep.episode_id,
                                      trial=version,
                                      phase=ep.phase, completion_percentage=ep.progress, episode_status=ep.status,
-                                     start_time_ms=ep.start_time_ms, end_time_ms=ep.end_time_ms)
+                                     start_time_ms=ep.start_time_ms, end_time_ms=ep.end_time_ms, track=ep.track)
         rows.sort(key=lambda r: (r["episode"], r["steps"]))
         csv_bytes = simtrace_csv(rows).encode()
         t0 = time.perf_counter()

@@ -66,7 +66,8 @@ def test_the_run_spec_carries_tracks_and_race_options_to_every_sim(tmp_path):
     assert folder.training_params_count() == 2
     sims = []
     for w in range(3):
-        cfg = WorkerConfig(run_id="r", worker=w, storage=str(folder.storage.root), model_prefix="m", num_cars=2)
+        cfg = WorkerConfig(run_id="r", worker=w, storage=str(folder.storage.root), model_prefix="m", num_cars=2,
+                           multi_track="own")
         sims.append(Worker(cfg, folder.storage, transport=None))
     assert [s.track.name for s in sims] == ["reinvent_base", "Vegas_track", "reinvent_base"]
     for s in sims:
