@@ -110,3 +110,19 @@ def write_report(folder: ModelFolder, out_dir: str | Path, track_name: str) -> l
     if laps is not None:
         written.append(laps)
     return written
+
+
+def mean_per_iteration(curve: dict[int, list[float]]) -> tuple[list[int], list[float]]:
+    """(iterations in order, the mean of each iteration's values) of one of training_curves' curves."""
+    its = sorted(i for i, values in curve.items() if values)
+    return its, [float(np.mean(curve[i])) for i in its]
+
+
+def read_simtrace_episodes(folder: ModelFolder, key: str) -> list[list[dict]]:
+    """The rows (csv.DictReader dicts, values as text) of the sim-trace ``key``, one list per episode
+    in episode order, each in step order: for an evaluation, list i is trial i + 1."""
+    rows = csv.DictReader(io.StringIO(folder.storage.get_bytes(key).decode()))
+    by_episode: dict[int, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_episode[int(r["episode"])].append(r)
+    return [sorted(by_episode[ep], key=lambda r: int(r["steps"])) for ep in sorted(by_episode)]
