@@ -35,6 +35,7 @@ from core.storage import Storage, StorageKeyError, open_storage
 from core.traces import TrainingMetrics, simtrace_csv
 from core.transport import SimTransport, StdioSim, TransportError
 
+from .car import STEP_S
 from .env import BatchedEnv
 from .multi_env import MultiTrackEnv, TrackSetup
 from .race import RaceConfig
@@ -147,13 +148,12 @@ class Worker:
             self.env = BatchedEnv(own.track, reward(cfg.num_cars), self.metadata, own.race, num_cars=cfg.num_cars,
                                   seed=seed, episode_offset=offset, domain_randomization=own.domain_randomization)
         self.rng = np.random.default_rng(cfg.seed + 104729 * (cfg.worker + 1))
-        # A resumed run appends to the metrics this worker id wrote before (made a fresh list on the first
-        # iteration: entries of the interrupted iteration, which is played again, are dropped then).
+        # A resumed run appends to the metrics this worker id wrote before (add_iteration replaces the
+        # entries of the interrupted iteration, which is played again).
         try:
             self.metrics = TrainingMetrics.from_json_dict(self.folder.read_json(self.folder.training_metrics(cfg.worker)))
         except (StorageKeyError, ValueError):
             self.metrics = TrainingMetrics()
-        self._episode_base: int | None = None
         self.storage = storage
         self.started = time.perf_counter()
         self.io_s = 0.0  # seconds spent in storage and transport calls
@@ -206,15 +206,8 @@ class Worker:
                          run_id=cfg.run_id, iteration=version, worker=cfg.worker, phase="evaluation", keep_obs=False,
                          with_values=False, car_order=order)
             self._send(evals)
-        if self._episode_base is None:     # first iteration of this worker: continue the numbering
-            self.metrics.metrics = [m for m in self.metrics.metrics if m["trial"] < version]
-            self._episode_base = 1 + max((int(m.get("episode", -1)) for m in self.metrics.metrics), default=-1)
-        for ep in episodes + evals:
-            self.metrics.add_episode(reward_score=float(ep.rewards.sum()), episode=self._episode_base + ep.episode_id,
-                                     trial=version,
-                                     phase=ep.phase, completion_percentage=ep.progress, episode_status=ep.status,
-                                     start_time_ms=ep.start_time_ms, end_time_ms=ep.end_time_ms, track=ep.track)
-        rows.sort(key=lambda r: (r["episode"], r["steps"]))
+        # the reference's episode and trial counters (deepracer-utils reads iterations from them)
+        rows = self.metrics.add_iteration(version, episodes, evals, rows, step_s=STEP_S)
         csv_bytes = simtrace_csv(rows).encode()
         t0 = time.perf_counter()
         self.storage.put_bytes(folder.training_simtrace(version, cfg.worker, max(num_workers, cfg.worker + 1)), csv_bytes)

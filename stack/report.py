@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from core.config import ConfigError  # noqa: E402
 from core.model_folder import ModelFolder  # noqa: E402
+from core.traces import metrics_iterations  # noqa: E402
 from simulation.track import Track  # noqa: E402
 
 from .pictures import draw_track  # noqa: E402
@@ -34,8 +35,8 @@ def training_curves(folder: ModelFolder) -> dict[str, dict[int, list[float]]]:
     out: dict[str, dict[int, list[float]]] = {"reward": defaultdict(list), "progress": defaultdict(list),
                                                "eval_progress": defaultdict(list)}
     for key in keys:
-        for m in folder.read_json(key).get("metrics", []):
-            it = int(m["trial"])
+        entries = folder.read_json(key).get("metrics", [])
+        for m, it in zip(entries, metrics_iterations(entries)):
             if m["phase"] == "training":
                 out["reward"][it].append(float(m["reward_score"]))
                 out["progress"][it].append(float(m["completion_percentage"]))

@@ -180,7 +180,7 @@ def test_resume_appends_history_and_keeps_checkpoint_numbers_unique(tmp_path):
     assert (3, 999999) not in names
     metrics = folder.read_json(folder.training_metrics())["metrics"]
     assert metrics[:len(metrics_before)] == metrics_before                     # history kept, not replaced
-    assert sorted({m["trial"] for m in metrics}) == [0, 1, 2, 3]
+    assert sorted({m["iteration"] for m in metrics}) == [0, 1, 2, 3]
     episodes = [m["episode"] for m in metrics if m["phase"] == "training"]
     assert len(episodes) == len(set(episodes)) and len(episodes) == 160         # the counters continue
     assert json.loads(folder.read_text(folder.model_metadata()))["sensor"] == ["STATE"]

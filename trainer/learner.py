@@ -36,6 +36,7 @@ from core.config import Hyperparameters, ModelMetadata  # noqa: E402
 from core.messages import (Episode, EpisodeSpec, MessageError, WorkerFault, policy_notice,  # noqa: E402
                            read_fault)
 from core.model_folder import ModelFolder, ModelLock  # noqa: E402
+from core.traces import metrics_iterations  # noqa: E402
 from core.transport import TrainerTransport  # noqa: E402
 from simulation.car import STEP_HZ  # noqa: E402
 
@@ -170,11 +171,11 @@ class Learner:
         total = 0
         for key in self.folder.training_metrics_keys():
             try:
-                entries = self.folder.read_json(key).get("metrics", [])
+                entries = [e for e in self.folder.read_json(key).get("metrics", []) if isinstance(e, dict)]
             except (ValueError, AttributeError):
                 continue
-            total += sum(1 for e in entries if isinstance(e, dict) and e.get("phase") == "training"
-                         and isinstance(e.get("trial"), int) and e["trial"] < version)
+            total += sum(1 for e, it in zip(entries, metrics_iterations(entries))
+                         if e.get("phase") == "training" and it < version)
         return total
 
     def clone_from(self, other: ModelFolder) -> None:
