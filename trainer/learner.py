@@ -129,6 +129,13 @@ class CheckpointIO:
             self.ckpt.read(str(local)).expect_partial()
 
 
+
+def _best_lap_s(episodes: list[Episode]) -> float | None:
+    """The fastest completed lap among ``episodes`` [simulated s: steps / 15], or None."""
+    laps = [len(e.rewards) / STEP_HZ for e in episodes if e.status == rs.STATUSES[rs.LAP_COMPLETE]]
+    return min(laps) if laps else None
+
+
 class Learner:
     def __init__(self, folder: ModelFolder, metadata: ModelMetadata, hp: Hyperparameters,
                  transport: TrainerTransport, run_id: str, seed: int = 0,
@@ -390,9 +397,3 @@ def _env_float(name: str) -> float | None:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def _best_lap_s(episodes: list[Episode]) -> float | None:
-    """The fastest completed lap among ``episodes`` [simulated s: steps / 15], or None."""
-    laps = [len(e.rewards) / STEP_HZ for e in episodes if e.status == rs.STATUSES[rs.LAP_COMPLETE]]
-    return min(laps) if laps else None
