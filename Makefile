@@ -56,12 +56,12 @@ S3_SERVICE = $(if $(S3_ENDPOINT),,s3)
 # DEEPRACER_DOCKER_CI=1: the images CI makes without a registry (compose/docker-compose.ci.yml)
 COMPOSE_FILES = -f compose/docker-compose.yml $(S3_FILES) $(if $(GPU),-f compose/docker-compose.gpu.yml) \
 	$(if $(filter 1,$(DEEPRACER_DOCKER_CI)),-f compose/docker-compose.ci.yml)
-DC = $(COMPOSE) $(COMPOSE_FILES)
+DC = $(COMPOSE) $(COMPOSE_FILES) $(if $(wildcard compose/scenario.generated.yml),-f compose/scenario.generated.yml)
 # the env files (compose reads STACK_ENV_FILE / S3_ADMIN_ENV_FILE from the environment too)
 ENV_FILE = $(or $(STACK_ENV_FILE),compose/stack.env)
 export S3_ADMIN_ENV_FILE := $(or $(S3_ADMIN_ENV_FILE),$(if $(STACK_ENV_FILE),$(dir $(STACK_ENV_FILE))s3-admin.env))
 
-.PHONY: help install test test-quick tracks tracks-download check-reward render bench-sim bench-train train evaluate compare export report \
+.PHONY: help install test test-quick tracks tracks-download check-reward render bench-sim bench-train bench-scenario train evaluate compare export report \
 	env-files doctor up down logs ps scale s3-copy swarm-up swarm-down clean
 
 help:  ## list the targets
@@ -94,9 +94,15 @@ check-reward: install  ## drive a built-in controller with REWARD=file on TRACK=
 
 train: install  ## SCENARIO=file: every model of a scenario file at once (presets/scenarios/); else train MODEL (default <track>-<date>) on TRACK (PRESET, REWARD, METADATA, HYPERPARAMETERS, SIMS; EPISODES= or MINUTES=; RESUME=1; CLONE=model; race: RACE_TYPE= OBSTACLES= BOT_CARS= REVERSE=1 ...); MODE=compose: in the Docker stack, MODE=local: without
 ifneq ($(SCENARIO),)
-	$(if $(and $(filter compose,$(MODE)),$(filter-out file,$(origin MODE))),$(error SCENARIO= runs in local mode for now (leave MODE unset or MODE=local); the compose stack trains one model at a time))
-	@echo "make train: local mode: every model of $(SCENARIO) as processes on this machine"
+ifeq ($(MODE),compose)
+	@echo "make train: compose mode$(if $(filter file,$(origin MODE)), (a Docker engine answers)): every model of $(SCENARIO) in the Docker stack (one trainer and its sims per model); MODE=local trains without Docker"
+	$(MAKE) up SCENARIO='$(SCENARIO)'
+	$(DC) -f compose/scenario.generated.yml logs -f $$($(BIN)/python -c "import sys; from stack.compose_scenario import generated_models; print(' '.join('trainer-' + m for m in generated_models()))")
+	$(MAKE) compare SCENARIO='$(SCENARIO)' MODE=compose
+else
+	@echo "make train: local mode$(if $(filter file,$(origin MODE)), (no Docker engine answers)): every model of $(SCENARIO) as processes on this machine"
 	$(DRL) train --scenario '$(SCENARIO)' $(if $(RESUME),--resume)
+endif
 else ifeq ($(MODE),compose)
 	@echo "make train: compose mode$(if $(filter file,$(origin MODE)), (a Docker engine answers)): the trainer and sims run in containers; MODE=local trains without Docker. Model: $(or $(MODEL),$(DEFAULT_MODEL))"
 	$(MAKE) up MODEL='$(or $(MODEL),$(DEFAULT_MODEL))'
@@ -112,15 +118,24 @@ env-files: install  ## make compose/stack.env and compose/s3-admin.env with rand
 doctor: install  ## check this host before `make up`: Docker and Compose versions, free disk, ports, the images the compose files name, env files (GPU=1: the NVIDIA runtime)
 	$(BIN)/python -m stack.doctor --compose '$(COMPOSE)' $(if $(GPU),--gpu) -- $(COMPOSE_FILES)
 
-up: env-files  ## start the compose stack: MODEL on TRACK (or TRACKS=a,b: sim i drives track i mod n) with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1; S3_SERVER=minio or S3_ENDPOINT=url)
+up: env-files  ## start the compose stack: MODEL on TRACK (or TRACKS=a,b: sim i drives track i mod n) with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1; S3_SERVER=minio or S3_ENDPOINT=url); SCENARIO=file: every model of a scenario, each its own trainer and sims, one Redis and S3 server
+ifneq ($(SCENARIO),)
+	$(BIN)/python -m stack.compose_scenario up --scenario '$(SCENARIO)' --compose '$(COMPOSE) $(COMPOSE_FILES)' --env-file '$(ENV_FILE)' $(if $(S3_ENDPOINT),--no-s3) $(if $(RESUME),--resume)
+else
 	$(if $(MODEL),,$(error MODEL=name is required))
+	$(BIN)/python -m stack.compose_scenario forget
 	printf 'DEEPRACER_MODEL=%s\nDEEPRACER_EPISODES=%s\nDEEPRACER_MINUTES=%s\nDEEPRACER_MULTI_TRACK=%s\n' '$(MODEL)' '$(EPISODES)' '$(MINUTES)' '$(or $(MULTI_TRACK),auto)' > compose/.env
 	$(DC) up -d redis $(S3_SERVICE)
 	$(BIN)/python -m stack.compose_launch upload --env-file '$(ENV_FILE)' --model $(MODEL) $(TRACK_FLAG) $(call user_opt,PRESET,--preset) $(call user_opt,REWARD,--reward) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) $(if $(RESUME),--resume) $(RACE_FLAGS)
-	$(DC) up -d --build --scale sim=$(SIMS)
+	$(DC) up -d --build --scale sim=$(SIMS) trainer sim
+endif
 
-scale:  ## change the number of sims while training (SIMS=4); a new sim joins at the next iteration
-	$(DC) up -d --no-recreate --scale sim=$(SIMS)
+scale:  ## change the number of sims while training (SIMS=4; a scenario's model: MODEL=name SIMS=4); a new sim joins at the next iteration
+ifneq ($(and $(MODEL),$(wildcard compose/scenario.generated.yml)),)
+	$(BIN)/python -m stack.compose_scenario scale --model '$(MODEL)' --sims $(SIMS) --compose '$(COMPOSE) $(COMPOSE_FILES)'
+else
+	$(DC) up -d --no-recreate --scale sim=$(SIMS) sim
+endif
 
 s3-copy: install  ## copy model folders between two S3 endpoints, verified by size and sha256: FROM=http://host:port/bucket TO=... [MODELS=a,b] (keys: FROM_/TO_AWS_ACCESS_KEY_ID and _SECRET_ACCESS_KEY, else compose/stack.env)
 	$(if $(and $(FROM),$(TO)),,$(error FROM=http://host:port/bucket and TO=... are required))
@@ -132,7 +147,7 @@ down:  ## stop the stack (models stay in the S3 volume; `docker-compose ... down
 logs:  ## follow the stack's logs
 	$(DC) logs -f --tail 100
 
-ps:  ## the stack's containers
+ps:  ## the stack's containers (a scenario's: trainer-<model> and sim-<model>_<n> per model)
 	$(DC) ps
 
 swarm-up: env-files  ## deploy the stack on Docker Swarm: MODEL on TRACK with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1; APP_IMAGE=registry/image for several machines)
@@ -160,6 +175,9 @@ render: install  ## draw TRACK from above and its camera view to OUT=out/<track>
 
 bench-sim: install  ## simulator steps/s per sensor (CARS=256 SECONDS=5)
 	$(DRL) bench sim --cars $(CARS) --seconds $(SECONDS)
+
+bench-scenario: install  ## COUNT models (PRESET=state) one after another, then at once as a scenario: wall time and total env steps/s of both (COUNT=3 EPISODES=1200)
+	$(DRL) bench scenario --models $(or $(COUNT),3) --episodes $(or $(EPISODES),1200) --preset $(or $(PRESET),state) --track $(TRACK) --sims $(SIMS)
 
 bench-train: install  ## time from scratch to 3 of 3 evaluation laps on TRACK (PRESET=state MINUTES=5)
 	$(DRL) bench train --preset $(or $(PRESET),state) --minutes $(or $(MINUTES),5) --track $(TRACK) --sims $(SIMS)

@@ -3,10 +3,16 @@
 `deepracer-local bench sim`: env steps per second of the batched simulator for each sensor, one
 process, the default reward function called for every car on every step, and the share of the
 time spent inside the reward function.
+
+`deepracer-local bench train`: wall time of one model from scratch until 3 of 3 evaluation laps.
+
+`deepracer-local bench scenario`: the same few models (scenario 2) trained one after another, then
+all at once as a scenario: wall time to finish them all, and total env steps/s, for both.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -113,3 +119,146 @@ def bench_train(preset: str = "state", minutes: float = 5.0, track: str = "reinv
     rate = sum(u.samples for u in ups) / max(sum(u.seconds for u in ups), 1e-9)
     return TrainBenchResult(preset, state["done_s"], len(reports), reports[-1].total_episodes if reports else 0,
                             state["best"], rate, state["evals"])
+
+
+@dataclass
+class ModelBench:
+    """One model of the scenario benchmark, as one mode trained it."""
+
+    name: str
+    iterations: int
+    episodes: int                   # training episodes this run played
+    env_steps: int                  # steps of those episodes (the greedy evaluation episodes not counted)
+    eval_progress: float | None     # the last iteration's greedy evaluation progress, 0-100
+    training_s: float               # the model's own training loop (from its first iteration's start)
+
+
+@dataclass
+class ModeBench:
+    """Every model of the scenario benchmark trained one way: ``sequential`` (one after another, in this
+    process) or ``parallel`` (all at once, stack.scenario_run)."""
+
+    mode: str
+    wall_s: float                   # from the first model's start until the last one finished [s]
+    models: list[ModelBench]
+
+    @property
+    def env_steps(self) -> int:
+        return sum(m.env_steps for m in self.models)
+
+    @property
+    def steps_per_s(self) -> float:
+        """Env steps of every model over the wall time (start-up, PPO updates and evaluations included)."""
+        return self.env_steps / max(self.wall_s, 1e-9)
+
+
+@dataclass
+class ScenarioBenchResult:
+    preset: str
+    track: str
+    episodes: int                   # each model's budget
+    sims: int                       # sim workers per model
+    cpus: int                       # os.cpu_count() of this machine
+    sequential: ModeBench
+    parallel: ModeBench
+
+    @property
+    def wall_ratio(self) -> float:
+        """Parallel wall time / sequential wall time (below 1: at once finishes sooner)."""
+        return self.parallel.wall_s / max(self.sequential.wall_s, 1e-9)
+
+    @property
+    def steps_per_s_ratio(self) -> float:
+        """Parallel total env steps/s / sequential total env steps/s."""
+        return self.parallel.steps_per_s / max(self.sequential.steps_per_s, 1e-9)
+
+
+def bench_scenario(models: int = 3, episodes: int = 1200, preset: str = "state", track: str = "reinvent_base",
+                   sims: int = 1, seed: int = 0, work_dir=None, console=None) -> ScenarioBenchResult:
+    """Train ``models`` models (``preset``, one ``track``, seeds ``seed``, ``seed`` + 1, ..., ``episodes``
+    episodes each, ``sims`` sims each) twice, each time from scratch into a fresh models folder: one
+    after another with stack.train.run_training, then all at once as a scenario (stack.scenario_run).
+    ``work_dir``: keep the scenario file, both models folders and the scenario's status files there
+    (default: a temporary folder, removed)."""
+    import os
+    import tempfile
+    from dataclasses import asdict
+    from pathlib import Path
+
+    import yaml
+    from rich.console import Console
+
+    from core.config import ConfigError
+
+    from .scenario import load_scenario
+    from .scenario_run import _status_file, run_scenario
+    from .train import run_training
+
+    if models < 1:
+        raise ConfigError(f"bench scenario: --models must be >= 1, got {models}")
+    if episodes < 1:
+        raise ConfigError(f"bench scenario: --episodes must be >= 1, got {episodes}")
+    console = console or Console()
+    with tempfile.TemporaryDirectory(prefix="deepracer-bench-scenario-") as tmp:
+        root = Path(work_dir or tmp).absolute()
+        root.mkdir(parents=True, exist_ok=True)
+        spec = {"name": "bench-scenario",
+                "defaults": {"track": track, "preset": preset, "sims": sims, "episodes": episodes},
+                "models": [{"name": f"bench-{preset}-seed{seed + i}", "seed": seed + i} for i in range(models)]}
+        path = root / "bench-scenario.yaml"
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        scenario = load_scenario(path)
+
+        console.rule(f"sequential: {models} model(s) one after another")
+        seq_models = []
+        t0 = time.monotonic()
+        for m in scenario.models:
+            reports, _ = run_training(m.train_request(scenario.source, root / "sequential"), console)
+            seq_models.append(_model_bench(m.name, [asdict(r) for r in reports]))
+        sequential = ModeBench("sequential", time.monotonic() - t0, seq_models)
+
+        console.rule(f"parallel: {models} model(s) at once")
+        t0 = time.monotonic()
+        result = run_scenario(scenario, root / "parallel", console, out_dir=root / "out")
+        wall = time.monotonic() - t0
+        console.line()
+        failed = [f"{r.spec.name}: {r.state}{' - ' + r.error if r.error else ''}" for r in result.runs if r.state != "done"]
+        if failed:
+            raise RuntimeError(f"bench scenario: in the parallel run {'; '.join(failed)} "
+                               f"(logs in {result.out_dir / 'logs'})")
+        par_models = []
+        for r in result.runs:
+            rows = [json.loads(ln) for ln in _status_file(result.out_dir, r).read_text().splitlines() if ln.strip()]
+            par_models.append(_model_bench(r.spec.name, rows))
+        parallel = ModeBench("parallel", wall, par_models)
+    return ScenarioBenchResult(preset, track, episodes, sims, os.cpu_count() or 1, sequential, parallel)
+
+
+def _model_bench(name: str, rows: list[dict]) -> ModelBench:
+    """A model's figures from its iteration reports (trainer.learner.IterationReport as dicts, the form
+    of the scenario's status lines); the model is new, so its totals are this run's."""
+    evals = [r["eval_progress"] for r in rows if r.get("eval_progress") is not None]
+    return ModelBench(name, len(rows), rows[-1]["total_episodes"] if rows else 0, sum(r["env_steps"] for r in rows),
+                      evals[-1] if evals else None, rows[-1]["elapsed_s"] if rows else 0.0)
+
+
+def scenario_bench_table(r: ScenarioBenchResult):
+    """The two modes side by side, a row per mode, then a row per model and mode (rich Table)."""
+    from rich.table import Table
+
+    t = Table(title=f"scenario benchmark: {len(r.sequential.models)} x preset {r.preset}, {r.track}, {r.episodes} "
+                    f"episodes each, {r.sims} sim(s) each, {r.cpus} CPU(s)", title_justify="left")
+    for col in ("mode", "model", "wall / training s", "iterations", "episodes", "env steps", "env steps/s",
+                "eval progress"):
+        t.add_column(col, justify="left" if col in ("mode", "model") else "right", no_wrap=True)
+    for mode in (r.sequential, r.parallel):
+        t.add_row(mode.mode, "all", f"{mode.wall_s:.1f}", str(sum(m.iterations for m in mode.models)),
+                  str(sum(m.episodes for m in mode.models)), f"{mode.env_steps:,}", f"{mode.steps_per_s:,.0f}", "",
+                  style="bold")
+        for m in mode.models:
+            t.add_row("", m.name, f"{m.training_s:.1f}", str(m.iterations), str(m.episodes), f"{m.env_steps:,}",
+                      f"{m.env_steps / max(m.training_s, 1e-9):,.0f}",
+                      "-" if m.eval_progress is None else f"{m.eval_progress:.0f}%")
+    t.caption = (f"parallel / sequential: wall time {r.wall_ratio:.2f}, total env steps/s {r.steps_per_s_ratio:.2f}. "
+                 "env steps: training episodes only; a model's row: its own training loop (no start-up)")
+    return t

@@ -137,6 +137,13 @@ def _cmd_render(args) -> int:
 def _cmd_bench(args) -> int:
     from .bench import SENSOR_SETUPS, bench_sim
 
+    if args.what == "scenario":
+        from .bench import bench_scenario, scenario_bench_table
+
+        r = bench_scenario(args.models, args.episodes, args.preset, track=args.track, sims=args.sims, seed=args.seed,
+                           console=console)
+        console.print(scenario_bench_table(r))
+        return 0
     if args.what == "train":
         from .bench import bench_train
 
@@ -270,7 +277,13 @@ def _cmd_compare(args) -> int:
         if args.models:
             raise ValueError("give MODELS=a,b or SCENARIO=file, not both")
         scenario = load_scenario(args.scenario)
-        req = compare_request(scenario, **({"models_dir": Path(args.models_dir)} if args.models_dir else {}))
+        storage = None
+        if args.stack:                    # the models are in the compose stack's bucket
+            from .compose_launch import stack_storage
+
+            storage = stack_storage(wait_s=10.0)
+        req = compare_request(scenario, storage=storage,
+                              **({"models_dir": Path(args.models_dir)} if args.models_dir else {}))
         extra = [t.strip() for t in args.held_out.split(",") if t.strip() and t.strip() not in req.held_out]
         req = dataclasses.replace(req, held_out=req.held_out + extra,
                                   **({"trials": args.trials} if args.trials != 3 else {}),
@@ -420,12 +433,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
     rp.set_defaults(func=_cmd_report)
 
-    b = command("bench", help="benchmarks: `bench sim` (simulator steps/s), `bench train` (time to 3/3 laps)")
-    b.add_argument("what", choices=["sim", "train"])
-    b.add_argument("--preset", default="state", help="train: the preset to train from scratch")
+    b = command("bench", help="benchmarks: `bench sim` (simulator steps/s), `bench train` (time to 3/3 laps), "
+                              "`bench scenario` (several models at once against one after another)")
+    b.add_argument("what", choices=["sim", "train", "scenario"])
+    b.add_argument("--preset", default="state", help="train, scenario: the preset to train from scratch")
     b.add_argument("--minutes", type=float, default=5.0, help="train: give up after this long")
-    b.add_argument("--sims", type=int, default=1, help="train: rollout workers")
-    b.add_argument("--seed", type=int, default=0, help="train: random seed of the run")
+    b.add_argument("--sims", type=int, default=1, help="train, scenario: rollout workers (per model)")
+    b.add_argument("--seed", type=int, default=0, help="train, scenario: random seed of the run (scenario: of the "
+                                                       "first model; the others count up)")
+    b.add_argument("--models", type=int, default=3, help="scenario: how many models")
+    b.add_argument("--episodes", type=int, default=1200, help="scenario: each model's budget in episodes (the state preset "
+                                                             "stops at 2000, its term_cond_max_episodes)")
     b.add_argument("--cars", type=int, default=256)
     b.add_argument("--seconds", type=float, default=5.0)
     b.add_argument("--track", default="reinvent_base")

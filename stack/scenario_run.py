@@ -83,9 +83,10 @@ class ScenarioResult:
 
 
 def compare_request(scenario: Scenario, models_dir: Path = DEFAULT_MODELS_DIR, runs: list[ModelRun] | None = None,
-                    out_dir: Path | None = None):
+                    out_dir: Path | None = None, storage=None):
     """The comparison of a scenario's models (stack.compare): every model on every track the scenario
-    trains on, plus its held-out tracks; ``runs`` add how each training ended to the report."""
+    trains on, plus its held-out tracks; ``runs`` add how each training ended to the report. The
+    models are in ``storage`` (the compose stack's bucket) or else under ``models_dir``."""
     from core.model_folder import ModelFolder
     from core.storage import LocalStorage
 
@@ -99,7 +100,8 @@ def compare_request(scenario: Scenario, models_dir: Path = DEFAULT_MODELS_DIR, r
             notes[r.spec.name] = [f"training {r.state}" + (f": {r.error}" if r.error else "")]
     c = scenario.compare
     held = [t for t in c.held_out if t not in scenario.tracks]
-    return CompareRequest(models=[ModelFolder(LocalStorage(models_dir), m.name) for m in scenario.models],
+    store = storage if storage is not None else LocalStorage(models_dir)
+    return CompareRequest(models=[ModelFolder(store, m.name) for m in scenario.models],
                           tracks=list(scenario.tracks), held_out=held, trials=c.trials, checkpoint=c.checkpoint,
                           out_dir=out_dir or (out_dir_for(scenario) / "compare"), title=f"scenario {scenario.name}",
                           notes=notes)
