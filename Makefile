@@ -97,7 +97,7 @@ ifneq ($(SCENARIO),)
 ifeq ($(MODE),compose)
 	@echo "make train: compose mode$(if $(filter file,$(origin MODE)), (a Docker engine answers)): every model of $(SCENARIO) in the Docker stack (one trainer and its sims per model); MODE=local trains without Docker"
 	$(MAKE) up SCENARIO='$(SCENARIO)'
-	$(DC) -f compose/scenario.generated.yml logs -f $$($(BIN)/python -c "import sys; from stack.compose_scenario import generated_models; print(' '.join('trainer-' + m for m in generated_models()))")
+	$(BIN)/python -m stack.compose_scenario watch --scenario '$(SCENARIO)' --env-file '$(ENV_FILE)'
 	$(MAKE) compare SCENARIO='$(SCENARIO)' MODE=compose
 else
 	@echo "make train: local mode$(if $(filter file,$(origin MODE)), (no Docker engine answers)): every model of $(SCENARIO) as processes on this machine"

@@ -169,6 +169,11 @@ class ModelFolder:
     def finished_marker(self) -> str:
         return self.key("model/.finished")
 
+    def stop_marker(self) -> str:
+        """Present while someone asks the model's trainer to stop after its current iteration (a
+        scenario's early stop in the compose stack); a new upload removes it."""
+        return self.key("model/.stop")
+
     # ---- reading and writing -----------------------------------------------------------------
     def write_text(self, key: str, text: str) -> None:
         self.storage.put_bytes(key, text.encode("utf-8"))

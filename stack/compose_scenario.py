@@ -21,19 +21,24 @@ import copy
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.console import Console
+from rich.live import Live
 
 from core.config import ConfigError
 from core.model_folder import ModelFolder, ModelLock
 from core.storage import StorageError
+from core.traces import metrics_iterations
 from simulation.reward import RewardFunctionError
 
 from .compose_launch import DEFAULT_ENV_FILE, stack_storage
 from .model_setup import ModelSetup, SetupRequest, prepare_model
 from .scenario import ModelSpec, Scenario, load_scenario
+from .scenario_run import ModelRun, early_stop, status_table
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED_FILE = ROOT / "compose" / "scenario.generated.yml"
@@ -172,6 +177,58 @@ def up(scenario: Scenario, compose_cmd: list[str], s3_service: str | None = "s3"
     return folders
 
 
+def read_bucket_status(folder: ModelFolder, run: ModelRun, started: float) -> None:
+    """Fill ``run`` from the model's folder in the bucket: its training metrics (iterations, episodes,
+    progress, evaluation progress) and the trainer's finish marker. ``started``: when the watch began
+    (time.monotonic()), for budgets in minutes."""
+    entries: list[dict] = []
+    for key in folder.training_metrics_keys():
+        entries += folder.read_json(key).get("metrics", [])
+    if entries:
+        its = metrics_iterations(entries)
+        last = max(its)
+        run.iteration = last + 1
+        train = [e for e in entries if e.get("phase") == "training"]
+        run.episodes = len(train)
+        latest = [e for e, i in zip(entries, its) if i == last]
+        progress = [float(e["completion_percentage"]) for e in latest if e.get("phase") == "training"]
+        evals = [float(e["completion_percentage"]) for e in latest if e.get("phase") == "evaluation"]
+        run.progress = sum(progress) / len(progress) if progress else run.progress
+        run.eval_progress = sum(evals) / len(evals) if evals else run.eval_progress
+    run.elapsed_s = time.monotonic() - started
+    if folder.storage.exists(folder.finished_marker()) and run.state in ("training", "stopping", "stopped early"):
+        run.state = "stopped early" if run.stopped_at else "done"
+        run.finished = True
+
+
+def watch(scenario: Scenario, storage, poll_s: float = 5.0, console: Console | None = None) -> list[ModelRun]:
+    """Follow a scenario's models in the compose stack until every trainer has finished: a live table
+    from the bucket, and the scenario's early stop (a stop marker the trainer reads after each
+    iteration). Returns how each model ended; Ctrl-C leaves the stack running."""
+    console = console or Console()
+    runs = [ModelRun(m, state="training") for m in scenario.models]
+    folders = {m.name: ModelFolder(storage, m.name) for m in scenario.models}
+    stop_points = list(scenario.early_stop.at) if scenario.early_stop else []
+    started = time.monotonic()
+
+    def stop(run: ModelRun, where: str) -> None:
+        folder = folders[run.spec.name]
+        folder.write_text(folder.stop_marker(), where)
+        run.stopped_at = where
+        run.state = "stopped early"
+
+    with Live(status_table(scenario, runs), console=console, refresh_per_second=1) as live:
+        while not all(r.finished for r in runs):
+            for r in runs:
+                read_bucket_status(folders[r.spec.name], r, started)
+            early_stop(scenario, runs, stop_points, stop)
+            live.update(status_table(scenario, runs))
+            if all(r.finished for r in runs):
+                break
+            time.sleep(poll_s)
+    return runs
+
+
 def generated_models(path: Path = GENERATED_FILE) -> list[str]:
     """The models whose services the generated file holds ([] without one)."""
     if not path.exists():
@@ -209,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--model", required=True)
     sc.add_argument("--sims", type=int, required=True)
     sc.add_argument("--compose", required=True)
+    w = sub.add_parser("watch", help="a live table of a scenario's models in the stack, with its early stop")
+    w.add_argument("--scenario", required=True)
+    w.add_argument("--env-file", default=str(DEFAULT_ENV_FILE))
     sub.add_parser("forget", help="remove the generated file (a single-model `make up` does)")
     args = p.parse_args(argv)
     try:
@@ -217,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
                args.endpoint, args.bucket, args.env_file)
         elif args.cmd == "scale":
             scale(args.model, args.sims, shlex.split(args.compose))
+        elif args.cmd == "watch":
+            runs = watch(load_scenario(args.scenario), stack_storage(env_file=args.env_file, wait_s=30.0))
+            for r in runs:
+                print(f"{r.spec.name}: {r.state}" + (f" {r.stopped_at}" if r.stopped_at else ""))
         else:
             GENERATED_FILE.unlink(missing_ok=True)
         return 0

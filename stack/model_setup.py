@@ -87,6 +87,8 @@ class ModelSetup:
             f.write_text(f.training_params(i), params.to_yaml())
         for stale in range(len(self.params), f.training_params_count()):   # fewer tracks than before
             f.storage.delete(f.training_params(stale))
+        if f.storage.exists(f.stop_marker()):      # an early stop of an earlier run does not stop this one
+            f.storage.delete(f.stop_marker())
 
 
 def add_race_arguments(parser) -> None:

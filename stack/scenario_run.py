@@ -63,6 +63,7 @@ class ModelRun:
     process: subprocess.Popen | None = field(default=None, repr=False)
     status_offset: int = field(default=0, repr=False)
     episodes_at_start: int | None = field(default=None, repr=False)
+    finished: bool = False          # the trainer wrote its finish marker (compose stack)
 
     def budget_fraction(self) -> float:
         """The share of its budget the model has used (episodes or minutes)."""
@@ -150,7 +151,7 @@ def run_scenario(scenario: Scenario, models_dir: Path = DEFAULT_MODELS_DIR, cons
             while any(r.process is not None and r.process.poll() is None for r in runs):
                 time.sleep(POLL_S)
                 _poll(runs, out)
-                _early_stop(scenario, runs, stop_points, out)
+                early_stop(scenario, runs, stop_points, lambda r, where: _stop(r, out, "stopped early", where))
                 live.update(_table(scenario, runs))
             _poll(runs, out)
             live.update(_table(scenario, runs))
@@ -254,9 +255,10 @@ def _stop(r: ModelRun, out: Path, state: str, where: str = "") -> None:
     r.stopped_at = where or r.stopped_at or f"at {100 * r.budget_fraction():.0f}% of its budget"
 
 
-def _early_stop(scenario: Scenario, runs: list[ModelRun], stop_points: list[float], out: Path) -> None:
+def early_stop(scenario: Scenario, runs: list[ModelRun], stop_points: list[float], stop) -> None:
     """Successive halving: once every running model has used ``stop_points[0]`` of its budget, keep
-    the best share by evaluation progress (training progress while none), stop the rest."""
+    the best share by evaluation progress (training progress while none) and call
+    ``stop(run, where)`` for the rest. ``stop_points`` is consumed as the points pass."""
     if not stop_points or scenario.early_stop is None:
         return
     running = [r for r in runs if r.running]
@@ -264,7 +266,7 @@ def _early_stop(scenario: Scenario, runs: list[ModelRun], stop_points: list[floa
         stop_points.clear()
         return
     point = stop_points[0]
-    if not all(r.budget_fraction() >= point or r.process is None or r.process.poll() is not None for r in running):
+    if not all(r.budget_fraction() >= point for r in running):
         return
     stop_points.pop(0)
     score = {r.spec.name: (r.eval_progress if r.eval_progress is not None else (r.progress or 0.0), r.progress or 0.0)
@@ -272,13 +274,17 @@ def _early_stop(scenario: Scenario, runs: list[ModelRun], stop_points: list[floa
     ranked = sorted(running, key=lambda r: score[r.spec.name], reverse=True)
     keep = scenario.early_stop.survivors(len(ranked))
     for r in ranked[keep:]:
-        _stop(r, out, "stopped early",
-              f"at {100 * point:.0f}% of its budget (iteration {r.iteration}, eval progress "
-              f"{_pct(r.eval_progress)}; ranked {ranked.index(r) + 1} of {len(ranked)})")
+        stop(r, f"at {100 * point:.0f}% of its budget (iteration {r.iteration}, eval progress "
+                f"{_pct(r.eval_progress)}; ranked {ranked.index(r) + 1} of {len(ranked)})")
 
 
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.0f}%"
+
+
+def status_table(scenario: Scenario, runs: list[ModelRun]) -> Table:
+    """The live table of a scenario run: a row per model."""
+    return _table(scenario, runs)
 
 
 def _table(scenario: Scenario, runs: list[ModelRun]) -> Table:

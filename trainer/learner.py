@@ -376,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with ModelLock(folder, what=f"the trainer of run {args.run_id}"):   # one trainer per model folder
-            learner.train(Limits(args.episodes, args.minutes), args.eval_per_worker, on_iteration=line)
+            learner.train(Limits(args.episodes, args.minutes), args.eval_per_worker, on_iteration=line,
+                          should_stop=lambda: folder.storage.exists(folder.stop_marker()))   # an early stop
             folder.write_text(folder.finished_marker(), str(learner.version))
     except WorkerFault as fault:
         # a fault of the user's reward function: the sims are stopped; a restart would meet it again,
