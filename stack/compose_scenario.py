@@ -196,7 +196,7 @@ def read_bucket_status(folder: ModelFolder, run: ModelRun, started: float) -> No
         run.progress = sum(progress) / len(progress) if progress else run.progress
         run.eval_progress = sum(evals) / len(evals) if evals else run.eval_progress
     run.elapsed_s = time.monotonic() - started
-    if folder.storage.exists(folder.finished_marker()) and run.state in ("training", "stopping", "stopped early"):
+    if folder.storage.exists(folder.finished_marker()) and run.state in ("training", "stopped early"):
         run.state = "stopped early" if run.stopped_at else "done"
         run.finished = True
 

@@ -49,7 +49,7 @@ class ModelRun:
     """What the parent knows of one model's training."""
 
     spec: ModelSpec
-    state: str = "waiting"          # waiting, training, stopping, done, stopped early, stopped, failed
+    state: str = "waiting"          # waiting, training, done, stopped early, stopped (Ctrl-C), failed
     iteration: int = 0
     episodes: int = 0
     mean_reward: float | None = None
@@ -147,14 +147,14 @@ def run_scenario(scenario: Scenario, models_dir: Path = DEFAULT_MODELS_DIR, cons
         r.process = _start_child(scenario, r, out, models_dir, resume, env)
         r.state = "training"
     try:
-        with Live(_table(scenario, runs), console=console, refresh_per_second=2, transient=False) as live:
+        with Live(status_table(scenario, runs), console=console, refresh_per_second=2, transient=False) as live:
             while any(r.process is not None and r.process.poll() is None for r in runs):
                 time.sleep(POLL_S)
                 _poll(runs, out)
                 early_stop(scenario, runs, stop_points, lambda r, where: _stop(r, out, "stopped early", where))
-                live.update(_table(scenario, runs))
+                live.update(status_table(scenario, runs))
             _poll(runs, out)
-            live.update(_table(scenario, runs))
+            live.update(status_table(scenario, runs))
     except KeyboardInterrupt:
         interrupted = True
         console.print("stopping every model; each saves its last checkpoint ...")
@@ -169,7 +169,7 @@ def run_scenario(scenario: Scenario, models_dir: Path = DEFAULT_MODELS_DIR, cons
                 except subprocess.TimeoutExpired:
                     r.process.kill()
         _poll(runs, out)
-        console.print(_table(scenario, runs))
+        console.print(status_table(scenario, runs))
     result = ScenarioResult(scenario, runs, out)
     (out / "summary.md").write_text(summary_markdown(result, interrupted))
     return result
@@ -208,7 +208,7 @@ def _poll(runs: list[ModelRun], out: Path) -> None:
             for line in complete.decode().splitlines():
                 if line.strip():
                     _apply(r, json.loads(line))
-        if r.process is not None and r.process.poll() is not None and r.state in ("training", "stopping", "waiting"):
+        if r.process is not None and r.process.poll() is not None and r.state in ("training", "waiting"):
             code = r.process.returncode
             if code == 0:
                 r.state = "done"
@@ -284,10 +284,6 @@ def _pct(v: float | None) -> str:
 
 def status_table(scenario: Scenario, runs: list[ModelRun]) -> Table:
     """The live table of a scenario run: a row per model."""
-    return _table(scenario, runs)
-
-
-def _table(scenario: Scenario, runs: list[ModelRun]) -> Table:
     t = Table(title=f"scenario {scenario.name}", title_justify="left")
     for col in ("model", "tracks", "state", "iteration", "episodes", "mean reward", "progress", "eval progress",
                 "steps/s", "best lap", "budget"):
