@@ -27,6 +27,9 @@ from .storage import Storage, StorageError, StorageKeyError
 
 #: Files of one TensorFlow checkpoint, "<n>_Step-<steps>.ckpt.<suffix>".
 CHECKPOINT_SUFFIXES = ("index", "data-00000-of-00001", "meta")
+#: The files tf.train.Checkpoint.write makes (TensorFlow 2 writes no ".meta" graph): what the trainer
+#: publishes and restores.
+TF_CHECKPOINT_SUFFIXES = CHECKPOINT_SUFFIXES[:2]
 #: Checkpoints kept by publish_checkpoint: the newest this many, plus the best (simapp NUM_MODELS_TO_KEEP).
 NUM_CHECKPOINTS_TO_KEEP = 4
 

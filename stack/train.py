@@ -179,7 +179,8 @@ def _run_locked(p: Prepared, req: TrainRequest, console: Console, on_report, sho
     if reports and reports[-1].update is not None:
         ups = [r.update for r in reports if r.update]
         rate = sum(u.samples for u in ups) / max(sum(u.seconds for u in ups), 1e-9)
-        console.print(f"PPO update throughput: {rate:,.0f} samples/s (each of num_epochs passes counted)")
+        console.print(f"{p.metadata.training_algorithm} update throughput: {rate:,.0f} samples/s "
+                      "(each of num_epochs passes counted)")
     console.print(f"done: {len(reports)} iterations, {reports[-1].total_episodes if reports else 0} episodes; "
                   f"last checkpoint {latest.name if latest else None} in {p.folder.describe()}")
     return reports, p.folder

@@ -354,7 +354,7 @@ def test_gather_does_not_wait_for_a_forged_heartbeat(redis_server):
 
 
 def weights(net) -> list[np.ndarray]:
-    from trainer.ppo import net_weights
+    from trainer.algorithm import net_weights
 
     return [np.array(v.numpy()) for v in net_weights(net)]
 

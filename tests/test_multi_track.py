@@ -222,10 +222,10 @@ def test_one_sim_spreads_its_cars_over_both_tracks_and_names_them(tmp_path):
     from core.config import load_hyperparameters
     from simulation.worker import Worker
     from stack.model_setup import folder_metadata
-    from trainer.learner import make_algorithm
+    from trainer.algorithm import build_algorithm
 
     folder = _two_track_model(tmp_path, "m", sims=1)     # the run spec says 1 sim: "auto" spreads
-    policy = make_algorithm(folder_metadata(folder), load_hyperparameters(HYPERPARAMETERS)).export()
+    policy = build_algorithm(folder_metadata(folder), load_hyperparameters(HYPERPARAMETERS)).export()
     folder.storage.put_bytes(folder.frozen_model(0), policy)
     cfg = WorkerConfig(run_id="r", worker=0, storage=str(tmp_path), model_prefix="m", num_cars=6,
                        eval_episodes_per_iteration=2)

@@ -1,4 +1,4 @@
-"""The learner: publish policy v, gather the iteration's episodes, run PPO, publish v+1.
+"""The learner: publish policy v, gather the iteration's episodes, update (PPO or SAC), publish v+1.
 
 `python -m trainer.learner` is the container entry point (stack issue); embedded training drives
 ``Learner`` from stack/train.py with worker processes on this machine.
@@ -9,8 +9,8 @@ One iteration (ARCHITECTURE.md "One training iteration"):
    evaluation episodes) tagged with this version; duplicates are dropped; a dead worker does not
    stall the iteration, its missing episodes are counted as lost; a malformed episode (any field
    outside core.messages.EpisodeSpec of the model) is dropped and counted as rejected;
-3. PPO update (rolled back if it turns anything non-finite); metrics; next version. Non-finite
-   weights are never published.
+3. the algorithm's update (clipped PPO or SAC, trainer.algorithm; rolled back if it turns anything
+   non-finite); metrics; next version. Non-finite weights are never published.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,15 +35,13 @@ from core import race_status as rs  # noqa: E402
 from core.config import Hyperparameters, ModelMetadata  # noqa: E402
 from core.messages import (Episode, EpisodeSpec, MessageError, WorkerFault, policy_notice,  # noqa: E402
                            read_fault)
-from core.model_folder import ModelFolder, ModelLock  # noqa: E402
+from core.model_folder import TF_CHECKPOINT_SUFFIXES, Checkpoint, ModelFolder, ModelLock  # noqa: E402
 from core.traces import metrics_iterations  # noqa: E402
 from core.transport import TrainerTransport  # noqa: E402
 from simulation.car import STEP_HZ  # noqa: E402
 
-from .networks import build_policy_value  # noqa: E402
-from .ppo import PPO, UpdateStats, all_finite, net_weights  # noqa: E402
+from .algorithm import UpdateStats, all_finite, build_algorithm, net_weights  # noqa: E402
 
-CHECKPOINT_SUFFIXES = (".index", ".data-00000-of-00001")
 log = logging.getLogger(__name__)
 
 
@@ -78,25 +76,6 @@ class Limits:
     minutes: float | None = None
 
 
-class Algorithm(Protocol):
-    """What the learner needs of a training algorithm (clipped PPO, SAC)."""
-
-    net: tf.Module  # the weights a checkpoint holds
-
-    def train_on(self, episodes: list[Episode]) -> UpdateStats: ...
-
-    def export(self) -> bytes:
-        """The frozen policy graph (DeepRacer tensor names) that workers and the car run."""
-
-
-def make_algorithm(metadata: ModelMetadata, hp: Hyperparameters, seed: int = 0) -> Algorithm:
-    if metadata.training_algorithm == "sac":
-        from .sac import SAC
-
-        return SAC(metadata, hp, seed=seed)
-    return PPO(build_policy_value(metadata, seed=seed), hp, seed=seed)
-
-
 class CheckpointIO:
     """Saves and restores an algorithm's weights as TF checkpoints in the model folder."""
 
@@ -115,17 +94,17 @@ class CheckpointIO:
                                         f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); the model folder "
                                         f"keeps checkpoint {n - 1}")
         with tempfile.TemporaryDirectory(prefix="deepracer-ckpt-") as tmp:
-            prefix = str(Path(tmp) / f"{n}_Step-{steps}.ckpt")
+            prefix = str(Path(tmp) / Checkpoint(n, steps).name)
             self.ckpt.write(prefix)
-            files = {sfx: Path(prefix + sfx) for sfx in CHECKPOINT_SUFFIXES}
+            files = {sfx: Path(f"{prefix}.{sfx}") for sfx in TF_CHECKPOINT_SUFFIXES}
             self.folder.publish_checkpoint(n, steps, files, self.export(), metric)
 
     def restore(self, n: int, steps: int, folder: ModelFolder | None = None) -> None:
         src = folder or self.folder
         with tempfile.TemporaryDirectory(prefix="deepracer-ckpt-") as tmp:
-            local = Path(tmp) / f"{n}_Step-{steps}.ckpt"
-            for sfx in CHECKPOINT_SUFFIXES:
-                src.storage.get_file(src.checkpoint_prefix(n, steps) + sfx, str(local) + sfx)
+            local = Path(tmp) / Checkpoint(n, steps).name
+            for sfx in TF_CHECKPOINT_SUFFIXES:
+                src.storage.get_file(f"{src.checkpoint_prefix(n, steps)}.{sfx}", f"{local}.{sfx}")
             self.ckpt.read(str(local)).expect_partial()
 
 
@@ -147,7 +126,7 @@ class Learner:
         self.run_id = run_id
         self.gather_timeout_s = gather_timeout_s
         tf.keras.utils.set_random_seed(seed)
-        self.algorithm = make_algorithm(metadata, hp, seed)
+        self.algorithm = build_algorithm(metadata, hp, seed)
         self.spec = EpisodeSpec.from_metadata(metadata)   # what a well-formed episode of this model is
         self.net = self.algorithm.net
         self.io = CheckpointIO(self.algorithm.net, folder, self.algorithm.export)

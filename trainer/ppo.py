@@ -8,7 +8,8 @@ Read top to bottom:
 3. ``PPO.update``: ``num_epochs`` passes over the iteration's samples in shuffled minibatches of
    ``batch_size``; loss = -clipped surrogate + value loss (Huber or MSE) - beta_entropy * entropy;
    one Adam optimizer (epsilon 1e-5) over both towers. An update whose loss or resulting weights are
-   not finite is rolled back (weights and optimizer state as before it) and reported in UpdateStats.
+   not finite is rolled back (weights and optimizer state as before it) and reported in UpdateStats
+   (trainer.algorithm).
 
 Notation follows the paper: ratio r_t = pi(a_t|s_t) / pi_old(a_t|s_t), advantage A_t,
 L^CLIP = E[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)].
@@ -19,18 +20,18 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from core.config import Hyperparameters  # noqa: E402
+from core.config import Hyperparameters, ModelMetadata  # noqa: E402
 from core.messages import Episode  # noqa: E402
 
+from .algorithm import UpdateStats, WeightsSnapshot, all_finite, net_weights, rolled_back  # noqa: E402
 from .export import export_frozen_graph  # noqa: E402
-from .networks import PolicyValueNet  # noqa: E402
+from .networks import PolicyValueNet, build_policy_value  # noqa: E402
 
 CLIP_EPSILON = 0.2
 GAE_LAMBDA = 0.95
@@ -90,66 +91,13 @@ def clipped_surrogate_loss(logp: tf.Tensor, old_logp: tf.Tensor, advantages: tf.
     return -tf.reduce_mean(surrogate), ratio
 
 
-@dataclass
-class UpdateStats:
-    policy_loss: float
-    value_loss: float
-    entropy: float
-    approx_kl: float
-    clip_fraction: float
-    samples: int
-    seconds: float
-    #: True when the update was rolled back (a non-finite loss or weights): the weights and optimizer
-    #: state are those from before it; ``reason`` says what was not finite. Losses then read 0.
-    skipped: bool = False
-    reason: str = ""
-
-    @property
-    def samples_per_s(self) -> float:
-        """Samples processed per second, counting each of the num_epochs passes."""
-        return self.samples / max(self.seconds, 1e-9)
-
-
-def net_weights(net: tf.Module) -> list:
-    """Every weight of ``net`` (what its checkpoint holds): those of each Keras model it keeps, and
-    its own tf.Variables (e.g. the continuous log_std)."""
-    out: list = []
-    for value in vars(net).values():
-        if isinstance(value, tf.keras.Model):
-            out += list(value.weights)
-        elif isinstance(value, tf.Variable):
-            out.append(value)
-    return out
-
-
-def all_finite(variables: list) -> bool:
-    """True when no float variable holds NaN or inf."""
-    return all(np.isfinite(x).all() for v in variables if (x := np.asarray(v.numpy())).dtype.kind == "f")
-
-
-class WeightsSnapshot:
-    """Copies of ``variables`` (weights, optimizer state) taken before an update, to roll it back."""
-
-    def __init__(self, variables: list) -> None:
-        self.variables = list(variables)
-        self.values = [np.array(v.numpy(), copy=True) for v in self.variables]
-
-    def restore(self) -> None:
-        for v, x in zip(self.variables, self.values):
-            v.assign(x)
-
-
-def rolled_back(snapshot: WeightsSnapshot, reason: str, seconds: float) -> UpdateStats:
-    """Restore ``snapshot`` and say so: the stats of a skipped update."""
-    snapshot.restore()
-    return UpdateStats(0.0, 0.0, 0.0, 0.0, 0.0, 0, seconds, skipped=True, reason=reason)
-
-
 class PPO:
-    """The clipped-PPO learner over a PolicyValueNet."""
+    """The clipped-PPO learner (trainer.algorithm.Algorithm) over a PolicyValueNet."""
 
-    def __init__(self, net: PolicyValueNet, hp: Hyperparameters, seed: int | None = None):
-        self.net = net
+    def __init__(self, metadata: ModelMetadata, hp: Hyperparameters, seed: int | None = None):
+        net = build_policy_value(metadata, seed=seed)
+        self.net: PolicyValueNet = net
+        self.metadata = metadata
         self.hp = hp
         self.discrete = net.metadata.is_discrete
         self.optimizer = tf.keras.optimizers.Adam(learning_rate=hp.lr, epsilon=ADAM_EPSILON)
@@ -245,5 +193,6 @@ class PPO:
         if not all_finite(net_weights(self.net)):
             return rolled_back(snapshot, "non-finite weights after the update", time.perf_counter() - t0)
         seconds = time.perf_counter() - t0
-        pl, vl, ent, kl, cf = totals / max(batches, 1)
-        return UpdateStats(pl, vl, ent, kl, cf, batches * mb, seconds)
+        pl, vl, ent, kl, cf = (float(x) for x in totals / max(batches, 1))
+        return UpdateStats(policy_loss=pl, value_loss=vl, entropy=ent, samples=batches * mb, seconds=seconds,
+                           diagnostics={"approx_kl": kl, "clip_fraction": cf})

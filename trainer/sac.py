@@ -43,9 +43,9 @@ from core.messages import Episode  # noqa: E402
 from core.observations import observation_dtype, observation_shape  # noqa: E402
 from core.policy import TANH_EPSILON  # noqa: E402
 
+from .algorithm import UpdateStats, WeightsSnapshot, all_finite, net_weights, rolled_back  # noqa: E402
 from .export import export_sac_graph  # noqa: E402
 from .networks import SacNets, build_sac_nets  # noqa: E402
-from .ppo import UpdateStats, WeightsSnapshot, all_finite, net_weights, rolled_back  # noqa: E402
 
 TAU = 0.005
 """Polyak averaging rate of the target critics."""
@@ -142,7 +142,7 @@ def squashed_gaussian(mean: tf.Tensor, log_std: tf.Tensor, eps: tf.Tensor) -> tu
 
 
 class SAC:
-    """The SAC learner: SacNets (actor, twin critics, target critics), a replay buffer, two Adams."""
+    """The SAC learner (trainer.algorithm.Algorithm): SacNets (actor, twin critics, target critics), a replay buffer, two Adams."""
 
     def __init__(self, metadata: ModelMetadata, hp: Hyperparameters, seed: int | None = None) -> None:
         self.net: SacNets = build_sac_nets(metadata, seed=seed)
@@ -225,9 +225,9 @@ class SAC:
         if steps and not all_finite(net_weights(self.net)):
             return roll_back("non-finite weights after the update")
         seconds = time.perf_counter() - t0
-        q_loss, actor_loss, entropy = totals / max(steps, 1)
-        return UpdateStats(policy_loss=actor_loss, value_loss=q_loss, entropy=entropy, approx_kl=0.0,
-                           clip_fraction=0.0, samples=steps * b, seconds=seconds)
+        q_loss, actor_loss, entropy = (float(x) for x in totals / max(steps, 1))
+        return UpdateStats(policy_loss=actor_loss, value_loss=q_loss, entropy=entropy, samples=steps * b,
+                           seconds=seconds)
 
 
 __all__ = ["SAC", "ReplayBuffer", "squashed_gaussian", "replay_capacity", "TAU", "MAX_GRADIENT_STEPS",
