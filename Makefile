@@ -61,7 +61,7 @@ DC = $(COMPOSE) $(COMPOSE_FILES) $(if $(wildcard compose/scenario.generated.yml)
 ENV_FILE = $(or $(STACK_ENV_FILE),compose/stack.env)
 export S3_ADMIN_ENV_FILE := $(or $(S3_ADMIN_ENV_FILE),$(if $(STACK_ENV_FILE),$(dir $(STACK_ENV_FILE))s3-admin.env))
 
-.PHONY: help install test test-quick tracks tracks-download check-reward render bench-sim bench-train bench-scenario train evaluate compare export report \
+.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario train evaluate compare export report \
 	env-files doctor up down logs ps scale s3-copy swarm-up swarm-down clean
 
 help:  ## list the targets
@@ -172,6 +172,9 @@ report: install  ## write out/MODEL/training.png and evaluation-laps.png
 
 render: install  ## draw TRACK from above and its camera view to OUT=out/<track>.png
 	$(DRL) render --track $(TRACK) --out $(OUT)
+
+raceline: install  ## the racing line and reference lap time of TRACK under the simulator's car model: out/raceline-<track>/raceline.csv and raceline.png (cached per track and car model)
+	$(DRL) raceline $(TRACK) $(call opt,OUT,--out)
 
 bench-sim: install  ## simulator steps/s per sensor (CARS=256 SECONDS=5)
 	$(DRL) bench sim --cars $(CARS) --seconds $(SECONDS)

@@ -1,6 +1,6 @@
 """`deepracer-local`: the command line.
 
-Subcommands: tracks, reward-check, render, train, evaluate, export, report, bench. Every user error ends as one message naming the
+Subcommands: tracks, reward-check, render, raceline, train, evaluate, export, report, bench. Every user error ends as one message naming the
 thing that was wrong and what is allowed (exit code 2), never a traceback.
 """
 
@@ -131,6 +131,26 @@ def _cmd_render(args) -> int:
     track = Track.load(args.track, reverse=args.reverse)
     out = render_track_picture(track, args.out, camera_arc_m=args.camera_at)
     console.print(f"wrote {out}")
+    return 0
+
+
+def _cmd_raceline(args) -> int:
+    from simulation.raceline import load_or_compute, write_outputs
+    from simulation.track import Track
+
+    track = Track.load(args.track, reverse=args.reverse)
+    rl, cached = load_or_compute(track, use_cache=not args.no_cache)
+    out = Path(args.out or f"out/raceline-{track.name}{'-reversed' if track.reversed else ''}")
+    csv_path, png_path = write_outputs(rl, out, track)
+    kind = "lap" if rl.is_loop else "start to finish"
+    console.print(f"{track.name}: reference {kind} time {rl.lap_time_s:.3f} s (centre line {rl.centre_lap_time_s:.3f} s), "
+                  f"top speed {rl.speed_mps.max():.2f} m/s, slowest {rl.speed_mps[rl.speed_mps > 0].min():.2f} m/s")
+    console.print(f"last refinement (round {rl.iterations}): {rl.last_improvement_s * 1000:.1f} ms faster, line moved "
+                  f"{rl.last_move_max_m:.3f} m at most ({rl.last_move_mean_m:.4f} m mean)"
+                  + ("; from the cache" if cached else f"; computed in {rl.compute_s:.1f} s"))
+    if not rl.converged:
+        console.print("not converged: the time budget ran out while rounds still gained; the lap time is an upper bound")
+    console.print(f"wrote {csv_path} and {png_path}")
     return 0
 
 
@@ -373,6 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--reverse", action="store_true")
     rd.add_argument("--camera-at", type=float, default=1.0, help="arc length [m] of the car whose camera is shown")
     rd.set_defaults(func=_cmd_render)
+
+    rl = command("raceline", help="the racing line, its speed profile and the reference lap time (CSV and PNG)")
+    rl.add_argument("track", help="track name or .npy path")
+    rl.add_argument("--out", help="folder, default out/raceline-<track>")
+    rl.add_argument("--reverse", action="store_true", help="the track driven in reverse direction")
+    rl.add_argument("--no-cache", action="store_true", help="compute again even when the cache has it")
+    rl.set_defaults(func=_cmd_raceline)
 
     tr = command("train", help="train a model on this machine (embedded: no Docker, no servers)")
     tr.add_argument("--track", help="track name or .npy path, or several comma-separated; default reinvent_base "

@@ -1,0 +1,468 @@
+"""The racing line of a track: the minimum-time line under the simulator's car model, its speed
+profile and the lap time it gives (the track's reference lap time).
+
+The line is a lateral offset [m] (positive = left of travel) at stations every ~STATION_STEP_M
+(at most MAX_STATIONS) along the centre line smoothed over +-SMOOTH_M (the files' centre lines are
+polygons), kept inside the borders minus half the car's width and MARGIN_M. Its curvature at a
+station is that of the circle through the points CURVATURE_BASELINE_M behind and ahead, so lap times
+do not depend on the station spacing (within 1% from 0.15 to 0.05 m). It is found in two stages:
+
+1. minimum curvature: a bounded linear least-squares fit of the offsets (curvature linearised about
+   the reference line), a good first guess;
+2. lap-time refinement: rounds of pattern search on the lap time itself, each moving the line by a smooth
+   correction (cubic spline through knots spaced KNOT_STEPS_M[r] apart). Rounds stop when one improves
+   the lap time by less than ``tol_s``; the last round's improvement and how far it moved the line are
+   reported. The result approximates the best lap from above: a model that beats it shows that the
+   line is not optimal yet.
+
+The speed profile (speed_profile) is a forward-backward pass of the car model:
+- top speed V_TOP_MPS: wheel speed cap 100 rad/s x 0.036 m wheels (dynamics.wheel_ground_speed);
+- floor V_MIN_MPS: the slowest speed the car can be commanded (car.MIN_SPEED_MPS, as ground speed);
+- lateral limit a_lat(steering) (lateral_limit_mps2): the steady-corner slide onset of
+  simulation/dynamics.py (its docstring: 2.9 m/s^2 at 30 deg, 3.9 at 15, 4.7 at 5, mu g = 4.9 at 0),
+  steering = atan(wheelbase x curvature); a curvature needing more than car.MAX_STEERING_DEG is
+  driven at V_MIN_MPS and counted in ``infeasible_stations``;
+- longitudinal limit dynamics.GRIP_MPS2 (speeding up and braking), shared with the lateral use on a
+  friction ellipse: a_long <= GRIP sqrt(1 - (a_lat / a_lat_max)^2);
+- steering rate: the steering closes STEERING_GAIN_PER_TICK of its error per CONTROL_HZ tick, so it
+  turns at most STEER_RATE_MAX_RAD_S (the full-lock error closed at that rate); a line whose steering
+  changes by d(steer)/ds caps the speed at STEER_RATE_MAX_RAD_S / |d(steer)/ds|.
+A loop's profile wraps (it starts at its slowest station, where the speed is its corner limit); an
+open track starts from rest and ends at whatever speed the car has.
+
+Results are cached per track and car model in ``$XDG_CACHE_HOME/deepracer-local/racelines/
+<track>-<sha of the route>-<CAR_MODEL_VERSION>.npz``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+from scipy.optimize import lsq_linear
+
+from . import car, dynamics
+from .track import Track
+
+__all__ = ["Raceline", "compute_raceline", "load_or_compute", "write_outputs", "speed_profile",
+           "lateral_limit_mps2", "cache_path", "CAR_MODEL_VERSION", "V_TOP_MPS", "V_MIN_MPS"]
+
+#: Ground speed at the top command (wheel cap 100 rad/s on 0.036 m wheels) [m/s].
+V_TOP_MPS = float(dynamics.wheel_ground_speed(car.MAX_SPEED_MPS))
+#: Ground speed at the lowest command [m/s].
+V_MIN_MPS = float(dynamics.wheel_ground_speed(car.MIN_SPEED_MPS))
+#: Longitudinal grip (speeding up and braking) [m/s^2].
+ACCEL_MPS2 = dynamics.GRIP_MPS2
+MAX_STEER_RAD = float(np.radians(car.MAX_STEERING_DEG))
+#: Steady-corner slide onset against steering angle, from simulation/dynamics.py's docstring (the rear
+#: wheels spin and push in a turn, so the front slides below mu g): steering [deg] -> a_lat [m/s^2].
+LATERAL_LIMIT_TABLE = ((0.0, 5.0, 15.0, 30.0), (dynamics.GRIP_MPS2, 4.7, 3.9, 2.9))
+#: The fastest the steering turns [rad/s]: the full-lock error closed at 10% per 60 Hz tick.
+STEER_RATE_MAX_RAD_S = dynamics.STEERING_GAIN_PER_TICK * dynamics.CONTROL_HZ * MAX_STEER_RAD
+#: Half the car's width [m] and the extra margin [m] kept from each border.
+HALF_WIDTH_M = car.BODY_WIDTH_M / 2.0
+MARGIN_M = 0.05
+#: Station spacing along the centre line [m] (at most MAX_STATIONS stations).
+STATION_STEP_M = 0.15
+MAX_STATIONS = 360
+#: Curvature is measured over this distance behind and ahead of each station [m].
+CURVATURE_BASELINE_M = 0.3
+#: Half-width [m] of the smoothing of the centre line that the offsets are measured from.
+SMOOTH_M = 0.6
+#: Most stations of the minimum-curvature start (a dense bounded least-squares solve).
+MIN_CURVATURE_MAX_STATIONS = 200
+#: Knot spacings [m] of the lap-time refinement rounds (the last one repeats).
+KNOT_STEPS_M = (1.6, 1.1, 0.8, 0.6, 0.45)
+MAX_KNOTS = 90
+#: Pattern-search steps [m] of a knot in each refinement round, and the most moves per step.
+PATTERN_STEPS_M = (0.08, 0.04, 0.02, 0.01)
+MAX_MOVES = 30
+#: Version of this algorithm (part of the cache key).
+_ALGORITHM = "raceline-1"
+
+_MODEL_FACTS = (_ALGORITHM, V_TOP_MPS, V_MIN_MPS, ACCEL_MPS2, MAX_STEER_RAD, LATERAL_LIMIT_TABLE,
+                STEER_RATE_MAX_RAD_S, car.WHEELBASE_M, HALF_WIDTH_M, MARGIN_M, STATION_STEP_M, KNOT_STEPS_M, SMOOTH_M,
+                CURVATURE_BASELINE_M,                MIN_CURVATURE_MAX_STATIONS,
+                PATTERN_STEPS_M)
+#: Changes whenever a car constant this module reads (or the algorithm) changes: invalidates caches.
+CAR_MODEL_VERSION = hashlib.sha256(repr(_MODEL_FACTS).encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class Raceline:
+    """A racing line and its speed profile; arrays have one row per station (driving order; a loop's
+    last station is not repeated)."""
+
+    track_name: str
+    is_loop: bool
+    station_m: np.ndarray      # (N,) arc length of the station on the centre line [m]
+    xy: np.ndarray             # (N, 2) line points [m]
+    offset_m: np.ndarray       # (N,) lateral offset from the centre line, + = left of travel [m]
+    curvature: np.ndarray      # (N,) signed curvature of the line [1/m], + = turning left
+    speed_mps: np.ndarray      # (N,) ground speed [m/s]
+    time_s: np.ndarray         # (N,) time at the station from the start line [s]
+    lap_time_s: float          # the reference lap time (start to finish on an open track) [s]
+    centre_lap_time_s: float   # the centre line driven at its own speed profile [s]
+    start_lap_time_s: float    # the minimum-curvature line the refinement starts from [s]
+    iterations: int            # lap-time refinement rounds run
+    last_improvement_s: float  # lap time the last round gained [s]
+    last_move_max_m: float     # largest offset change of the last round [m]
+    last_move_mean_m: float    # mean offset change of the last round [m]
+    infeasible_stations: int   # stations needing more than full lock (0 on a good line)
+    compute_s: float           # time it took to compute [s]
+    converged: bool            # the last round gained less than the tolerance
+    car_model_version: str = CAR_MODEL_VERSION
+
+
+# ---------------------------------------------------------------------------------------- car model
+def lateral_limit_mps2(steer_rad: np.ndarray) -> np.ndarray:
+    """Lateral acceleration [m/s^2] at which a car steering ``steer_rad`` starts to slide (see
+    LATERAL_LIMIT_TABLE); linear in between, the 30 deg value beyond."""
+    deg, lim = LATERAL_LIMIT_TABLE
+    return np.interp(np.degrees(np.abs(steer_rad)), deg, lim)
+
+
+def _corner_speed(curvature: np.ndarray, ds_m: np.ndarray, is_loop: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-station speed cap [m/s] from grip, steering limit and steering rate, the lateral limit
+    [m/s^2], and which stations need more than full lock. Arrays (..., N)."""
+    steer = np.arctan(car.WHEELBASE_M * curvature)
+    a_lat = lateral_limit_mps2(steer)
+    k = np.maximum(np.abs(curvature), 1e-9)
+    vmax = np.minimum(np.sqrt(a_lat / k), V_TOP_MPS)
+    nxt = np.roll(steer, -1, axis=-1) if is_loop else np.concatenate([steer[..., 1:], steer[..., -1:]], axis=-1)
+    dsteer = np.abs(nxt - steer) / ds_m
+    prev = np.roll(dsteer, 1, axis=-1) if is_loop else np.concatenate([dsteer[..., :1], dsteer[..., :-1]], axis=-1)
+    vmax = np.minimum(vmax, STEER_RATE_MAX_RAD_S / np.maximum(np.maximum(dsteer, prev), 1e-9))
+    bad = np.abs(steer) > MAX_STEER_RAD + 1e-9
+    vmax = np.where(bad, V_MIN_MPS, vmax)
+    return np.maximum(vmax, V_MIN_MPS), a_lat, bad
+
+
+def speed_profile(curvature: np.ndarray, ds_m: np.ndarray, is_loop: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Speeds [m/s] at the stations, lap time [s] and the number of stations beyond full lock, of one
+    line (curvature (N,)) or a batch of lines (curvature (B, N)).
+
+    ``ds_m[..., i]`` is the length from station i to the next (on a loop the last one closes the lap;
+    on an open track it has N-1 entries and the car starts from rest)."""
+    single = np.ndim(curvature) == 1
+    kappa = np.atleast_2d(curvature)
+    ds = np.broadcast_to(np.atleast_2d(ds_m), (kappa.shape[0], np.shape(ds_m)[-1]))
+    nb, n = kappa.shape
+    ds_full = ds if is_loop else np.concatenate([ds, ds[:, -1:]], axis=1)
+    vmax, a_lat, bad = _corner_speed(kappa, ds_full, is_loop)
+    r2 = kappa ** 2 / a_lat ** 2
+    rows = np.arange(nb)[:, None]
+    if is_loop:   # start (and end) at the slowest station: its speed is its corner cap
+        order = (np.argmin(vmax, axis=1)[:, None] + np.arange(n + 1)) % n
+        seg = ds_full[rows, order[:, :-1]]
+    else:
+        order = np.broadcast_to(np.arange(n), (nb, n))
+        seg = ds
+    vm, rr = vmax[rows, order].T.copy(), r2[rows, order].T.copy()
+    seg_t = 2.0 * ACCEL_MPS2 * seg.T
+    v = np.empty_like(vm)
+    v[0] = vm[0] if is_loop else 0.0
+    for i in range(len(vm) - 1):   # forward: speeding up on what grip the corner leaves
+        u2 = v[i] * v[i]
+        use = np.maximum(1.0 - u2 * u2 * rr[i], 0.0)
+        v[i + 1] = np.minimum(np.sqrt(u2 + seg_t[i] * np.sqrt(use)), vm[i + 1])
+    for i in range(len(vm) - 2, -1, -1):   # backward: braking
+        u2 = v[i + 1] * v[i + 1]
+        use = np.maximum(1.0 - u2 * u2 * rr[i + 1], 0.0)
+        v[i] = np.minimum(v[i], np.sqrt(u2 + seg_t[i] * np.sqrt(use)))
+    lap = np.sum(2.0 * seg.T / np.maximum(v[:-1] + v[1:], 1e-9), axis=0)
+    speed = np.empty((nb, n))
+    speed[rows, order[:, :n]] = v[:n].T
+    nbad = bad.sum(axis=1)
+    if single:
+        return speed[0], lap[0], nbad[0]
+    return speed, lap, nbad
+
+
+# ---------------------------------------------------------------------------------------- geometry
+@dataclass(frozen=True)
+class _Frame:
+    """Stations along the centre line: points, unit left normals and offset bounds."""
+
+    station_m: np.ndarray
+    centre: np.ndarray
+    normal: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    is_loop: bool
+
+
+def _frame(track: Track) -> _Frame:
+    n_seg = int(np.clip(round(track.length_m / STATION_STEP_M), 8, MAX_STATIONS))
+    if track.is_loop:
+        s = np.arange(n_seg) * (track.length_m / n_seg)
+    else:
+        s = np.linspace(0.0, track.length_m, n_seg + 1)
+    c = track.center_at(s)
+    # The reference line is the centre line smoothed over about +-SMOOTH_M: the files' centre lines are
+    # polygons, whose corners would give any line measured from them a curvature that grows without
+    # bound as the stations get closer.
+    w = max(2, int(round(SMOOTH_M / (s[1] - s[0]))))
+    if track.is_loop:
+        padded = np.concatenate([c[-w:], c, c[:w]])
+    else:   # extend the ends straight
+        head = c[0] + (c[0] - c[1:w + 1])[::-1]
+        tail = c[-1] + (c[-1] - c[-w - 1:-1])[::-1]
+        padded = np.concatenate([head, c, tail])
+    kernel = np.hanning(2 * w + 3)[1:-1]
+    kernel /= kernel.sum()
+    ref = np.stack([np.convolve(padded[:, j], kernel, mode="valid") for j in range(2)], axis=1)
+    t = np.gradient(np.concatenate([ref[-1:], ref, ref[:1]]) if track.is_loop else ref, axis=0)
+    if track.is_loop:
+        t = t[1:-1]
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    nrm = np.stack([-t[:, 1], t[:, 0]], axis=1)
+    d_left = np.einsum("ij,ij->i", track.left_at(s) - ref, nrm)
+    d_right = np.einsum("ij,ij->i", track.right_at(s) - ref, nrm)
+    keep = HALF_WIDTH_M + MARGIN_M
+    hi, lo = d_left - keep, d_right + keep
+    mid = 0.5 * (hi + lo)
+    narrow = hi < lo
+    hi, lo = np.where(narrow, mid, hi), np.where(narrow, mid, lo)
+    return _Frame(s, ref, nrm, lo, hi, track.is_loop)
+
+
+def _line(frame: _Frame, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points (..., N, 2), segment lengths to the next station and signed curvature of the line at
+    ``offset`` (..., N). The curvature is that of the circle through the points CURVATURE_BASELINE_M
+    behind and ahead (the car cannot follow shorter detail: the steering lags by 0.16 s), so it does
+    not depend on the station spacing."""
+    p = frame.centre + offset[..., None] * frame.normal
+    m = max(1, int(round(CURVATURE_BASELINE_M / (frame.station_m[1] - frame.station_m[0]))))
+
+    def cross(u, w):
+        return u[..., 0] * w[..., 1] - u[..., 1] * w[..., 0]
+
+    if frame.is_loop:
+        ds = np.linalg.norm(np.roll(p, -1, axis=-2) - p, axis=-1)
+        back, ahead = np.roll(p, m, axis=-2), np.roll(p, -m, axis=-2)
+    else:
+        ds = np.linalg.norm(np.diff(p, axis=-2), axis=-1)
+        n = p.shape[-2]
+        idx = np.arange(n)
+        back, ahead = p[..., np.maximum(idx - m, 0), :], p[..., np.minimum(idx + m, n - 1), :]
+    a, b = p - back, ahead - p
+    la, lb = np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1)
+    lc = np.linalg.norm(ahead - back, axis=-1)
+    k = 2.0 * cross(a, b) / np.maximum(la * lb * lc, 1e-12)
+    if not frame.is_loop:   # the first and last stations have no point behind / ahead
+        k[..., :1] = k[..., 1:2]
+        k[..., -1:] = k[..., -2:-1]
+    return p, ds, k
+
+
+def _min_curvature(frame: _Frame) -> np.ndarray:
+    """Offsets of the (linearised) minimum-curvature line within the bounds (dense bounded least
+    squares); the centre line on tracks of more than MIN_CURVATURE_MAX_STATIONS stations, where the
+    solve would take longer than the lap-time rounds that follow."""
+    n = len(frame.station_m)
+    if n > MIN_CURVATURE_MAX_STATIONS:
+        return np.zeros(n)
+    _, ds, k0 = _line(frame, np.zeros(n))
+    h = float(np.mean(ds))
+    eye = np.eye(n)
+    if frame.is_loop:
+        d2 = (np.roll(eye, 1, axis=1) - 2 * eye + np.roll(eye, -1, axis=1)) / h ** 2
+    else:
+        d2 = np.zeros((n, n))
+        d2[1:-1] = (eye[:-2] - 2 * eye[1:-1] + eye[2:]) / h ** 2
+    # curvature of c + a n ~ k0 + a'' + k0^2 a (small offsets); the sign of a'' follows the left normal
+    a_mat = d2 + np.diag(k0 ** 2)
+    res = lsq_linear(a_mat, -k0, bounds=(frame.lo - 1e-9, frame.hi + 1e-9), method="bvls", max_iter=2000)
+    return np.clip(res.x, frame.lo, frame.hi)
+
+
+def _basis(frame: _Frame, knot_step_m: float, shift: float) -> np.ndarray:
+    """(N, K) matrix: offsets at the stations of a cubic spline through K knot values."""
+    s = frame.station_m
+    length = s[-1] + (s[1] - s[0]) if frame.is_loop else s[-1]
+    k = int(np.clip(round(length / knot_step_m), 4, MAX_KNOTS))
+    if frame.is_loop:
+        knots = (np.arange(k + 1) + shift) * (length / k)
+        vals = np.vstack([np.eye(k), np.eye(k)[:1]])
+        sp = CubicSpline(knots, vals, bc_type="periodic")
+        return sp(np.mod(s - knots[0], length) + knots[0])
+    knots = np.linspace(0.0, length, k + 1)
+    sp = CubicSpline(knots, np.eye(k + 1), bc_type="natural")
+    return sp(s)
+
+
+# ---------------------------------------------------------------------------------------- optimiser
+def _lap_time(frame: _Frame, offset: np.ndarray):
+    """Lap time [s] of one line (offset (N,)) or of each of a batch (offset (B, N))."""
+    _, ds, k = _line(frame, offset)
+    return speed_profile(k, ds, frame.is_loop)[1]
+
+
+def _refine_round(frame: _Frame, offset: np.ndarray, lap_s: float, knot_step_m: float,
+                  shift: float) -> tuple[np.ndarray, float]:
+    """One round of pattern search on the lap time over a smooth correction to ``offset`` (cubic spline
+    through knots ``knot_step_m`` apart). Every knot is tried at +-step at once (one batch through the
+    speed profile); the improving moves are taken together when that is faster, else the best one
+    alone; when none improves the step halves, from PATTERN_STEPS_M[0] down to PATTERN_STEPS_M[-1].
+    The lap time is not smooth in the offsets (speed caps switch between limits), so a gradient
+    method stalls here."""
+    b = _basis(frame, knot_step_m, shift)
+    lo, hi = frame.lo, frame.hi
+    moves = np.concatenate([b.T, -b.T])          # (2K, N)
+    k = b.shape[1]
+    best = lap_s
+    for step in PATTERN_STEPS_M:
+        for _ in range(MAX_MOVES):
+            trials = np.clip(offset + step * moves, lo, hi)
+            gains = best - _lap_time(frame, trials)
+            # per knot the better sign
+            g2 = gains.reshape(2, k)
+            sign = np.argmax(g2, axis=0)
+            g = g2[sign, np.arange(k)]
+            good = np.flatnonzero(g > 1e-7)
+            if len(good) == 0:
+                break
+            together = np.clip(offset + step * (b[:, good] @ np.where(sign[good] == 0, 1.0, -1.0)), lo, hi)
+            t = float(_lap_time(frame, together))
+            if t < best - 1e-7 and len(good) > 1:
+                offset, best = together, t
+            else:
+                j = int(np.argmax(gains))
+                offset, best = trials[j], best - float(gains[j])
+    return offset, best
+
+
+def compute_raceline(track: Track, tol_s: float = 0.002, max_rounds: int = 12,
+                     budget_s: float = 60.0) -> Raceline:
+    """The racing line of ``track``: minimum-curvature start, then lap-time rounds until one gains
+    less than ``tol_s`` seconds (converged), or ``max_rounds`` rounds or ``budget_s`` seconds have
+    been spent (then ``converged`` is False and the last round's gain says how far from it)."""
+    t0 = time.perf_counter()
+    frame = _frame(track)
+    n = len(frame.station_m)
+    centre_time = _lap_time(frame, np.zeros(n))
+    offset = _min_curvature(frame)
+    lap = _lap_time(frame, offset)
+    if lap > centre_time:     # a bad linearisation (very wide, twisty track): start from the centre
+        offset, lap = np.zeros(n), centre_time
+    start_time = lap
+    rounds, gain, move = 0, float("nan"), np.zeros(n)
+    for r in range(max_rounds):
+        step = KNOT_STEPS_M[min(r, len(KNOT_STEPS_M) - 1)]
+        new, new_lap = _refine_round(frame, offset, lap, step, shift=0.5 * (r % 2))
+        rounds += 1
+        if new_lap <= lap:
+            gain, move = lap - new_lap, np.abs(new - offset)
+            offset, lap = new, new_lap
+        else:
+            gain, move = 0.0, np.zeros(n)
+        if gain < tol_s or time.perf_counter() - t0 > budget_s:
+            break
+    return _build(track, frame, offset, centre_time, start_time, rounds, gain, move, time.perf_counter() - t0,
+                  gain < tol_s)
+
+
+def _build(track: Track, frame: _Frame, offset: np.ndarray, centre_time: float, start_time: float, rounds: int,
+           gain: float, move: np.ndarray, compute_s: float, converged: bool) -> Raceline:
+    p, ds, k = _line(frame, offset)
+    speed, lap, bad = speed_profile(k, ds, frame.is_loop)
+    v = np.maximum(speed, 1e-9)
+    seg = ds[: len(v) - 1]
+    t = np.concatenate([[0.0], np.cumsum(2.0 * seg / (v[:-1] + v[1:]))])
+    return Raceline(track.name, frame.is_loop, frame.station_m, p, offset, k, speed, t, lap, centre_time, start_time,
+                    rounds, float(gain), float(move.max()), float(move.mean()), bad, compute_s, bool(converged))
+
+
+# ---------------------------------------------------------------------------------------- cache
+def _track_digest(track: Track) -> str:
+    try:
+        data = track.route_bytes()
+    except ValueError:   # made from arrays
+        data = b"".join(np.ascontiguousarray(a).tobytes() for a in (track.waypoints, track.left_border,
+                                                                  track.right_border))
+    h = hashlib.sha256(data)
+    h.update(b"reversed" if track.reversed else b"forward")
+    return h.hexdigest()[:12]
+
+
+def cache_path(track: Track) -> Path:
+    """Where ``track``'s racing line is cached (per route bytes, direction and CAR_MODEL_VERSION)."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in track.name)
+    return Path(base) / "deepracer-local" / "racelines" / f"{safe}-{_track_digest(track)}-{CAR_MODEL_VERSION}.npz"
+
+
+_ARRAYS = ("station_m", "xy", "offset_m", "curvature", "speed_mps", "time_s")
+_SCALARS = ("lap_time_s", "centre_lap_time_s", "start_lap_time_s", "iterations", "last_improvement_s", "last_move_max_m",
+            "last_move_mean_m", "infeasible_stations", "compute_s", "converged")
+
+
+def load_or_compute(track: Track, use_cache: bool = True) -> tuple[Raceline, bool]:
+    """The racing line from the cache when there, else computed (and stored). Returns (line, from_cache)."""
+    path = cache_path(track)
+    if use_cache and path.is_file():
+        try:
+            with np.load(path) as z:
+                rl = Raceline(track.name, bool(z["is_loop"]), *(z[a] for a in _ARRAYS),
+                              *(type_(z[s]) for s, type_ in zip(_SCALARS, (float, float, float, int, float, float,
+                                                                          float, int, float, bool))))
+            return rl, True
+        except (OSError, KeyError, ValueError):
+            pass   # a damaged or old-format cache file: compute again
+    rl = compute_raceline(track)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, is_loop=rl.is_loop, **{a: getattr(rl, a) for a in _ARRAYS + _SCALARS})
+    os.replace(tmp, path)
+    return rl, False
+
+
+# ---------------------------------------------------------------------------------------- outputs
+def write_outputs(raceline: Raceline, out_dir: str | os.PathLike, track: Track | None = None) -> tuple[Path, Path]:
+    """Write ``raceline.csv`` (station, x, y, offset, curvature, speed, time) and ``raceline.png`` (the
+    line coloured by speed on the track, when ``track`` is given; else on a blank background)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "raceline.csv"
+    with csv_path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["station_m", "x_m", "y_m", "offset_m", "curvature_1pm", "speed_mps", "time_s"])
+        for row in zip(raceline.station_m, raceline.xy[:, 0], raceline.xy[:, 1], raceline.offset_m,
+                       raceline.curvature, raceline.speed_mps, raceline.time_s):
+            w.writerow([f"{x:.4f}" for x in row])
+    png_path = out / "raceline.png"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+
+    fig, ax = plt.subplots(figsize=(11, 7))
+    if track is not None:
+        from stack.pictures import draw_track
+
+        draw_track(ax, track)
+    pts = raceline.xy if not raceline.is_loop else np.vstack([raceline.xy, raceline.xy[:1]])
+    sp = raceline.speed_mps if not raceline.is_loop else np.append(raceline.speed_mps, raceline.speed_mps[0])
+    segs = np.stack([pts[:-1], pts[1:]], axis=1)
+    lc = LineCollection(segs, cmap="plasma", linewidths=3.0, zorder=5)
+    lc.set_array(0.5 * (sp[:-1] + sp[1:]))
+    lc.set_clim(0.0, V_TOP_MPS)
+    ax.add_collection(lc)
+    ax.autoscale_view()
+    ax.set_aspect("equal")
+    fig.colorbar(lc, ax=ax, label="speed [m/s]", shrink=0.8)
+    kind = "lap" if raceline.is_loop else "start to finish"
+    ax.set_title(f"{raceline.track_name}: racing line, {kind} {raceline.lap_time_s:.2f} s "
+                 f"(centre line {raceline.centre_lap_time_s:.2f} s)")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+    return csv_path, png_path

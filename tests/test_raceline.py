@@ -1,0 +1,146 @@
+"""The racing line: speed profile against analytic limits, borders, lap-time refinement, cache, outputs."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from simulation import car, dynamics, raceline
+from simulation.track import Track
+
+
+def _ring(radius_m: float, width_m: float, n: int = 200, name: str = "ring") -> Track:
+    """A counter-clockwise circular loop of the given centre radius and width."""
+    a = np.linspace(0.0, 2 * np.pi, n + 1)
+    a[-1] = 0.0
+    unit = np.stack([np.cos(a), np.sin(a)], axis=1)
+    return Track.from_arrays(name, radius_m * unit, (radius_m - width_m / 2) * unit, (radius_m + width_m / 2) * unit)
+
+
+def _strip(length_m: float, width_m: float = 1.0) -> Track:
+    """An open straight track."""
+    x = np.linspace(0.0, length_m, 41)
+    c = np.stack([x, np.zeros_like(x)], axis=1)
+    return Track.from_arrays("strip", c, c + [0.0, width_m / 2], c - [0.0, width_m / 2])
+
+
+def _narrow_width() -> float:
+    """A track just wider than the car and its margins: the line has 2 cm to move in."""
+    return 2 * (raceline.HALF_WIDTH_M + raceline.MARGIN_M) + 0.02
+
+
+@pytest.fixture(scope="module")
+def reinvent():
+    track = Track.load("reinvent_base")
+    return track, raceline.compute_raceline(track)
+
+
+def test_speed_on_a_circle_is_the_steady_corner_limit():
+    radius = 1.5
+    rl = raceline.compute_raceline(_ring(radius, _narrow_width()))
+    steer = np.arctan(car.WHEELBASE_M / radius)
+    expected = np.sqrt(raceline.lateral_limit_mps2(steer) * radius)
+    assert expected < raceline.V_TOP_MPS
+    assert rl.is_loop
+    np.testing.assert_allclose(rl.speed_mps, expected, rtol=0.03)
+    assert rl.lap_time_s == pytest.approx(2 * np.pi * radius / expected, rel=0.03)
+    assert rl.infeasible_stations == 0
+
+
+def test_lateral_limit_follows_the_dynamics_findings():
+    lim = raceline.lateral_limit_mps2(np.radians([0.0, 5.0, 15.0, 30.0, 40.0]))
+    np.testing.assert_allclose(lim, [dynamics.GRIP_MPS2, 4.7, 3.9, 2.9, 2.9])
+    assert raceline.V_TOP_MPS == pytest.approx(3.6)
+
+
+def test_open_track_starts_from_rest_and_reaches_top_speed():
+    length = 5.0
+    rl = raceline.compute_raceline(_strip(length))
+    assert not rl.is_loop
+    assert rl.speed_mps[0] == 0.0 and rl.speed_mps[-1] == pytest.approx(raceline.V_TOP_MPS)
+    a, v = dynamics.GRIP_MPS2, raceline.V_TOP_MPS
+    ramp_m = v * v / (2 * a)
+    assert rl.lap_time_s == pytest.approx(v / a + (length - ramp_m) / v, rel=0.02)
+
+
+def test_line_stays_inside_the_borders_on_reinvent(reinvent):
+    track, rl = reinvent
+    proj = track.project(rl.xy)
+    half_width = track.width_at(proj.arc_m) / 2
+    assert np.all(np.abs(proj.signed_offset_m) + raceline.HALF_WIDTH_M <= half_width + 0.01)
+    assert np.all(track.contains(rl.xy))
+
+
+def test_reinvent_lap_time_is_plausible_and_beats_the_centre_line(reinvent):
+    _, rl = reinvent
+    # 17.7 m: above the length at top speed (4.9 s), well below the centre line's time.
+    assert 5.0 < rl.lap_time_s < 7.0
+    assert rl.lap_time_s < rl.centre_lap_time_s - 0.5
+    assert rl.lap_time_s <= rl.start_lap_time_s       # refinement improves or keeps the time
+    assert rl.infeasible_stations == 0
+    assert rl.time_s[-1] < rl.lap_time_s and np.all(np.diff(rl.time_s) > 0)
+    assert rl.last_improvement_s >= 0.0 and rl.last_move_max_m >= 0.0
+    assert rl.speed_mps.max() <= raceline.V_TOP_MPS + 1e-9
+
+
+def test_cache_is_hit_and_invalidated_by_a_different_route(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    track = _ring(1.5, _narrow_width())
+    first, cached1 = raceline.load_or_compute(track)
+    second, cached2 = raceline.load_or_compute(track)
+    assert (cached1, cached2) == (False, True)
+    assert second.lap_time_s == first.lap_time_s
+    np.testing.assert_array_equal(second.xy, first.xy)
+    path = raceline.cache_path(track)
+    assert path.is_file() and raceline.CAR_MODEL_VERSION in path.name
+    other = _ring(1.6, _narrow_width())
+    assert raceline.cache_path(other) != path
+    third, cached3 = raceline.load_or_compute(other)
+    assert not cached3 and third.lap_time_s > first.lap_time_s
+
+
+def test_outputs_are_written(tmp_path):
+    track = _ring(1.5, 0.8)
+    rl = raceline.compute_raceline(track)
+    csv_path, png_path = raceline.write_outputs(rl, tmp_path / "out", track)
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == len(rl.speed_mps)
+    assert set(rows[0]) == {"station_m", "x_m", "y_m", "offset_m", "curvature_1pm", "speed_mps", "time_s"}
+    assert png_path.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["reInvent2019_track", "Spain_track"])
+def test_other_tracks(name):
+    track = Track.load(name)
+    rl = raceline.compute_raceline(track)
+    assert rl.lap_time_s < rl.centre_lap_time_s
+    assert rl.infeasible_stations == 0
+    assert np.all(track.contains(rl.xy))
+    assert rl.compute_s < 30.0
+
+
+def test_lap_time_does_not_depend_on_the_station_spacing(reinvent, monkeypatch):
+    """The line found on 0.15 m stations, driven on 0.05 m stations, gives the same lap within 1%."""
+    from scipy.interpolate import CubicSpline
+
+    track, rl = reinvent
+    monkeypatch.setattr(raceline, "STATION_STEP_M", 0.05)
+    monkeypatch.setattr(raceline, "MAX_STATIONS", 5000)
+    fine = raceline._frame(track)
+    spline = CubicSpline(np.append(rl.station_m, track.length_m), np.append(rl.offset_m, rl.offset_m[0]),
+                         bc_type="periodic")
+    lap = raceline._lap_time(fine, np.clip(spline(fine.station_m), fine.lo, fine.hi))
+    assert lap == pytest.approx(rl.lap_time_s, rel=0.01)
+
+
+def test_cli_writes_the_files(tmp_path, monkeypatch, capsys):
+    from stack.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["raceline", "reinvent_base", "--out", str(tmp_path / "rl")]) == 0
+    assert (tmp_path / "rl" / "raceline.csv").is_file() and (tmp_path / "rl" / "raceline.png").is_file()
+    assert "reference lap time" in capsys.readouterr().out
+    assert main(["raceline", "no_such_track", "--out", str(tmp_path / "x")]) == 2
