@@ -174,7 +174,7 @@ render: install  ## draw TRACK from above and its camera view to OUT=out/<track>
 	$(DRL) render --track $(TRACK) --out $(OUT)
 
 raceline: install  ## the racing line and reference lap time of TRACK under the simulator's car model: out/raceline-<track>/raceline.csv and raceline.png (cached per track and car model)
-	$(DRL) raceline $(TRACK) $(call opt,OUT,--out)
+	$(DRL) raceline $(TRACK) $(call user_opt,OUT,--out)
 
 bench-sim: install  ## simulator steps/s per sensor (CARS=256 SECONDS=5)
 	$(DRL) bench sim --cars $(CARS) --seconds $(SECONDS)
