@@ -466,3 +466,182 @@ def write_outputs(raceline: Raceline, out_dir: str | os.PathLike, track: Track |
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
     return csv_path, png_path
+
+
+# ---------------------------------------------------------------------------------------- action space and reward
+#: Default number of discrete actions suggested from the line.
+DEFAULT_ACTIONS = 7
+#: Most discrete actions suggest_actions makes.
+MAX_SUGGESTED_ACTIONS = 30
+#: Margins added to the line's steering [deg] and commanded speed [m/s] range for continuous bounds.
+BOUNDS_MARGIN_DEG = 2.0
+BOUNDS_MARGIN_MPS = 0.1
+#: Spacing [m] of the line points embedded in a generated reward function.
+REWARD_POINT_STEP_M = 0.3
+
+
+def line_commands(rl: Raceline) -> tuple[np.ndarray, np.ndarray]:
+    """Per station, the command that drives the line: steering [deg] (+ = left, atan(wheelbase x
+    curvature), clipped to +-car.MAX_STEERING_DEG) and commanded speed [m/s] (the ground speed x
+    SPEED_FACTOR_RADIUS_M / WHEEL_CONTACT_RADIUS_M, since the car drives 0.036/0.035 faster than
+    commanded; clipped to [car.MIN_SPEED_MPS, car.MAX_SPEED_MPS])."""
+    steer = np.degrees(np.arctan(car.WHEELBASE_M * rl.curvature))
+    steer = np.clip(steer, -car.MAX_STEERING_DEG, car.MAX_STEERING_DEG)
+    speed = rl.speed_mps * (dynamics.SPEED_FACTOR_RADIUS_M / dynamics.WHEEL_CONTACT_RADIUS_M)
+    return steer, np.clip(speed, car.MIN_SPEED_MPS, car.MAX_SPEED_MPS)
+
+
+def suggest_actions(rl: Raceline, k: int = DEFAULT_ACTIONS, seed: int = 0) -> list[tuple[float, float]]:
+    """``k`` discrete actions (steering [deg], commanded speed [m/s]) that drive the line: k-means
+    centres of the per-station commands (line_commands; features scaled to unit spread), sorted by
+    steering (then speed). Fewer come back when the line has fewer distinct commands."""
+    from scipy.cluster.vq import kmeans2
+
+    from core.config import ConfigError
+
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_SUGGESTED_ACTIONS:
+        raise ConfigError(f"number of actions must be a whole number from 1 to {MAX_SUGGESTED_ACTIONS}, got {k!r}")
+    steer, speed = line_commands(rl)
+    pts = np.unique(np.round(np.stack([steer, speed], axis=1), 3), axis=0)
+    if len(pts) <= k:
+        centres = pts
+    else:
+        data = np.stack([steer, speed], axis=1)
+        scale = np.maximum(data.std(axis=0), 1e-6)
+        centres, labels = kmeans2(data / scale, int(k), minit="++", seed=np.random.default_rng(seed))
+        centres = centres[np.unique(labels)] * scale      # drop empty clusters
+    out = {(round(float(np.clip(s, -car.MAX_STEERING_DEG, car.MAX_STEERING_DEG)), 1),
+            round(float(np.clip(v, car.MIN_SPEED_MPS, car.MAX_SPEED_MPS)), 2)) for s, v in centres}
+    return sorted(out)
+
+
+def continuous_bounds(rl: Raceline):
+    """core.config.ContinuousBounds covering the line's commands (line_commands) with BOUNDS_MARGIN_DEG
+    and BOUNDS_MARGIN_MPS either side, within the car's limits."""
+    from core.config import ContinuousBounds
+
+    steer, speed = line_commands(rl)
+    lim = car.MAX_STEERING_DEG
+    return ContinuousBounds(round(float(max(steer.min() - BOUNDS_MARGIN_DEG, -lim)), 1),
+                            round(float(min(steer.max() + BOUNDS_MARGIN_DEG, lim)), 1),
+                            round(float(max(speed.min() - BOUNDS_MARGIN_MPS, car.MIN_SPEED_MPS)), 2),
+                            round(float(min(speed.max() + BOUNDS_MARGIN_MPS, car.MAX_SPEED_MPS)), 2))
+
+
+def action_space_metadata(rl: Raceline, k: int | None = DEFAULT_ACTIONS, base_metadata: dict | None = None) -> dict:
+    """A model_metadata.json dict: ``base_metadata`` (default presets/model_metadata.json: its sensors and
+    network) with the line's action space: ``k`` suggested discrete actions (suggest_actions), or the
+    continuous bounds (continuous_bounds) when ``k`` is None. Validated with parse_model_metadata."""
+    import json
+
+    from core.config import parse_model_metadata
+
+    if base_metadata is None:
+        base_metadata = json.loads((Path(__file__).resolve().parents[1] / "presets" / "model_metadata.json").read_text())
+    data = dict(base_metadata)
+    if k is None:
+        b = continuous_bounds(rl)
+        data["action_space_type"] = "continuous"
+        data["action_space"] = {"steering_angle": {"low": b.steering_low_deg, "high": b.steering_high_deg},
+                                "speed": {"low": b.speed_low_mps, "high": b.speed_high_mps}}
+    else:
+        data["action_space_type"] = "discrete"
+        if data.get("training_algorithm") == "sac":
+            data["training_algorithm"] = "clipped_ppo"
+        data["action_space"] = [{"steering_angle": s, "speed": v} for s, v in suggest_actions(rl, k)]
+    return parse_model_metadata(data, f"action space of the {rl.track_name} racing line").to_json_dict()
+
+
+_REWARD_TEMPLATE = '''"""Follow the racing line of {track} at its speed, and make progress.
+
+Generated by `deepracer-local raceline {track} --reward` (simulation/raceline.py reward_source); make
+one for another track with `deepracer-local raceline TRACK --reward` (add --reverse for the other
+direction; the line is for one direction of one track). The line ({n} points, every ~{step} m) is
+embedded below as (x [m], y [m], commanded speed [m/s]): a model's reward_function.py travels
+alone, so it reads no files. Reference {kind} time of this line: {lap:.2f} s.
+
+Off the track: 1e-3. On it, the sum of
+- progress per step (percent of the lap per step), scaled so the reference lap earns about 1 per step;
+- closeness to the line: 1 on it, 0 at half the track width from it (and beyond);
+- speed match: 1 at the line's commanded speed there, 0 at {tol:.1f} m/s from it; counted in
+  proportion to the closeness (the speed is only right on the line).
+"""
+
+LINE = {points}
+IS_LOOP = {is_loop}
+#: Steps of the reference lap: (lap time) x 15 steps per second.
+REFERENCE_STEPS = {ref_steps:.1f}
+SPEED_TOLERANCE = {tol}  # m/s
+STATION_STEP = {station_step!r}  # m of centre line between line points
+WINDOW = 6  # points searched either side of the point where projection_distance says the car is
+
+
+def _segment_distance(i, x, y):
+    """Distance from (x, y) to the segment from point i to point i + 1, and that segment's speed."""
+    n = len(LINE)
+    x0, y0, v0 = LINE[i]
+    j = i + 1
+    if j >= n:
+        if not IS_LOOP:
+            return ((x - x0) ** 2 + (y - y0) ** 2) ** 0.5, v0
+        j = 0
+    x1, y1, v1 = LINE[j]
+    dx, dy = x1 - x0, y1 - y0
+    t = ((x - x0) * dx + (y - y0) * dy) / (dx * dx + dy * dy + 1e-12)
+    t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
+    px, py = x0 + t * dx - x, y0 + t * dy - y
+    return (px * px + py * py) ** 0.5, v0 + t * (v1 - v0)
+
+
+def nearest_on_line(x, y, hint):
+    """(distance [m] to the line, line speed there [m/s]) near index ``hint``; the whole line when
+    the window's best is over 0.5 m away (a hint that does not match this line)."""
+    n = len(LINE)
+    best = (1e9, 0.0)
+    for i in range(hint - WINDOW, hint + WINDOW + 1):
+        if IS_LOOP:
+            i %= n
+        elif i < 0 or i >= n:
+            continue
+        d = _segment_distance(i, x, y)
+        if d[0] < best[0]:
+            best = d
+    if best[0] > 0.5:
+        for i in range(n):
+            d = _segment_distance(i, x, y)
+            if d[0] < best[0]:
+                best = d
+    return best
+
+
+def reward_function(params):
+    if params["is_offtrack"] or not params["all_wheels_on_track"]:
+        return 1e-3
+    hint = int(params.get("projection_distance", 0.0) / STATION_STEP)
+    dist, line_speed = nearest_on_line(params["x"], params["y"], hint)
+    progress_per_step = params["progress"] / max(params["steps"], 1)
+    progress = progress_per_step * REFERENCE_STEPS / 100.0
+    near = max(0.0, 1.0 - dist / (0.5 * params["track_width"]))
+    speed = max(0.0, 1.0 - abs(params["speed"] - line_speed) / SPEED_TOLERANCE)
+    return float(max(progress, 0.0) + near + near * speed)
+'''
+
+
+def reward_source(rl: Raceline, track_name: str | None = None, speed_tolerance_mps: float = 1.0) -> str:
+    """The text of a reward_function.py that rewards progress per step, closeness to ``rl`` and its
+    speed (see the template's docstring); the line is embedded every ~REWARD_POINT_STEP_M as
+    (x, y, commanded speed). Pure Python, reads no files; one call takes some microseconds."""
+    track_name = track_name or rl.track_name
+    step = float(rl.station_m[1] - rl.station_m[0])
+    every = max(1, int(round(REWARD_POINT_STEP_M / step)))
+    _, cmd = line_commands(rl)
+    idx = np.arange(0, len(rl.station_m), every)
+    if not rl.is_loop and idx[-1] != len(rl.station_m) - 1:
+        idx = np.append(idx, len(rl.station_m) - 1)
+    pts = [(round(float(rl.xy[i, 0]), 3), round(float(rl.xy[i, 1]), 3), round(float(cmd[i]), 2)) for i in idx]
+    rows = ",\n    ".join(", ".join(f"({x!r}, {y!r}, {v!r})" for x, y, v in pts[j:j + 4]) for j in range(0, len(pts), 4))
+    # Open tracks: the points are not evenly spaced at the end; the hint is only a start for the search.
+    return _REWARD_TEMPLATE.format(track=track_name, n=len(pts), step=round(step * every, 2),
+                                   kind="lap" if rl.is_loop else "start to finish", lap=rl.lap_time_s,
+                                   tol=float(speed_tolerance_mps), points=f"[\n    {rows},\n]", is_loop=rl.is_loop,
+                                   ref_steps=rl.lap_time_s * car.STEP_HZ, station_step=round(step * every, 5))

@@ -138,6 +138,14 @@ def _cmd_raceline(args) -> int:
     from simulation.raceline import load_or_compute, write_outputs
     from simulation.track import Track
 
+    k = None
+    if args.actions not in (None, "continuous"):
+        from core.config import ConfigError
+
+        try:
+            k = int(args.actions)
+        except ValueError:
+            raise ConfigError(f"--actions: a number of actions or 'continuous', got {args.actions!r}") from None
     track = Track.load(args.track, reverse=args.reverse)
     rl, cached = load_or_compute(track, use_cache=not args.no_cache)
     out = Path(args.out or f"out/raceline-{track.name}{'-reversed' if track.reversed else ''}")
@@ -151,6 +159,20 @@ def _cmd_raceline(args) -> int:
     if not rl.converged:
         console.print("not converged: the time budget ran out while rounds still gained; the lap time is an upper bound")
     console.print(f"wrote {csv_path} and {png_path}")
+    if args.actions is not None:
+        import json
+
+        from simulation.raceline import action_space_metadata
+
+        meta = action_space_metadata(rl, k)
+        (out / "model_metadata.json").write_text(json.dumps(meta, indent=4) + "\n")
+        console.print(f"wrote {out / 'model_metadata.json'} ({len(meta['action_space']) if k else 'continuous'} "
+                      f"actions from the line)")
+    if args.reward:
+        from simulation.raceline import reward_source
+
+        (out / "reward_function.py").write_text(reward_source(rl, track.name))
+        console.print(f"wrote {out / 'reward_function.py'} (progress, closeness to the line and its speed)")
     return 0
 
 
@@ -399,6 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument("--out", help="folder, default out/raceline-<track>")
     rl.add_argument("--reverse", action="store_true", help="the track driven in reverse direction")
     rl.add_argument("--no-cache", action="store_true", help="compute again even when the cache has it")
+    rl.add_argument("--actions", metavar="K", help="also write model_metadata.json with K discrete actions "
+                    "clustered from the line (or 'continuous': bounds covering it)")
+    rl.add_argument("--reward", action="store_true", help="also write reward_function.py: progress, the line and "
+                    "its speed (the line embedded)")
     rl.set_defaults(func=_cmd_raceline)
 
     tr = command("train", help="train a model on this machine (embedded: no Docker, no servers)")

@@ -144,3 +144,101 @@ def test_cli_writes_the_files(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "rl" / "raceline.csv").is_file() and (tmp_path / "rl" / "raceline.png").is_file()
     assert "reference lap time" in capsys.readouterr().out
     assert main(["raceline", "no_such_track", "--out", str(tmp_path / "x")]) == 2
+
+
+# ---------------------------------------------------------------------------------------- action space and reward
+def test_suggested_actions_are_sorted_and_within_the_limits(reinvent):
+    _, rl = reinvent
+    for k in (3, 7):
+        acts = raceline.suggest_actions(rl, k)
+        assert 2 <= len(acts) <= k and acts == sorted(acts)
+        steer, speed = np.array(acts).T
+        assert np.all(np.abs(steer) <= car.MAX_STEERING_DEG)
+        assert np.all((speed >= car.MIN_SPEED_MPS) & (speed <= car.MAX_SPEED_MPS))
+    # the line's top ground speed needs a command 0.035/0.036 of it
+    assert max(s for _, s in raceline.suggest_actions(rl, 7)) <= raceline.V_TOP_MPS * 0.035 / 0.036 + 1e-6
+    b = raceline.continuous_bounds(rl)
+    assert b.steering_low_deg < min(steer) and max(steer) < b.steering_high_deg
+    with pytest.raises(Exception, match="number of actions"):
+        raceline.suggest_actions(rl, 0)
+
+
+@pytest.mark.parametrize("k", [7, None])
+def test_action_space_metadata_validates_and_drives(reinvent, k):
+    from core.config import parse_model_metadata
+    from simulation.env import BatchedEnv
+
+    track, rl = reinvent
+    meta = raceline.action_space_metadata(rl, k)
+    md = parse_model_metadata(meta)
+    assert md.is_discrete == (k is not None)
+    env = BatchedEnv(track, model_metadata=meta, num_cars=2, seed=0)
+    env.reset()
+    actions = np.array([0, md.num_actions - 1]) if k else np.zeros((2, 2))
+    out = env.step(actions)
+    assert np.all(np.isfinite(out.reward))
+
+
+def _params(track, xy, speed, heading_deg=0.0):
+    proj = track.project(np.asarray([xy]))
+    return {"is_offtrack": False, "all_wheels_on_track": True, "x": float(xy[0]), "y": float(xy[1]),
+            "projection_distance": float(proj.arc_m[0]), "progress": 5.0, "steps": 5,
+            "track_width": float(track.width_at(proj.arc_m)[0]), "speed": float(speed), "heading": heading_deg}
+
+
+def test_generated_reward_prefers_the_line_at_its_speed(reinvent, tmp_path):
+    import time
+
+    from simulation.reward import IsolatedRewardFunction
+
+    track, rl = reinvent
+    src = raceline.reward_source(rl, "reinvent_base")
+    assert "open(" not in src and "import" not in src.split('"""', 2)[2]
+    ns: dict = {}
+    exec(compile(src, "reward_function.py", "exec"), ns)
+    fn = ns["reward_function"]
+    _, cmd = raceline.line_commands(rl)
+    i = 40
+    on = _params(track, rl.xy[i], cmd[i])
+    tangent = rl.xy[i + 1] - rl.xy[i - 1]
+    normal = np.array([-tangent[1], tangent[0]]) / np.linalg.norm(tangent)
+    off_xy = rl.xy[i] + 0.25 * normal * (1 if track.contains(rl.xy[i:i + 1] + 0.25 * normal)[0] else -1)
+    assert track.contains(off_xy[None])[0]
+    r_on = fn(on)
+    r_off = fn(_params(track, off_xy, cmd[i]))
+    r_slow = fn(_params(track, rl.xy[i], max(cmd[i] - 1.5, 0.1)))
+    assert r_on > r_off + 0.2 and r_on > r_slow + 0.5
+    t0 = time.perf_counter()
+    for _ in range(2000):
+        fn(on)
+    print(f"reward call: {(time.perf_counter() - t0) / 2000 * 1e6:.1f} us")
+    # the same through the isolated runner (how the sims run it)
+    path = tmp_path / "reward_function.py"
+    path.write_text(src)
+    iso = IsolatedRewardFunction(path)
+    assert iso(on) == pytest.approx(r_on)
+
+
+def test_shipped_example_is_the_generated_reward(reinvent):
+    from pathlib import Path
+
+    _, rl = reinvent
+    shipped = (Path(__file__).resolve().parents[1] / "rewards" / "raceline_reinvent_base.py").read_text()
+    assert shipped.split("LINE = ")[0] == raceline.reward_source(rl, "reinvent_base").split("LINE = ")[0]
+
+
+def test_cli_writes_actions_and_reward(tmp_path, monkeypatch, capsys):
+    import json
+
+    from core.config import parse_model_metadata
+    from stack.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["raceline", "reinvent_base", "--out", str(tmp_path), "--actions", "5", "--reward"]) == 0
+    meta = json.loads((tmp_path / "model_metadata.json").read_text())
+    assert len(parse_model_metadata(meta).discrete_actions) <= 5
+    assert "def reward_function(params)" in (tmp_path / "reward_function.py").read_text()
+    capsys.readouterr()
+    assert main(["raceline", "reinvent_base", "--out", str(tmp_path), "--actions", "lots"]) == 2
+    captured = capsys.readouterr()
+    assert "--actions" in captured.out + captured.err
