@@ -36,9 +36,10 @@ from core.traces import metrics_iterations
 from simulation.reward import RewardFunctionError
 
 from .compose_launch import DEFAULT_ENV_FILE, stack_storage
-from .model_setup import ModelSetup, SetupRequest, prepare_model
+from .model_setup import ModelSetup, prepare_model
 from .scenario import ModelSpec, Scenario, load_scenario
 from .scenario_run import ModelRun, early_stop, status_table
+from .train import setup_request
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED_FILE = ROOT / "compose" / "scenario.generated.yml"
@@ -122,11 +123,7 @@ def prepare_uploads(storage, scenario: Scenario, resume: bool = False) -> list[M
     for m in scenario.models:
         folder = ModelFolder(storage, m.name)
         try:
-            setups.append(prepare_model(folder, SetupRequest(
-                model=m.name, tracks=",".join(m.tracks), reward=m.reward, preset=m.preset, metadata=m.metadata_file,
-                hyperparameters=m.hyperparameters_file, race=dict(m.race), resume=resume, num_workers=m.sims,
-                hyperparameter_overrides=dict(m.hyperparameter_overrides),
-                metadata_overrides=dict(m.metadata_overrides), overrides_source=f"{scenario.source}: model {m.name!r}")))
+            setups.append(prepare_model(folder, setup_request(m.train_request(scenario.source, resume=resume), m.name)))
         except ConfigError as exc:
             raise ConfigError(f"{scenario.source}: model {m.name!r}: {exc}") from None
     return setups

@@ -86,12 +86,16 @@ def prepare(req: TrainRequest) -> Prepared:
     check_multi_track(req.multi_track)
     name = req.model or default_model_name(req.track)
     folder = ModelFolder(LocalStorage(req.models_dir), name)
-    setup = prepare_model(folder, SetupRequest(
+    return Prepared(req, prepare_model(folder, setup_request(req, name)))
+
+
+def setup_request(req: TrainRequest, name: str) -> SetupRequest:
+    """The model setup (stack.model_setup) a training request asks for, for model ``name``."""
+    return SetupRequest(
         model=name, tracks=req.track, reward=req.reward, preset=req.preset, metadata=req.metadata,
         hyperparameters=req.hyperparameters, race=dict(req.race or {}), resume=req.resume, clone=req.clone,
         num_workers=req.sims, hyperparameter_overrides=dict(req.hyperparameter_overrides or {}),
-        metadata_overrides=dict(req.metadata_overrides or {}), overrides_source=req.overrides_source))
-    return Prepared(req, setup)
+        metadata_overrides=dict(req.metadata_overrides or {}), overrides_source=req.overrides_source)
 
 
 def _reward_source(p: Prepared) -> str:
