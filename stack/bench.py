@@ -8,6 +8,9 @@ time spent inside the reward function.
 
 `deepracer-local bench scenario`: the same few models (scenario 2) trained one after another, then
 all at once as a scenario: wall time to finish them all, and total env steps/s, for both.
+
+`deepracer-local bench ppo`: samples/s of one PPO update (``PPO.update``, one epoch over a fixed
+iteration of random observations) per network, in float32 and in mixed bfloat16.
 """
 
 from __future__ import annotations
@@ -70,6 +73,70 @@ def bench_sim(sensor: str, cars: int = 256, seconds: float = 5.0, track: str = "
         steps += cars
         episodes += int(r.done.sum())
     return SimBenchResult(sensor, cars, steps, spent, env.reward_time_s, episodes)
+
+
+#: bench ppo's networks: name -> (preset whose hyperparameters (batch size) it uses, sensors, neural_network)
+PPO_NETWORKS = {
+    "STATE": ("state", ["STATE"], "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"),
+    "camera SHALLOW": ("default", ["FRONT_FACING_CAMERA"], "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"),
+    "camera STANDARD": ("default", ["FRONT_FACING_CAMERA"], "DEEP_CONVOLUTIONAL_NETWORK"),
+    "camera DEEP": ("default", ["FRONT_FACING_CAMERA"], "DEEP_CONVOLUTIONAL_NETWORK_DEEP"),
+    "stereo SHALLOW": ("stereo", ["STEREO_CAMERAS"], "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"),
+}
+
+
+@dataclass
+class PpoBenchResult:
+    network: str
+    precision: str
+    batch_size: int
+    samples: int       # samples processed in the timed updates
+    seconds: float     # wall time of the timed updates
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.seconds
+
+
+def bench_ppo(network: str, precision: str, seconds: float = 10.0, iteration_samples: int | None = None,
+              seed: int = 0) -> PpoBenchResult:
+    """Time ``PPO.update`` (one epoch per call, the preset's batch size) on an iteration of random
+    observations of ``network`` for about ``seconds`` after one warm-up update. The iteration holds
+    ``iteration_samples`` (default: 20 minibatches, as the default preset's iterations come to)."""
+    import dataclasses
+
+    from core.config import load_hyperparameters, load_model_metadata, preset_files
+    from core.observations import observation_dtype, observation_shape
+    from trainer.ppo import PPO
+
+    if network not in PPO_NETWORKS:
+        raise ValueError(f"unknown network {network!r}; available: {', '.join(PPO_NETWORKS)}")
+    preset, sensors, neural_network = PPO_NETWORKS[network]
+    metadata_file, hp_file = preset_files(preset)
+    md = dataclasses.replace(load_model_metadata(metadata_file), sensors=tuple(sensors), neural_network=neural_network)
+    hp = dataclasses.replace(load_hyperparameters(hp_file), num_epochs=1)
+    ppo = PPO(md, hp, seed=seed, precision=precision)
+    n = iteration_samples or 20 * hp.batch_size
+    rng = np.random.default_rng(seed)
+    obs = {}
+    for s in md.sensors:
+        shape, dtype = (n, *observation_shape(s, md.lidar_config)), observation_dtype(s)
+        obs[s] = (rng.integers(0, 256, shape, dtype=np.uint8) if dtype == np.uint8
+                  else rng.normal(size=shape).astype(np.float32))
+    if md.is_discrete:
+        actions = rng.integers(0, md.num_actions, n)
+        old_logp = np.full(n, -np.log(md.num_actions), np.float32)
+    else:
+        actions = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+        old_logp = np.full(n, -2.0 * (0.5 * np.log(2 * np.pi) + 0.5), np.float32)
+    adv, ret = rng.normal(size=(2, n)).astype(np.float32)
+    ppo.update(obs, actions, old_logp, adv, ret)   # warm-up: traces and compiles
+    samples, spent = 0, 0.0
+    while spent < seconds:
+        stats = ppo.update(obs, actions, old_logp, adv, ret)
+        samples += stats.samples
+        spent += stats.seconds
+    return PpoBenchResult(network, ppo.precision, hp.batch_size, samples, spent)
 
 
 @dataclass

@@ -186,6 +186,22 @@ def _cmd_bench(args) -> int:
                            console=console)
         console.print(scenario_bench_table(r))
         return 0
+    if args.what == "ppo":
+        from trainer.precision import PRECISIONS
+
+        from .bench import PPO_NETWORKS, bench_ppo
+
+        table = Table(title=f"PPO update (one epoch over {args.samples or '20 minibatches of'} samples, "
+                            f"about {args.seconds:g} s each)")
+        for col in ("network", "batch", *(f"{p} samples/s" for p in PRECISIONS), "speed-up"):
+            table.add_column(col, justify="right", no_wrap=True)
+        for network in (args.network or list(PPO_NETWORKS)):
+            rates = [bench_ppo(network, p, seconds=args.seconds, iteration_samples=args.samples, seed=args.seed)
+                     for p in PRECISIONS]
+            table.add_row(network, str(rates[0].batch_size), *(f"{r.samples_per_s:,.0f}" for r in rates),
+                          f"{rates[-1].samples_per_s / rates[0].samples_per_s:.2f}x")
+        console.print(table)
+        return 0
     if args.what == "train":
         from .bench import bench_train
 
@@ -487,8 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=_cmd_report)
 
     b = command("bench", help="benchmarks: `bench sim` (simulator steps/s), `bench train` (time to 3/3 laps), "
-                              "`bench scenario` (several models at once against one after another)")
-    b.add_argument("what", choices=["sim", "train", "scenario"])
+                              "`bench scenario` (several models at once against one after another), "
+                              "`bench ppo` (PPO update samples/s per network, float32 and mixed bfloat16)")
+    b.add_argument("what", choices=["sim", "train", "scenario", "ppo"])
     b.add_argument("--preset", default="state", help="train, scenario: the preset to train from scratch")
     b.add_argument("--minutes", type=float, default=5.0, help="train: give up after this long")
     b.add_argument("--sims", type=int, default=1, help="train, scenario: rollout workers (per model)")
@@ -498,9 +515,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--episodes", type=int, default=1200, help="scenario: each model's budget in episodes (the state preset "
                                                              "stops at 2000, its term_cond_max_episodes)")
     b.add_argument("--cars", type=int, default=256)
-    b.add_argument("--seconds", type=float, default=5.0)
+    b.add_argument("--seconds", type=float, default=5.0, help="sim, ppo: seconds per measurement")
     b.add_argument("--track", default="reinvent_base")
-    b.add_argument("--sensor", action="append", help="sensor setup to measure (repeatable); default all")
+    b.add_argument("--sensor", action="append", help="sim: sensor setup to measure (repeatable); default all")
+    b.add_argument("--network", action="append", help="ppo: network to measure (repeatable); default all")
+    b.add_argument("--samples", type=int, help="ppo: samples per iteration (default 20 minibatches)")
     b.set_defaults(func=_cmd_bench)
     return p
 

@@ -153,7 +153,7 @@ def _run_locked(p: Prepared, req: TrainRequest, console: Console, on_report, sho
         learner.clone_from(p.setup.clone_folder)
     tracks = ", ".join(t.name for t in p.setup.tracks)
     console.print(f"training [bold]{p.folder.prefix}[/bold] on {tracks} ({p.setup.params[0].race_type}) with {req.sims} sim worker(s), "
-                  f"{p.metadata.sensors[0]} {p.metadata.neural_network}, "
+                  f"{p.metadata.sensors[0]} {p.metadata.neural_network} in {learner.algorithm.precision}, "
                   f"{p.hp.num_episodes_between_training} episodes per iteration -> {p.folder.describe()}")
     limit_total = req.episodes if req.episodes is not None else None
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -236,3 +236,21 @@ def test_export_refuses_a_graph_that_does_not_match_its_metadata(trained, tmp_pa
     with pytest.raises(ConfigError, match="outputs 5 action values; the metadata has 3"):
         export_car_package(swapped, tmp_path / "car.tar.gz")
     assert export_car_package(folder, tmp_path / "ok.tar.gz").stat().st_size > 1000
+
+
+def test_a_camera_model_learns_to_lap_in_mixed_precision(tmp_path, monkeypatch):
+    """The default camera preset from scratch with seed 0 and the learner in mixed bfloat16 (what
+    `auto` picks on hardware with native bfloat16): an iteration's greedy evaluation lap completes
+    within a few iterations, as in float32 (2-3 iterations, README)."""
+    from trainer.precision import MIXED_BFLOAT16, PRECISION_ENV
+
+    monkeypatch.setenv(PRECISION_ENV, MIXED_BFLOAT16)
+    progress: list[float | None] = []
+    reports, folder = run_training(
+        TrainRequest(track="reinvent_base", model="camera-mixed", preset="default", minutes=6, models_dir=tmp_path,
+                     seed=0),
+        on_report=lambda r, _folder: progress.append(r.eval_progress),
+        should_stop=lambda: bool(progress) and progress[-1] == 100.0)
+    assert progress and progress[-1] == 100.0, f"no full greedy lap in {len(progress)} iterations: {progress}"
+    assert len(reports) <= 6
+    assert all(r.update is not None and not r.update.skipped for r in reports)

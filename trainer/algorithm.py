@@ -66,6 +66,8 @@ class UpdateStats:
 class Algorithm(Protocol):
     """What the learner needs of a training algorithm (clipped PPO, SAC)."""
 
+    #: "float32" or "mixed_bfloat16": what the hidden layers compute in (trainer.precision)
+    precision: str
     #: The weights a checkpoint holds (tf.train.Checkpoint(net=net)); every tf.Variable of it, the
     #: Keras models' weights included, is what a published checkpoint must hold finite.
     net: tf.Module
@@ -117,22 +119,24 @@ def rolled_back(snapshot: WeightsSnapshot, reason: str, seconds: float) -> Updat
 
 
 # ---------------------------------------------------------------------- the factory
-def build_algorithm(metadata: ModelMetadata, hp: Hyperparameters, seed: int | None = 0) -> Algorithm:
+def build_algorithm(metadata: ModelMetadata, hp: Hyperparameters, seed: int | None = 0,
+                    precision: str | None = None) -> Algorithm:
     """The algorithm ``metadata.training_algorithm`` names, with fresh networks for ``metadata``
-    (initial weights from ``seed``) and the optimizer settings of ``hp``. ConfigError for a name
-    outside core.config.ALGORITHMS, or SAC with a discrete action space."""
+    (initial weights from ``seed``), the optimizer settings of ``hp`` and the numeric ``precision``
+    (trainer.precision; None = DEEPRACER_PRECISION or auto). ConfigError for a name outside
+    core.config.ALGORITHMS, SAC with a discrete action space, or an unknown precision."""
     name = metadata.training_algorithm
     if name == "clipped_ppo":
         from .ppo import PPO
 
-        return PPO(metadata, hp, seed=seed)
+        return PPO(metadata, hp, seed=seed, precision=precision)
     if name == "sac":
         if metadata.is_discrete:
             raise ConfigError("training_algorithm 'sac' needs action_space_type 'continuous' (SAC has no "
                               "discrete form); use 'clipped_ppo' for a discrete action space")
         from .sac import SAC
 
-        return SAC(metadata, hp, seed=seed)
+        return SAC(metadata, hp, seed=seed, precision=precision)
     raise ConfigError(f"training_algorithm {name!r} is not one of {', '.join(ALGORITHMS)}")
 
 

@@ -10,6 +10,9 @@ functions), so TF1 ``tf.compat.v1.import_graph_def``, OpenVINO's model optimizer
 - PPO: ``VALUE_OUTPUT``: value (B,); ``LOG_STD_OUTPUT`` (continuous): log-std (2,) clipped to [-20, 3];
 - SAC (no value output): ``SAC_MEAN_OUTPUT`` pre-tanh mean (B, 2) and ``SAC_LOG_STD_OUTPUT``
   per-state log-std (B, 2) clipped to [-20, 2], for sampling a = tanh(mean + std * eps).
+
+The graph is float32 whatever precision the learner trains in (trainer.precision): a mixed-precision
+network is exported through its float32 twin (trainer.networks.float32_twin).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from core.observations import observation_shape
 from core.policy import (LOG_STD_OUTPUT, ONLINE_SCOPE, POLICY_OUTPUT, SAC_LOG_STD_OUTPUT, SAC_MEAN_OUTPUT,
                          VALUE_OUTPUT, input_tensor_name)
 
-from .networks import PolicyValueNet, SacNets
+from .networks import PolicyValueNet, SacNets, float32_twin
 
 
 def export_frozen_graph(net: PolicyValueNet | SacNets, include_value: bool = True) -> bytes:
@@ -38,6 +41,7 @@ def export_frozen_graph(net: PolicyValueNet | SacNets, include_value: bool = Tru
     """
     if isinstance(net, SacNets):
         return export_sac_graph(net)
+    net = float32_twin(net)   # a mixed-precision learner's weights, in a float32 graph
     md = net.metadata
 
     def serve(obs):
@@ -56,6 +60,7 @@ def export_frozen_graph(net: PolicyValueNet | SacNets, include_value: bool = Tru
 def export_sac_graph(nets: SacNets) -> bytes:
     """The serialized frozen GraphDef of a SAC actor: POLICY_OUTPUT = tanh(mean) (B, 2),
     SAC_MEAN_OUTPUT = mean (B, 2), SAC_LOG_STD_OUTPUT = log_std (B, 2). The critics stay out."""
+    nets = float32_twin(nets)
 
     def serve(obs):
         with tf.name_scope(ONLINE_SCOPE):

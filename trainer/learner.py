@@ -343,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     transport = RedisTrainer(args.redis, args.run_id)
     learner = Learner(folder, metadata, hp, transport, run_id=args.run_id, seed=args.seed,
                       gather_timeout_s=args.gather_timeout)
+    print(f"{metadata.training_algorithm} learner for {folder.describe()}: {', '.join(metadata.sensors)} "
+          f"{metadata.neural_network} in {learner.algorithm.precision}", flush=True)
     if folder.latest_checkpoint() is not None:
         learner.resume()
         print(f"resuming {folder.describe()} from checkpoint {learner.version}", flush=True)

@@ -64,10 +64,12 @@ Obs = Mapping[str, tf.Tensor | np.ndarray]
 
 
 class _Init:
-    """Kernel initialisers with fresh seeds drawn from one base seed (None = unseeded)."""
+    """Kernel initialisers with fresh seeds drawn from one base seed (None = unseeded), and the
+    dtype policy of the hidden layers (``precision``; heads always compute in float32)."""
 
-    def __init__(self, seed: int | None) -> None:
+    def __init__(self, seed: int | None, precision: str = "float32") -> None:
         self._rng = None if seed is None else np.random.default_rng(seed)
+        self.precision = precision
 
     def _seed(self) -> int | None:
         return None if self._rng is None else int(self._rng.integers(2**31 - 1))
@@ -85,17 +87,19 @@ def _tower(metadata: ModelMetadata, init: _Init, with_action: bool = False) -> t
     convs, cam_dense, middleware = ARCHITECTURES[metadata.neural_network]
 
     def dense(x, units, name, activation="relu"):
-        return keras.layers.Dense(units, activation, kernel_initializer=init.glorot(), name=name)(x)
+        return keras.layers.Dense(units, activation, kernel_initializer=init.glorot(), name=name,
+                                  dtype=init.precision)(x)
 
     inputs, embeddings = {}, []
     for sensor in sorted(metadata.sensors):
         x = inputs[sensor] = keras.Input(observation_shape(sensor, metadata.lidar_config), name=sensor)
         if sensor in CAMERA_SENSORS:
-            x = keras.layers.Rescaling(1.0 / 255.0, name=f"{sensor}_scale")(x)
+            x = keras.layers.Rescaling(1.0 / 255.0, name=f"{sensor}_scale", dtype=init.precision)(x)
             for i, (filters, kernel, stride) in enumerate(convs):
                 x = keras.layers.Conv2D(filters, kernel, stride, "valid", activation="relu",
-                                        kernel_initializer=init.glorot(), name=f"{sensor}_conv{i}")(x)
-            x = keras.layers.Flatten(name=f"{sensor}_flatten")(x)
+                                        kernel_initializer=init.glorot(), name=f"{sensor}_conv{i}",
+                                        dtype=init.precision)(x)
+            x = keras.layers.Flatten(name=f"{sensor}_flatten", dtype=init.precision)(x)
             sizes, activation = cam_dense, "relu"
         elif sensor == STATE_SENSOR:
             sizes, activation = STATE_EMBEDDER, STATE_ACTIVATION
@@ -107,14 +111,15 @@ def _tower(metadata: ModelMetadata, init: _Init, with_action: bool = False) -> t
     if with_action:
         inputs[ACTION_INPUT] = keras.Input((2,), name=ACTION_INPUT)
         embeddings.append(inputs[ACTION_INPUT])
-    x = embeddings[0] if len(embeddings) == 1 else keras.layers.Concatenate(name="embeddings")(embeddings)
+    x = embeddings[0] if len(embeddings) == 1 else keras.layers.Concatenate(name="embeddings",
+                                                                             dtype=init.precision)(embeddings)
     for i, units in enumerate(middleware):
         x = dense(x, units, f"middleware_dense{i}")
     return inputs, x
 
 
 def _head(x: tf.Tensor, units: int, gain: float, init: _Init, name: str) -> tf.Tensor:
-    return keras.layers.Dense(units, kernel_initializer=init.orthogonal(gain), name=name)(x)
+    return keras.layers.Dense(units, kernel_initializer=init.orthogonal(gain), name=name, dtype="float32")(x)
 
 
 def _value_model(metadata: ModelMetadata, init: _Init, name: str, with_action: bool = False) -> keras.Model:
@@ -140,9 +145,10 @@ class PolicyValueNet(tf.Module):
     """
 
     def __init__(self, metadata: ModelMetadata, value_net: keras.Model, policy_net: keras.Model,
-                 log_std: tf.Variable | None) -> None:
+                 log_std: tf.Variable | None, precision: str = "float32") -> None:
         super().__init__(name="policy_value")
         self.metadata = metadata
+        self.precision = precision
         self.value_net = value_net
         self.policy_net = policy_net
         self.log_std = log_std
@@ -172,10 +178,12 @@ class PolicyValueNet(tf.Module):
                 + ([] if self.log_std is None else [self.log_std]))
 
 
-def build_policy_value(metadata: ModelMetadata, seed: int | None = None, initial_log_std: float = 0.0) -> PolicyValueNet:
+def build_policy_value(metadata: ModelMetadata, seed: int | None = None, initial_log_std: float = 0.0,
+                       precision: str = "float32") -> PolicyValueNet:
     """PPO networks for ``metadata`` (sensors, neural_network, action space). ``seed`` makes the
-    initial weights reproducible; ``initial_log_std`` starts the continuous std (0.0 = std 1)."""
-    init = _Init(seed)
+    initial weights reproducible; ``initial_log_std`` starts the continuous std (0.0 = std 1);
+    ``precision`` is the hidden layers' Keras dtype policy (PRECISIONS)."""
+    init = _Init(seed, precision)
     value_net = _value_model(metadata, init, "network_0")
     inputs, x = _tower(metadata, init)
     if metadata.is_discrete:
@@ -184,7 +192,7 @@ def build_policy_value(metadata: ModelMetadata, seed: int | None = None, initial
         out = _head(x, 2, 0.01, init, "mean")
     policy_net = keras.Model(inputs, out, name="network_1")
     log_std = None if metadata.is_discrete else tf.Variable(tf.fill([2], float(initial_log_std)), name="log_std")
-    return PolicyValueNet(metadata, value_net, policy_net, log_std)
+    return PolicyValueNet(metadata, value_net, policy_net, log_std, precision)
 
 
 class SacNets(tf.Module):
@@ -196,9 +204,10 @@ class SacNets(tf.Module):
     """
 
     def __init__(self, metadata: ModelMetadata, actor: keras.Model, q1: keras.Model, q2: keras.Model,
-                 q1_target: keras.Model, q2_target: keras.Model) -> None:
+                 q1_target: keras.Model, q2_target: keras.Model, precision: str = "float32") -> None:
         super().__init__(name="sac")
         self.metadata = metadata
+        self.precision = precision
         self.actor, self.q1, self.q2 = actor, q1, q2
         self.q1_target, self.q2_target = q1_target, q2_target
 
@@ -236,20 +245,46 @@ class SacNets(tf.Module):
                 w_t.assign(tau * w + (1.0 - tau) * w_t)
 
 
-def build_sac_nets(metadata: ModelMetadata, seed: int | None = None) -> SacNets:
-    """SAC actor, twin critics and their targets (initialised as exact copies) for ``metadata``."""
+def build_sac_nets(metadata: ModelMetadata, seed: int | None = None, precision: str = "float32") -> SacNets:
+    """SAC actor, twin critics and their targets (initialised as exact copies) for ``metadata``;
+    ``precision`` as for build_policy_value."""
     if metadata.is_discrete:
         raise ValueError("SAC needs a continuous action space (model_metadata action_space_type 'continuous')")
-    init = _Init(seed)
+    init = _Init(seed, precision)
     inputs, x = _tower(metadata, init)
     mean = _head(x, 2, 0.01, init, "mean")
     log_std = keras.ops.clip(_head(x, 2, 0.01, init, "log_std"), SAC_LOG_STD_MIN, SAC_LOG_STD_MAX)
     actor = keras.Model(inputs, [mean, log_std], name="actor")
     q1, q2, q1_t, q2_t = (_value_model(metadata, init, name, with_action=True)
                           for name in ("q1", "q2", "q1_target", "q2_target"))
-    nets = SacNets(metadata, actor, q1, q2, q1_t, q2_t)
+    nets = SacNets(metadata, actor, q1, q2, q1_t, q2_t, precision)
     nets.polyak_update(1.0)
     return nets
+
+
+def float32_twin(net: PolicyValueNet | SacNets, previous: PolicyValueNet | SacNets | None = None
+                 ) -> PolicyValueNet | SacNets:
+    """``net`` itself when it computes in float32; else a float32 network of the same architecture
+    holding the same weight values (the variables are float32 in every precision, so they copy
+    exactly). Pass the twin an earlier call returned as ``previous`` to reuse it: only values move."""
+    if net.precision == "float32":
+        return net
+    twin = previous
+    if twin is None:
+        twin = build_sac_nets(net.metadata) if isinstance(net, SacNets) else build_policy_value(net.metadata)
+    for source, target in zip(_all_weights(net), _all_weights(twin), strict=True):
+        target.assign(source)
+    return twin
+
+
+def _all_weights(net: PolicyValueNet | SacNets) -> list:
+    if isinstance(net, SacNets):
+        models = [net.actor, net.q1, net.q2, net.q1_target, net.q2_target]
+        extra = []
+    else:
+        models = [net.value_net, net.policy_net]
+        extra = [] if net.log_std is None else [net.log_std]
+    return [w for m in models for w in m.weights] + extra
 
 
 def count_params(net: keras.Model | tf.Module) -> int:
@@ -257,5 +292,6 @@ def count_params(net: keras.Model | tf.Module) -> int:
     return int(sum(np.prod(v.shape) for v in net.trainable_variables))
 
 
-__all__ = ["PolicyValueNet", "build_policy_value", "SacNets", "build_sac_nets", "count_params", "ARCHITECTURES",
+__all__ = ["PolicyValueNet", "build_policy_value", "SacNets", "build_sac_nets", "float32_twin", "count_params",
+           "ARCHITECTURES",
            "LIDAR_EMBEDDER", "STATE_EMBEDDER", "STATE_ACTIVATION", "ACTION_INPUT"]

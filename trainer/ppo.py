@@ -7,7 +7,8 @@ Read top to bottom:
 2. ``minibatch_size``: the reference's power-of-two rule for short rollouts.
 3. ``PPO.update``: ``num_epochs`` passes over the iteration's samples in shuffled minibatches of
    ``batch_size``; loss = -clipped surrogate + value loss (Huber or MSE) - beta_entropy * entropy;
-   one Adam optimizer (epsilon 1e-5) over both towers. An update whose loss or resulting weights are
+   one Adam optimizer (epsilon 1e-5) over both towers. The hidden layers compute in
+   ``precision`` (trainer.precision: mixed bfloat16 where the hardware has it), the rest in float32. An update whose loss or resulting weights are
    not finite is rolled back (weights and optimizer state as before it) and reported in UpdateStats
    (trainer.algorithm).
 
@@ -31,7 +32,8 @@ from core.messages import Episode  # noqa: E402
 
 from .algorithm import UpdateStats, WeightsSnapshot, all_finite, net_weights, rolled_back  # noqa: E402
 from .export import export_frozen_graph  # noqa: E402
-from .networks import PolicyValueNet, build_policy_value  # noqa: E402
+from .networks import PolicyValueNet, build_policy_value, float32_twin  # noqa: E402
+from .precision import resolve_precision  # noqa: E402
 
 CLIP_EPSILON = 0.2
 GAE_LAMBDA = 0.95
@@ -94,9 +96,13 @@ def clipped_surrogate_loss(logp: tf.Tensor, old_logp: tf.Tensor, advantages: tf.
 class PPO:
     """The clipped-PPO learner (trainer.algorithm.Algorithm) over a PolicyValueNet."""
 
-    def __init__(self, metadata: ModelMetadata, hp: Hyperparameters, seed: int | None = None):
-        net = build_policy_value(metadata, seed=seed)
+    def __init__(self, metadata: ModelMetadata, hp: Hyperparameters, seed: int | None = None,
+                 precision: str | None = None):
+        #: "float32" or "mixed_bfloat16" (trainer.precision; None = DEEPRACER_PRECISION or auto)
+        self.precision = resolve_precision(metadata, precision)
+        net = build_policy_value(metadata, seed=seed, precision=self.precision)
         self.net: PolicyValueNet = net
+        self._export_twin: PolicyValueNet | None = None
         self.metadata = metadata
         self.hp = hp
         self.discrete = net.metadata.is_discrete
@@ -104,10 +110,11 @@ class PPO:
         self.optimizer.build(net.trainable_variables)   # its state exists now, so a snapshot holds it
         self.rng = np.random.default_rng(seed)
         self.max_samples = max_steps_per_iteration(net.metadata.neural_network)
-        # XLA-compiled: about 20% more samples/s on a 2-core CPU for the camera networks
         self._value_fn = tf.function(net.value, reduce_retracing=True, autograph=False)
-        self._train_step = tf.function(self._train_step_eager, jit_compile=True, reduce_retracing=True,
-                                       autograph=False)
+        # The optimizer step XLA-compiled (Adam's element-wise update fused: 2-3x faster on a CPU),
+        # the gradients not (XLA's CPU convolutions are slower than oneDNN's, in bfloat16 much slower)
+        self._apply_gradients = tf.function(self._apply_gradients_eager, jit_compile=True, autograph=False)
+        self._train_step = tf.function(self._train_step_eager, reduce_retracing=True, autograph=False)
 
     # ------------------------------------------------------------------ losses
     def _log_prob_entropy(self, policy_out, actions):
@@ -129,16 +136,18 @@ class PPO:
                 value_loss = tf.reduce_mean(tf.square(returns - values))
             mean_entropy = tf.reduce_mean(entropy)
             loss = policy_loss + value_loss - self.hp.beta_entropy * mean_entropy
-        variables = self.net.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
+        self._apply_gradients(tape.gradient(loss, self.net.trainable_variables))
         approx_kl = tf.reduce_mean(old_logp - logp)
         clip_frac = tf.reduce_mean(tf.cast(tf.abs(ratio - 1.0) > CLIP_EPSILON, tf.float32))
         return policy_loss, value_loss, mean_entropy, approx_kl, clip_frac
 
+    def _apply_gradients_eager(self, grads):
+        self.optimizer.apply_gradients(zip(grads, self.net.trainable_variables))
+
     # ------------------------------------------------------------------ the learner's interface
     def export(self) -> bytes:
-        return export_frozen_graph(self.net)
+        self._export_twin = float32_twin(self.net, self._export_twin)
+        return export_frozen_graph(self._export_twin)
 
     def values(self, obs: dict[str, np.ndarray], batch: int = 512) -> np.ndarray:
         """V(s) of every sample under the current weights (the policy that played them)."""

@@ -45,7 +45,8 @@ from core.policy import TANH_EPSILON  # noqa: E402
 
 from .algorithm import UpdateStats, WeightsSnapshot, all_finite, net_weights, rolled_back  # noqa: E402
 from .export import export_sac_graph  # noqa: E402
-from .networks import SacNets, build_sac_nets  # noqa: E402
+from .networks import SacNets, build_sac_nets, float32_twin  # noqa: E402
+from .precision import FLOAT32, resolve_precision  # noqa: E402
 
 TAU = 0.005
 """Polyak averaging rate of the target critics."""
@@ -144,8 +145,12 @@ def squashed_gaussian(mean: tf.Tensor, log_std: tf.Tensor, eps: tf.Tensor) -> tu
 class SAC:
     """The SAC learner (trainer.algorithm.Algorithm): SacNets (actor, twin critics, target critics), a replay buffer, two Adams."""
 
-    def __init__(self, metadata: ModelMetadata, hp: Hyperparameters, seed: int | None = None) -> None:
-        self.net: SacNets = build_sac_nets(metadata, seed=seed)
+    def __init__(self, metadata: ModelMetadata, hp: Hyperparameters, seed: int | None = None,
+                 precision: str | None = None) -> None:
+        #: "float32" or "mixed_bfloat16" (trainer.precision; None = DEEPRACER_PRECISION or auto)
+        self.precision = resolve_precision(metadata, precision)
+        self.net: SacNets = build_sac_nets(metadata, seed=seed, precision=self.precision)
+        self._export_twin: SacNets | None = None
         self.metadata = metadata
         self.hp = hp
         self.alpha = float(hp.sac_alpha)
@@ -157,7 +162,23 @@ class SAC:
         self.actor_optimizer = tf.keras.optimizers.Adam(learning_rate=hp.lr)
         self.q_optimizer.build(self.net.critic_variables)
         self.actor_optimizer.build(self.net.actor_variables)
-        self._update_step = tf.function(self.update_step, jit_compile=True, reduce_retracing=True, autograph=False)
+        # float32: the whole step XLA-compiled; mixed bfloat16: XLA's CPU convolutions in bfloat16 are
+        # slow, so only the optimizer steps and the target update are compiled (as in trainer.ppo)
+        whole = self.precision == FLOAT32
+        self._apply_critic = self._compiled(self._apply_critic_eager, not whole)
+        self._apply_actor = self._compiled(self._apply_actor_eager, not whole)
+        self._polyak = self._compiled(lambda: self.net.polyak_update(TAU), not whole)
+        self._update_step = tf.function(self.update_step, jit_compile=whole, reduce_retracing=True, autograph=False)
+
+    @staticmethod
+    def _compiled(fn, jit: bool):
+        return tf.function(fn, jit_compile=True, autograph=False) if jit else fn
+
+    def _apply_critic_eager(self, grads):
+        self.q_optimizer.apply_gradients(zip(grads, self.net.critic_variables))
+
+    def _apply_actor_eager(self, grads):
+        self.actor_optimizer.apply_gradients(zip(grads, self.net.actor_variables))
 
     # ------------------------------------------------------------------ one gradient step
     def update_step(self, obs, actions, rewards, next_obs, dones, eps_next, eps_pi):
@@ -174,23 +195,22 @@ class SAC:
         with tf.GradientTape() as tape:
             q1, q2 = net.q_values(obs, actions)
             q_loss = tf.reduce_mean(tf.square(q1 - y)) + tf.reduce_mean(tf.square(q2 - y))
-        critic_vars = net.critic_variables
-        self.q_optimizer.apply_gradients(zip(tape.gradient(q_loss, critic_vars), critic_vars))
+        self._apply_critic(tape.gradient(q_loss, net.critic_variables))
 
         with tf.GradientTape() as tape:
             mean, log_std = net.policy(obs)
             pi, logp = squashed_gaussian(mean, log_std, eps_pi)
             q1_pi, q2_pi = net.q_values(obs, pi)
             actor_loss = tf.reduce_mean(self.alpha * logp - tf.minimum(q1_pi, q2_pi))
-        actor_vars = net.actor_variables
-        self.actor_optimizer.apply_gradients(zip(tape.gradient(actor_loss, actor_vars), actor_vars))
+        self._apply_actor(tape.gradient(actor_loss, net.actor_variables))
 
-        net.polyak_update(TAU)
+        self._polyak()
         return q_loss, actor_loss, -tf.reduce_mean(logp)
 
     # ------------------------------------------------------------------ the learner's interface
     def export(self) -> bytes:
-        return export_sac_graph(self.net)
+        self._export_twin = float32_twin(self.net, self._export_twin)
+        return export_sac_graph(self._export_twin)
 
     def train_on(self, episodes: list[Episode]) -> UpdateStats:
         """Add the episodes to the replay buffer, then one gradient step per new transition
