@@ -61,7 +61,7 @@ DC = $(COMPOSE) $(COMPOSE_FILES) $(if $(wildcard compose/scenario.generated.yml)
 ENV_FILE = $(or $(STACK_ENV_FILE),compose/stack.env)
 export S3_ADMIN_ENV_FILE := $(or $(S3_ADMIN_ENV_FILE),$(if $(STACK_ENV_FILE),$(dir $(STACK_ENV_FILE))s3-admin.env))
 
-.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario train evaluate compare export report \
+.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario bench-ppo bench-laps train evaluate compare export report \
 	env-files doctor up down logs ps scale s3-copy swarm-up swarm-down clean
 
 help:  ## list the targets
@@ -173,8 +173,8 @@ report: install  ## write out/MODEL/training.png and evaluation-laps.png
 render: install  ## draw TRACK from above and its camera view to OUT=out/<track>.png
 	$(DRL) render --track $(TRACK) --out $(OUT)
 
-raceline: install  ## the racing line and reference lap time of TRACK under the simulator's car model: out/raceline-<track>/raceline.csv and raceline.png (cached per track and car model)
-	$(DRL) raceline $(TRACK) $(call user_opt,OUT,--out)
+raceline: install  ## the racing line and reference lap time of TRACK under the simulator's car model: out/raceline-<track>/raceline.csv and raceline.png (cached per track and car model; DRIVE=1 also drives it in the simulator)
+	$(DRL) raceline $(TRACK) $(call user_opt,OUT,--out) $(if $(DRIVE),--drive)
 
 bench-sim: install  ## simulator steps/s per sensor (CARS=256 SECONDS=5)
 	$(DRL) bench sim --cars $(CARS) --seconds $(SECONDS)
@@ -184,6 +184,12 @@ bench-scenario: install  ## COUNT models (PRESET=state) one after another, then 
 
 bench-train: install  ## time from scratch to 3 of 3 evaluation laps on TRACK (PRESET=state MINUTES=5)
 	$(DRL) bench train --preset $(or $(PRESET),state) --minutes $(or $(MINUTES),5) --track $(TRACK) --sims $(SIMS)
+
+bench-ppo: install  ## PPO update samples/s per network, float32 against mixed bfloat16 (SECONDS=5 per measurement)
+	$(DRL) bench ppo --seconds $(SECONDS)
+
+bench-laps: install  ## PRESET (default: the camera preset) from scratch on TRACK with the racing line's actions and reward: best evaluation lap after 15 and 30 min against the reference lap (MARKS=15,30,60)
+	$(DRL) bench laps --preset $(PRESET) --track $(TRACK) --sims $(SIMS) $(call opt,MARKS,--marks)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache out

@@ -50,7 +50,7 @@ from scipy.optimize import lsq_linear
 from . import car, dynamics
 from .track import Track
 
-__all__ = ["Raceline", "compute_raceline", "load_or_compute", "write_outputs", "speed_profile",
+__all__ = ["Raceline", "compute_raceline", "load_or_compute", "write_outputs", "speed_profile", "drive_line", "fastest_drive", "LineDrive",
            "lateral_limit_mps2", "cache_path", "CAR_MODEL_VERSION", "V_TOP_MPS", "V_MIN_MPS"]
 
 #: Ground speed at the top command (wheel cap 100 rad/s on 0.036 m wheels) [m/s].
@@ -466,6 +466,110 @@ def write_outputs(raceline: Raceline, out_dir: str | os.PathLike, track: Track |
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
     return csv_path, png_path
+
+
+# ---------------------------------------------------------------------------------------- driving the line
+#: drive_line's pursuit: look this far ahead along the line [s of travel at the current speed], at least
+#: DRIVE_LOOKAHEAD_MIN_M, and aim for the speed the line has this far ahead [s].
+DRIVE_LOOKAHEAD_S = 0.25
+DRIVE_LOOKAHEAD_MIN_M = 0.4
+DRIVE_SPEED_LEAD_S = 0.2
+DRIVE_STEER_LEAD_S = 0.1
+DRIVE_CROSS_GAIN = 2.0
+
+
+@dataclass
+class LineDrive:
+    """What happened when the simulator's car drove a racing line (``drive_line``)."""
+
+    status: str                 # core.race_status name: lap_complete, off_track, ...
+    progress: float             # 0-100
+    lap_time_s: float | None    # simulated time of a completed lap, from a standing start [s]
+    max_off_line_m: float       # largest distance of the car from the line [m]
+    steps: int
+
+
+def _line_lookup(rl: Raceline, arc_m: np.ndarray, ahead_m: np.ndarray) -> np.ndarray:
+    """Station indices (fractional) of the line at centre arc ``arc_m + ahead_m``."""
+    at = np.asarray(arc_m, dtype=float) + ahead_m
+    n = len(rl.station_m)
+    if rl.is_loop:
+        total = rl.station_m[-1] + (rl.station_m[1] - rl.station_m[0])
+        at = np.mod(at, total)
+        return np.interp(at, np.append(rl.station_m, total), np.arange(n + 1)) % n
+    return np.interp(at, rl.station_m, np.arange(n))
+
+
+def _at_index(values: np.ndarray, idx: np.ndarray, is_loop: bool) -> np.ndarray:
+    """``values`` (N, ...) linearly interpolated at fractional indices ``idx``."""
+    n = len(values)
+    i0 = np.floor(idx).astype(int)
+    i1 = (i0 + 1) % n if is_loop else np.minimum(i0 + 1, n - 1)
+    w = (idx - i0).reshape((-1,) + (1,) * (values.ndim - 1))
+    return (1 - w) * values[i0 % n] + w * values[i1]
+
+
+def drive_line(track: Track, rl: Raceline, speed_scale: float = 1.0, seed: int = 0) -> LineDrive:
+    """Drive ``rl`` in the simulator (simulation.env, the real dynamics) for one lap from the start line
+    at rest, commanding ``speed_scale`` x the line's speeds (line_commands). The driver steers the
+    line's curvature a little ahead (DRIVE_STEER_LEAD_S) plus Stanley feedback on the heading and
+    the front axle's distance from the line (DRIVE_CROSS_GAIN), never more than the grip allows at
+    its speed. A check of the car model the line was computed with: where the car slides off at
+    full speed but laps at a lower share, either the line asks more than the dynamics give or the
+    driver's tracking error does (it is a simple driver); ``fastest_drive`` finds that share."""
+    from core import race_status as rs
+
+    from .env import BatchedEnv
+
+    meta = {"action_space_type": "continuous", "sensor": ["STATE"],
+            "action_space": {"steering_angle": {"low": -car.MAX_STEERING_DEG, "high": car.MAX_STEERING_DEG},
+                             "speed": {"low": car.MIN_SPEED_MPS, "high": car.MAX_SPEED_MPS}}}
+    env = BatchedEnv(track, None, meta, {"training": False, "reverse_direction": track.reversed}, num_cars=1,
+                     seed=seed, autoreset=False)
+    env.reset()
+    _, cmd_speed = line_commands(rl)
+    cmd_speed = np.maximum(cmd_speed * speed_scale, car.MIN_SPEED_MPS)
+    heading = np.arctan2(*(np.roll(rl.xy, -1, axis=0) - np.roll(rl.xy, 1, axis=0))[:, ::-1].T)
+    worst = 0.0
+    while True:
+        s = env.state
+        speed = float(max(s.speed_mps[0], 0.0))
+        front = np.array([s.x[0], s.y[0]]) + car.FRONT_AXLE_X_M * np.array([np.cos(s.yaw[0]), np.sin(s.yaw[0])])
+        gaps = np.hypot(*(rl.xy - front).T)
+        i = int(np.argmin(gaps))
+        worst = max(worst, float(np.min(np.hypot(*(rl.xy - [s.x[0], s.y[0]]).T))))
+        normal = np.array([-np.sin(heading[i]), np.cos(heading[i])])
+        cross_m = float((front - rl.xy[i]) @ normal)                     # + = left of the line
+        heading_err = float(np.angle(np.exp(1j * (heading[i] - s.yaw[0]))))
+        lead = _line_lookup(rl, np.array([rl.station_m[i]]), DRIVE_STEER_LEAD_S * speed)
+        kappa = float(_at_index(rl.curvature, lead, rl.is_loop)[0])
+        steer = np.arctan(car.WHEELBASE_M * kappa) + heading_err - np.arctan(DRIVE_CROSS_GAIN * cross_m / (speed + 0.5))
+        # no more steering than the grip allows at this speed (a slide is what this checks, not the driver)
+        grip_steer = np.arctan(car.WHEELBASE_M * float(lateral_limit_mps2(np.array([steer]))[0]) / max(speed, 0.3) ** 2)
+        steer = float(np.clip(steer, -grip_steer, grip_steer))
+        want = float(_at_index(cmd_speed, _line_lookup(rl, np.array([rl.station_m[i]]), DRIVE_SPEED_LEAD_S * speed),
+                               rl.is_loop)[0])
+        steer_deg = float(np.clip(np.degrees(steer), -car.MAX_STEERING_DEG, car.MAX_STEERING_DEG))
+        action = np.array([[steer_deg, want]])   # scaled to the [-1, 1] of the continuous space below
+        action = (2 * (action - [-car.MAX_STEERING_DEG, car.MIN_SPEED_MPS])
+                  / [2 * car.MAX_STEERING_DEG, car.MAX_SPEED_MPS - car.MIN_SPEED_MPS] - 1).astype(np.float32)
+        r = env.step(action)
+        if r.done[0]:
+            status = rs.STATUSES[int(r.status[0])]
+            steps = int(r.steps[0])
+            lap = status == "lap_complete"
+            return LineDrive(status, float(r.progress[0]), steps / car.STEP_HZ if lap else None, worst, steps)
+
+
+def fastest_drive(track: Track, rl: Raceline, shares: tuple[float, ...] = tuple(np.arange(1.0, 0.45, -0.05))
+                  ) -> tuple[float, LineDrive] | None:
+    """(the largest share of the line's speeds in ``shares`` at which drive_line completes the lap,
+    that drive), or None when it completes at none of them."""
+    for share in shares:
+        drive = drive_line(track, rl, float(share))
+        if drive.status == "lap_complete":
+            return float(share), drive
+    return None
 
 
 # ---------------------------------------------------------------------------------------- action space and reward

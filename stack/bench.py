@@ -9,6 +9,10 @@ time spent inside the reward function.
 `deepracer-local bench scenario`: the same few models (scenario 2) trained one after another, then
 all at once as a scenario: wall time to finish them all, and total env steps/s, for both.
 
+`deepracer-local bench laps`: from scratch with the racing line's suggested action space and the
+example reward (simulation.raceline), the best evaluation lap after each of a few marks (15 and 30
+minutes by default), as a ratio to the track's reference lap.
+
 `deepracer-local bench ppo`: samples/s of one PPO update (``PPO.update``, one epoch over a fixed
 iteration of random observations) per network, in float32 and in mixed bfloat16.
 """
@@ -186,6 +190,81 @@ def bench_train(preset: str = "state", minutes: float = 5.0, track: str = "reinv
     rate = sum(u.samples for u in ups) / max(sum(u.seconds for u in ups), 1e-9)
     return TrainBenchResult(preset, state["done_s"], len(reports), reports[-1].total_episodes if reports else 0,
                             state["best"], rate, state["evals"])
+
+
+LAPS_MARKS_MIN = (15.0, 30.0)
+"""bench laps: the wall-clock marks [min] at which the best evaluation lap so far is reported."""
+#: bench laps: hyperparameters that would end a long run early (the presets' stop conditions)
+_NO_EARLY_STOP = {"term_cond_max_episodes": 10**9, "term_cond_avg_score": 1e12}
+
+
+@dataclass
+class LapsBenchResult:
+    preset: str
+    track: str
+    reference_lap_s: float
+    actions: list[tuple[float, float]]            # the suggested (steering deg, speed m/s) pairs trained with
+    marks_min: tuple[float, ...]
+    best_at_mark_s: list[float | None]            # best evaluation lap up to each mark [simulated s]
+    first_lap_min: float | None                   # wall time of the first completed evaluation lap
+    iterations: int
+    episodes: int
+    samples_per_s: float                          # PPO update throughput of the run
+    laps: list[tuple[float, float]]               # (wall min, evaluation lap s) of every completed evaluation lap
+
+    def ratio(self, lap_s: float | None) -> float | None:
+        return None if lap_s is None else lap_s / self.reference_lap_s
+
+
+def bench_laps(preset: str = "state", marks_min: tuple[float, ...] = LAPS_MARKS_MIN, track: str = "reinvent_base",
+               actions: int | None = None, sims: int = 1, seed: int = 0, models_dir=None,
+               console=None) -> LapsBenchResult:
+    """Train ``preset`` (its sensors, network and hyperparameters) from scratch on ``track`` for
+    max(marks_min) minutes with the racing line's suggested action space (``actions`` of them,
+    default simulation.raceline.DEFAULT_ACTIONS) and the raceline reward for that track (the
+    generated rewards/raceline_<track>.py form). The learner's greedy evaluation episodes of every
+    iteration give the lap times; the presets' stop conditions are lifted so the run lasts."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from core.config import preset_files
+    from simulation.raceline import DEFAULT_ACTIONS, action_space_metadata, load_or_compute, reward_source
+    from simulation.track import Track
+
+    from .train import TrainRequest, run_training
+
+    rl, _ = load_or_compute(Track.load(track))
+    metadata_file, hp_file = preset_files(preset)
+    meta = action_space_metadata(rl, actions or DEFAULT_ACTIONS, json.loads(metadata_file.read_text()))
+    minutes = max(marks_min)
+    laps: list[tuple[float, float]] = []
+    state = {"t0": time.monotonic()}
+
+    def on_report(r, _folder) -> None:
+        if r.eval_best_lap_s is not None:
+            laps.append(((time.monotonic() - state["t0"]) / 60.0, r.eval_best_lap_s))
+            if console:
+                best = min(lap for _, lap in laps)
+                console.print(f"  {laps[-1][0]:5.1f} min: evaluation lap {r.eval_best_lap_s:.2f} s, best {best:.2f} s "
+                              f"({best / rl.lap_time_s:.2f}x the reference)")
+
+    with tempfile.TemporaryDirectory(prefix="deepracer-bench-laps-") as tmp:
+        setup = Path(tmp)
+        (setup / "model_metadata.json").write_text(json.dumps(meta, indent=4))
+        (setup / "reward_function.py").write_text(reward_source(rl, track))
+        req = TrainRequest(track=track, model=f"bench-laps-{preset}", metadata=setup / "model_metadata.json",
+                           hyperparameters=hp_file, reward=setup / "reward_function.py", sims=sims,
+                           minutes=minutes, models_dir=Path(models_dir or setup / "models"), seed=seed,
+                           hyperparameter_overrides=dict(_NO_EARLY_STOP), overrides_source="bench laps")
+        state["t0"] = time.monotonic()
+        reports, _ = run_training(req, console, on_report=on_report)
+    ups = [r.update for r in reports if r.update]
+    best_at = [min((lap for t, lap in laps if t <= m), default=None) for m in marks_min]
+    return LapsBenchResult(preset, track, rl.lap_time_s, [(a["steering_angle"], a["speed"]) for a in meta["action_space"]],
+                           tuple(marks_min), best_at, laps[0][0] if laps else None, len(reports),
+                           reports[-1].total_episodes if reports else 0,
+                           sum(u.samples for u in ups) / max(sum(u.seconds for u in ups), 1e-9), laps)
 
 
 @dataclass

@@ -159,6 +159,17 @@ def _cmd_raceline(args) -> int:
     if not rl.converged:
         console.print("not converged: the time budget ran out while rounds still gained; the lap time is an upper bound")
     console.print(f"wrote {csv_path} and {png_path}")
+    if args.drive:
+        from simulation.raceline import fastest_drive
+
+        found = fastest_drive(track, rl)
+        if found is None:
+            console.print("driven in the simulator: the line driver left the track even at half the line's speeds")
+        else:
+            share, drive = found
+            console.print(f"driven in the simulator from a standing start: lap {drive.lap_time_s:.2f} s at "
+                          f"{100 * share:.0f}% of the line's speeds (the fastest share, in 5% steps, at which the "
+                          f"simple line driver stays on the track; at most {drive.max_off_line_m:.2f} m off the line)")
     if args.actions is not None:
         import json
 
@@ -185,6 +196,23 @@ def _cmd_bench(args) -> int:
         r = bench_scenario(args.models, args.episodes, args.preset, track=args.track, sims=args.sims, seed=args.seed,
                            console=console)
         console.print(scenario_bench_table(r))
+        return 0
+    if args.what == "laps":
+        from .bench import LAPS_MARKS_MIN, bench_laps
+
+        marks = tuple(float(m) for m in args.marks.split(",")) if args.marks else LAPS_MARKS_MIN
+        r = bench_laps(args.preset, marks, track=args.track, actions=args.actions, sims=args.sims, seed=args.seed,
+                       console=console)
+        table = Table(title=f"best evaluation lap, preset {r.preset} with {len(r.actions)} raceline actions and the "
+                            f"raceline reward, {r.track} (reference lap {r.reference_lap_s:.2f} s)")
+        for col in ("after", "best lap", "x reference"):
+            table.add_column(col, justify="right", no_wrap=True)
+        for mark, lap in zip(r.marks_min, r.best_at_mark_s):
+            table.add_row(f"{mark:g} min", f"{lap:.2f} s" if lap else "no lap", f"{r.ratio(lap):.2f}x" if lap else "-")
+        console.print(table)
+        first = f"{r.first_lap_min:.1f} min" if r.first_lap_min is not None else "never"
+        console.print(f"{r.iterations} iterations, {r.episodes} episodes; first evaluation lap after {first}; "
+                      f"PPO update {r.samples_per_s:,.0f} samples/s; actions {r.actions}")
         return 0
     if args.what == "ppo":
         from trainer.precision import PRECISIONS
@@ -372,6 +400,17 @@ def _cmd_evaluate(args) -> int:
                       str(t.resets))
     console.print(table)
     console.print(f"wrote {res.metrics_key} and {res.simtrace_key}")
+    if any(t.lap_time_s is not None for t in res.trials):
+        from simulation.track import Track
+
+        from .lap_analysis import compare_lap, reference_line, summary_line
+        from .report import read_simtrace_episodes
+
+        folder = _folder(args)
+        rl = reference_line(Track.from_model_folder(folder, res.track, reverse=res.reversed))
+        laps = [compare_lap(rows, rl) for rows in read_simtrace_episodes(folder, res.simtrace_key)
+                if rows and rows[-1]["episode_status"] == "lap_complete"]
+        console.print(summary_line(min(laps, key=lambda c: c.lap_s)))
     return 0
 
 
@@ -391,9 +430,17 @@ def _cmd_report(args) -> int:
     from .report import write_report
 
     folder = _folder(args)
-    track = args.track or TrainingParams.from_yaml(folder.read_text(folder.training_params())).world_name
-    for path in write_report(folder, args.out or f"out/{args.model}", track):
+    spec = TrainingParams.from_yaml(folder.read_text(folder.training_params()))
+    report = write_report(folder, args.out or f"out/{args.model}", args.track or spec.world_name,
+                          reverse=spec.reverse_dir)
+    for path in report.written:
         console.print(f"wrote {path}")
+    if report.best_lap is not None:
+        from .lap_analysis import summary_line
+
+        console.print(f"latest evaluation: {summary_line(report.best_lap)}")
+    elif report.reference_lap_s is not None:
+        console.print(f"latest evaluation: no completed lap; the track's reference lap is {report.reference_lap_s:.2f} s")
     return 0
 
 
@@ -441,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "clustered from the line (or 'continuous': bounds covering it)")
     rl.add_argument("--reward", action="store_true", help="also write reward_function.py: progress, the line and "
                     "its speed (the line embedded)")
+    rl.add_argument("--drive", action="store_true", help="also drive the line in the simulator: the fastest share "
+                    "of its speeds a simple driver laps at (a check of the car model)")
     rl.set_defaults(func=_cmd_raceline)
 
     tr = command("train", help="train a model on this machine (embedded: no Docker, no servers)")
@@ -504,9 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = command("bench", help="benchmarks: `bench sim` (simulator steps/s), `bench train` (time to 3/3 laps), "
                               "`bench scenario` (several models at once against one after another), "
-                              "`bench ppo` (PPO update samples/s per network, float32 and mixed bfloat16)")
-    b.add_argument("what", choices=["sim", "train", "scenario", "ppo"])
-    b.add_argument("--preset", default="state", help="train, scenario: the preset to train from scratch")
+                              "`bench ppo` (PPO update samples/s per network, float32 and mixed bfloat16), "
+                              "`bench laps` (best lap after 15 and 30 minutes against the reference lap)")
+    b.add_argument("what", choices=["sim", "train", "scenario", "ppo", "laps"])
+    b.add_argument("--preset", default="state", help="train, scenario, laps: the preset to train from scratch")
+    b.add_argument("--marks", help="laps: minutes at which to report the best lap, comma-separated (default 15,30)")
+    b.add_argument("--actions", type=int, help="laps: how many suggested actions (default 7)")
     b.add_argument("--minutes", type=float, default=5.0, help="train: give up after this long")
     b.add_argument("--sims", type=int, default=1, help="train, scenario: rollout workers (per model)")
     b.add_argument("--seed", type=int, default=0, help="train, scenario: random seed of the run (scenario: of the "

@@ -61,6 +61,7 @@ class EvaluationResult:
     metrics_key: str
     simtrace_key: str
     track: str = ""
+    reversed: bool = False   # the trials drove the track in reverse direction
 
 
 def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, checkpoint: str | int | None = "last",
@@ -123,4 +124,4 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
     rows.sort(key=lambda row: (row["episode"], row["steps"]))
     simtrace_key = folder.evaluation_simtrace(stamp)
     folder.storage.put_bytes(simtrace_key, simtrace_csv(rows).encode())
-    return EvaluationResult(n, results, metrics_key, simtrace_key, route.name)
+    return EvaluationResult(n, results, metrics_key, simtrace_key, route.name, bool(race_cfg.reverse_direction))

@@ -3,6 +3,11 @@
 - ``training.png``: mean reward and mean progress per iteration (training episodes), and the
   greedy evaluation progress that picks the best checkpoint, from metrics/TrainingMetrics*.json.
 - ``evaluation-laps.png``: the laps of the latest evaluation drawn on the track, from its sim-trace.
+- ``lap-analysis.png`` (when the latest evaluation completed a lap): its laps over the track's racing
+  line and the time the best one lost per segment against it (stack.lap_analysis).
+
+The training picture also shows the greedy evaluation lap times per iteration against the track's
+reference lap (simulation.raceline), and ``write_report`` returns the best lap's comparison.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -19,21 +25,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from core import race_status  # noqa: E402
 from core.config import ConfigError  # noqa: E402
 from core.model_folder import ModelFolder  # noqa: E402
 from core.traces import metrics_iterations  # noqa: E402
 from simulation.track import Track  # noqa: E402
 
+from .lap_analysis import LapComparison, compare_lap, plot_lap_analysis, reference_line  # noqa: E402
 from .pictures import draw_track  # noqa: E402
+
+LAP_COMPLETE = race_status.DISPLAY["lap_complete"]
 
 
 def training_curves(folder: ModelFolder) -> dict[str, dict[int, list[float]]]:
-    """{"reward"|"progress"|"eval_progress": {iteration: [values per episode]}} from every worker's metrics."""
+    """{"reward"|"progress"|"eval_progress"|"eval_lap_s": {iteration: [values per episode]}} from every
+    worker's metrics (eval_lap_s: the completed greedy evaluation laps [simulated s])."""
     keys = folder.training_metrics_keys()
     if not keys:
         raise ConfigError(f"no training metrics in {folder.describe()}; train the model first")
     out: dict[str, dict[int, list[float]]] = {"reward": defaultdict(list), "progress": defaultdict(list),
-                                               "eval_progress": defaultdict(list)}
+                                               "eval_progress": defaultdict(list), "eval_lap_s": defaultdict(list)}
     for key in keys:
         entries = folder.read_json(key).get("metrics", [])
         for m, it in zip(entries, metrics_iterations(entries)):
@@ -42,12 +53,19 @@ def training_curves(folder: ModelFolder) -> dict[str, dict[int, list[float]]]:
                 out["progress"][it].append(float(m["completion_percentage"]))
             else:
                 out["eval_progress"][it].append(float(m["completion_percentage"]))
+                if m.get("episode_status") == LAP_COMPLETE:
+                    out["eval_lap_s"][it].append(float(m["elapsed_time_in_milliseconds"]) / 1000.0)
     return out
 
 
-def plot_training(folder: ModelFolder, out: Path) -> Path:
+def plot_training(folder: ModelFolder, out: Path, reference_lap_s: float | None = None) -> Path:
+    """Reward, progress and (when any evaluation lap completed) lap time per iteration; the lap
+    panel has ``reference_lap_s`` (the track's racing line) as a dashed line when given."""
     curves = training_curves(folder)
-    fig, (ax_r, ax_p) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    laps = sorted(i for i, v in curves["eval_lap_s"].items() if v)
+    rows = 3 if laps else 2
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 3.5 * rows), sharex=True)
+    ax_r, ax_p = axes[0], axes[1]
     its = sorted(curves["reward"])
     ax_r.plot(its, [np.mean(curves["reward"][i]) for i in its], color="#1f77b4", marker=".")
     ax_r.set_ylabel("mean episode reward")
@@ -58,10 +76,19 @@ def plot_training(folder: ModelFolder, out: Path) -> Path:
         ax_p.plot(ev, [np.mean(curves["eval_progress"][i]) for i in ev], color="#d62728", marker="o",
                   label="greedy evaluation")
     ax_p.set_ylabel("mean progress %")
-    ax_p.set_xlabel("iteration (policy version)")
     ax_p.set_ylim(0, 105)
     ax_p.legend()
-    for ax in (ax_r, ax_p):
+    if laps:
+        ax_l = axes[2]
+        ax_l.plot(laps, [min(curves["eval_lap_s"][i]) for i in laps], color="#9467bd", marker="o",
+                  label="fastest greedy evaluation lap")
+        if reference_lap_s is not None:
+            ax_l.axhline(reference_lap_s, color="#333", ls="--", lw=1.0,
+                         label=f"reference lap {reference_lap_s:.2f} s (racing line)")
+        ax_l.set_ylabel("lap time [s]")
+        ax_l.legend()
+    axes[-1].set_xlabel("iteration (policy version)")
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
@@ -103,14 +130,47 @@ def plot_evaluation_laps(folder: ModelFolder, track_name: str, out: Path) -> Pat
     return out
 
 
-def write_report(folder: ModelFolder, out_dir: str | Path, track_name: str) -> list[Path]:
+@dataclass
+class Report:
+    written: list[Path]                  # the pictures, in order
+    best_lap: LapComparison | None       # the latest evaluation's best lap against the racing line
+    reference_lap_s: float | None        # the track's reference lap (None: no line for it)
+
+
+def best_evaluation_lap(folder: ModelFolder, track: Track, rl) -> tuple[LapComparison, list[tuple[str, list[dict]]]] | None:
+    """The best completed lap of the latest evaluation against ``rl``, and every completed lap
+    of it as (label, rows); None when it completed none."""
+    found = latest_evaluation_trace(folder)
+    if found is None:
+        return None
+    key, _ = found
+    laps = [(f"trial {i + 1}", rows)
+            for i, rows in enumerate(read_simtrace_episodes(folder, key))
+            if rows and rows[-1]["episode_status"] == "lap_complete"]
+    if not laps:
+        return None
+    comparisons = [compare_lap(rows, rl) for _, rows in laps]
+    labels = [(f"{label}: {c.lap_s:.2f} s", rows) for (label, rows), c in zip(laps, comparisons)]
+    return min(comparisons, key=lambda c: c.lap_s), labels
+
+
+def write_report(folder: ModelFolder, out_dir: str | Path, track_name: str, reverse: bool = False) -> Report:
+    """The pictures of ``folder`` in ``out_dir`` (see the module docstring), for ``track_name`` driven
+    in its own direction or ``reverse``d."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [plot_training(folder, out_dir / "training.png")]
+    track = Track.from_model_folder(folder, track_name, reverse=reverse)
+    rl = reference_line(track)
+    written = [plot_training(folder, out_dir / "training.png", rl.lap_time_s)]
     laps = plot_evaluation_laps(folder, track_name, out_dir / "evaluation-laps.png")
     if laps is not None:
         written.append(laps)
-    return written
+    best = best_evaluation_lap(folder, track, rl)
+    if best is not None:
+        cmp, labelled = best
+        written.append(plot_lap_analysis(track, rl, labelled, cmp, out_dir / "lap-analysis.png",
+                                         f"{folder.prefix}: evaluation laps over the racing line of {track.name}"))
+    return Report(written, best[0] if best else None, rl.lap_time_s)
 
 
 def mean_per_iteration(curve: dict[int, list[float]]) -> tuple[list[int], list[float]]:

@@ -242,3 +242,20 @@ def test_cli_writes_actions_and_reward(tmp_path, monkeypatch, capsys):
     assert main(["raceline", "reinvent_base", "--out", str(tmp_path), "--actions", "lots"]) == 2
     captured = capsys.readouterr()
     assert "--actions" in captured.out + captured.err
+
+
+def test_the_simulator_car_drives_the_line_at_most_of_its_speeds(reinvent):
+    """A check of the car model against the dynamics: a simple line driver laps reinvent_base in the
+    simulator at 80% or more of the line's speeds, in about the line's time at that share (plus the
+    standing start), without straying far from it."""
+    track, rl = reinvent
+    share, drive = raceline.fastest_drive(track, rl, shares=(0.9, 0.85, 0.8))
+    assert share >= 0.8
+    assert drive.lap_time_s == pytest.approx(rl.lap_time_s / share, rel=0.08)
+    assert drive.max_off_line_m < 0.3
+
+
+def test_a_line_too_fast_for_the_car_ends_off_track(reinvent):
+    track, rl = reinvent
+    drive = raceline.drive_line(track, rl, speed_scale=1.6)
+    assert drive.status == "off_track" and drive.lap_time_s is None and drive.progress < 100

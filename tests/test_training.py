@@ -156,11 +156,22 @@ def test_export_car_package_by_tensor_names(trained, tmp_path):
     assert probs.shape == (2, 5) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_report_writes_pictures(trained, tmp_path):
+def test_report_writes_pictures_and_the_lap_against_the_reference(trained, tmp_path):
     _, _, folder = trained
-    written = write_report(folder, tmp_path, "reinvent_base")
-    assert [p.name for p in written][0] == "training.png"
-    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in written)
+    res = evaluate(folder, "reinvent_base", trials=3, seed=0)
+    report = write_report(folder, tmp_path, "reinvent_base")
+    names = [p.name for p in report.written]
+    assert names[0] == "training.png" and "evaluation-laps.png" in names
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in report.written)
+    assert report.reference_lap_s == pytest.approx(5.61, abs=0.05)
+    laps = [t.lap_time_s for t in res.trials if t.lap_time_s is not None]
+    if laps:   # the trained model laps reinvent_base: its best lap, against the line, segment by segment
+        assert "lap-analysis.png" in names
+        assert report.best_lap.lap_s == pytest.approx(min(laps), abs=1e-6)
+        assert report.best_lap.ratio > 1.0
+        assert sum(s.model_s for s in report.best_lap.segments) == pytest.approx(min(laps), abs=1e-6)
+    else:
+        assert report.best_lap is None and "lap-analysis.png" not in names
 
 
 def test_bad_requests_are_clear_errors(trained, tmp_path):
