@@ -61,7 +61,7 @@ DC = $(COMPOSE) $(COMPOSE_FILES) $(if $(wildcard compose/scenario.generated.yml)
 ENV_FILE = $(or $(STACK_ENV_FILE),compose/stack.env)
 export S3_ADMIN_ENV_FILE := $(or $(S3_ADMIN_ENV_FILE),$(if $(STACK_ENV_FILE),$(dir $(STACK_ENV_FILE))s3-admin.env))
 
-.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario bench-ppo bench-laps train evaluate compare export report \
+.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario bench-ppo bench-laps train evaluate video compare export report \
 	env-files doctor up down logs ps scale s3-copy swarm-up swarm-down clean
 
 help:  ## list the targets
@@ -158,8 +158,11 @@ swarm-up: env-files  ## deploy the stack on Docker Swarm: MODEL on TRACK with SI
 swarm-down:  ## remove the swarm stack (the models stay in its S3 volume)
 	bash scripts/swarm.sh down
 
-evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n)
-	$(DRL) evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG)
+evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n; VIDEO=1: an MP4 per trial)
+	$(DRL) evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG) $(if $(VIDEO),--video)
+
+video: install  ## an evaluation lap of MODEL on TRACK recorded as an MP4 (out/<model>/evaluation-<ts>/trial-1.mp4; TRIALS=1)
+	$(DRL) evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(if $(filter-out file default undefined,$(origin TRIALS)),$(TRIALS),1) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG) --video
 
 compare: install  ## race models side by side: SCENARIO=file, or MODELS=a,b [TRACKS=x,y] [HELD_OUT=z] (TRIALS=3 CHECKPOINT=best); a table, out/compare-<name>/report.md and PNGs
 	$(DRL) compare $(call opt,SCENARIO,--scenario) $(call opt,MODELS,--models) $(call opt,TRACKS,--tracks) $(call opt,HELD_OUT,--held-out) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(STACK_FLAG)

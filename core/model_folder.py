@@ -160,6 +160,10 @@ class ModelFolder:
         rel = f"training-simtrace/{iteration}-iteration.csv"
         return self.key(rel if num_workers == 1 else f"{worker}/{rel}")
 
+    def evaluation_video(self, timestamp: datetime | float | str | None, trial: int) -> str:
+        """The MP4 of one evaluation trial (``make evaluate VIDEO=1``), beside that evaluation's sim-trace."""
+        return self.key(f"evaluation-{format_timestamp(timestamp)}/video/trial-{int(trial)}.mp4")
+
     def evaluation_simtrace(self, timestamp: datetime | float | str | None = None) -> str:
         return self.key(f"evaluation-{format_timestamp(timestamp)}/evaluation-simtrace/0-iteration.csv")
 

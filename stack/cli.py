@@ -390,7 +390,8 @@ def _cmd_evaluate(args) -> int:
     if args.off_track_penalty is not None:
         race["off_track_penalty_s"] = args.off_track_penalty
     res = evaluate(_folder(args), args.track, trials=args.trials, checkpoint=args.checkpoint, race=race,
-                   seed=args.seed, spec_race=race_options_from_args(args))
+                   seed=args.seed, spec_race=race_options_from_args(args), video=args.video,
+                   video_dir=(args.video_dir or f"out/{args.model}") if args.video else None)
     table = Table(title=f"evaluation of {args.model} checkpoint {res.checkpoint} on {res.track}")
     for col in ("trial", "time s", "progress", "status", "off track", "crashes", "penalty s", "resets"):
         table.add_column(col, justify="right", no_wrap=True)
@@ -400,6 +401,10 @@ def _cmd_evaluate(args) -> int:
                       str(t.resets))
     console.print(table)
     console.print(f"wrote {res.metrics_key} and {res.simtrace_key}")
+    for key, path in zip(res.video_keys, res.video_files):
+        console.print(f"wrote {key} and {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    if res.video_keys:
+        console.print(f"videos drawn and encoded in {res.video_seconds:.1f} s")
     if any(t.lap_time_s is not None for t in res.trials):
         from simulation.track import Track
 
@@ -530,6 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--resets", action="store_true", help="put the car back on the track instead of ending the trial")
     ev.add_argument("--off-track-penalty", type=float, help="seconds per off-track reset (default 5)")
     ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--video", action="store_true", help="also an MP4 per trial: the camera view beside the car on "
+                    "the track (into the model folder's evaluation-<ts>/video/ and --video-dir)")
+    ev.add_argument("--video-dir", help="where the videos are copied to (default out/<model>)")
     ev.add_argument("--models-dir")
     ev.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
     add_race_arguments(ev)

@@ -12,13 +12,16 @@ JSON, its elapsed time are simulated time, the penalty pauses included (as the r
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from core import race_status as rs
-from core.config import parse_model_metadata
+from core.config import CAMERA_SENSORS, parse_model_metadata
 from core.model_folder import ModelFolder, format_timestamp
 from core.policy import FrozenPolicy
 from core.traces import EvaluationMetrics, simtrace_csv
@@ -36,6 +39,8 @@ EVAL_ACTION_NOISE_SPEED_FRACTION = 0.02
 EVAL_ACTION_NOISE_STEERING_DEG = 1.0
 #: A trial that has not finished after this long [simulated s] ends as time_up.
 EVAL_TIME_LIMIT_S = 180.0
+#: Width of the top view in evaluation videos [px].
+VIDEO_TOP_WIDTH_PX = 640
 
 
 @dataclass
@@ -62,15 +67,76 @@ class EvaluationResult:
     simtrace_key: str
     track: str = ""
     reversed: bool = False   # the trials drove the track in reverse direction
+    video_keys: list[str] = dataclasses.field(default_factory=list)     # one MP4 per trial in the folder (video=True)
+    video_files: list[Path] = dataclasses.field(default_factory=list)   # their copies in ``video_dir``
+    video_seconds: float = 0.0   # wall time spent drawing and encoding the videos
+
+
+class _Recorder:
+    """The evaluation videos (stack.video): a TrialVideo per trial, fed before every step."""
+
+    def __init__(self, route: Track, metadata, trials: int, tmp: Path) -> None:
+        from simulation.raceline import load_or_compute
+        from simulation.sensors import CameraRenderer
+        from simulation.topdown import TopDownView
+
+        from .video import TrialVideo
+
+        try:
+            rl, _ = load_or_compute(route)
+            top = TopDownView(route, VIDEO_TOP_WIDTH_PX, rl.xy, rl.speed_mps)
+        except Exception:   # noqa: BLE001 - a track the line cannot be computed for still gets its video
+            top = TopDownView(route, VIDEO_TOP_WIDTH_PX)
+        self.metadata = metadata
+        self.camera = next((s for s in metadata.sensors if s in CAMERA_SENSORS), None)
+        self.renderer = None if self.camera else CameraRenderer(route)
+        label = "" if self.camera else f"camera view (not an input of this {'+'.join(metadata.sensors)} model)"
+        self.videos = [TrialVideo(tmp / f"trial-{i + 1}.mp4", top, camera_label=label) for i in range(trials)]
+        self.trails: list[list[tuple[float, float]]] = [[] for _ in range(trials)]
+        self.seconds = 0.0
+
+    def _action_text(self, a) -> str:
+        md = self.metadata
+        if md.is_discrete:
+            act = md.discrete_actions[int(a)]
+            return f"{int(a)}: {act.steering_angle_deg:+.1f} deg, {act.speed_mps:.2f} m/s"
+        c = md.continuous
+        steer = c.steering_low_deg + (float(a[0]) + 1) / 2 * (c.steering_high_deg - c.steering_low_deg)
+        speed = c.speed_low_mps + (float(a[1]) + 1) / 2 * (c.speed_high_mps - c.speed_low_mps)
+        return f"{steer:+.1f} deg, {speed:.2f} m/s (continuous)"
+
+    def record(self, env: BatchedEnv, obs: dict, actions: np.ndarray, cars: np.ndarray) -> None:
+        from simulation.topdown import CarMark
+
+        from .video import panel_lines
+
+        t0 = time.perf_counter()
+        s = env.state
+        if self.camera is None:
+            frames = self.renderer.render(s.x[cars], s.y[cars], s.yaw[cars])
+        for j, i in enumerate(cars.tolist()):
+            camera = obs[self.camera][i][..., 0] if self.camera else frames[j]
+            self.trails[i].append((float(s.x[i]), float(s.y[i])))
+            mark = CarMark(float(s.x[i]), float(s.y[i]), float(s.yaw[i]), np.array(self.trails[i]))
+            lines = panel_lines(i + 1, len(self.trails[i]), float(s.speed_mps[i]), float(np.degrees(s.steering_rad[i])),
+                                self._action_text(actions[i]))
+            self.videos[i].add(camera, mark, lines)
+        self.seconds += time.perf_counter() - t0
+
+    def close(self) -> list[Path]:
+        return [v.close() for v in self.videos]
 
 
 def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, checkpoint: str | int | None = "last",
-             race: dict | None = None, seed: int = 0, spec_race: dict | None = None) -> EvaluationResult:
+             race: dict | None = None, seed: int = 0, spec_race: dict | None = None, video: bool = False,
+             video_dir: str | Path | None = None) -> EvaluationResult:
     """Run ``trials`` evaluation laps of ``folder``'s policy; write metrics and sim-trace into the folder.
 
     The race (type, objects, bots, direction) is the model's run spec (training_params.yaml) with
     ``spec_race`` (run-spec names, e.g. race_type) on top; ``track`` defaults to the spec's track;
-    ``race`` holds evaluation options of simulation.race.RaceConfig (resets, penalties)."""
+    ``race`` holds evaluation options of simulation.race.RaceConfig (resets, penalties).
+    ``video``: also an MP4 per trial (stack.video) into the folder's ``evaluation-<ts>/video/`` and,
+    when given, ``video_dir``. Without it nothing is rendered or encoded."""
     if trials < 1:
         raise ValueError(f"TRIALS must be >= 1, got {trials}")
     specs = read_run_specs(folder)
@@ -92,13 +158,17 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
                                     display_path=f"{folder.reward_function()} ({folder.storage.describe()})")
     env = BatchedEnv(route, reward, metadata, race_cfg, num_cars=trials, seed=seed, autoreset=False)
     obs = env.reset()
+    tmp = tempfile.TemporaryDirectory(prefix="deepracer-video-") if video else None
+    recorder = _Recorder(route, metadata, trials, Path(tmp.name)) if tmp else None
     start_ms = time.time() * 1000
     results: list[TrialResult | None] = [None] * trials
     rows: list[dict] = []
     while any(r is None for r in results):
         actions, _, _ = policy.act(obs, rng, greedy=True)
-        r = env.step(actions)
         live = np.array([res is None for res in results])
+        if recorder is not None:
+            recorder.record(env, obs, actions, np.flatnonzero(live))
+        r = env.step(actions)
         rows += simtrace_rows(r, actions, metadata.is_discrete, env.tracks.forward.length_m, np.flatnonzero(live),
                               [route.name] * trials)
         for i in np.flatnonzero(r.done & live).tolist():
@@ -124,4 +194,17 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
     rows.sort(key=lambda row: (row["episode"], row["steps"]))
     simtrace_key = folder.evaluation_simtrace(stamp)
     folder.storage.put_bytes(simtrace_key, simtrace_csv(rows).encode())
-    return EvaluationResult(n, results, metrics_key, simtrace_key, route.name, bool(race_cfg.reverse_direction))
+    result = EvaluationResult(n, results, metrics_key, simtrace_key, route.name, bool(race_cfg.reverse_direction))
+    if recorder is not None:
+        with tmp:
+            for i, path in enumerate(recorder.close()):
+                key = folder.evaluation_video(stamp, i + 1)
+                folder.storage.put_bytes(key, path.read_bytes())
+                result.video_keys.append(key)
+                if video_dir is not None:
+                    out = Path(video_dir) / Path(key).parent.parent.name / path.name
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, out)
+                    result.video_files.append(out)
+        result.video_seconds = recorder.seconds
+    return result

@@ -265,3 +265,28 @@ def test_a_camera_model_learns_to_lap_in_mixed_precision(tmp_path, monkeypatch):
     assert progress and progress[-1] == 100.0, f"no full greedy lap in {len(progress)} iterations: {progress}"
     assert len(reports) <= 6
     assert all(r.update is not None and not r.update.skipped for r in reports)
+
+
+def _decoded_frames(path: Path) -> tuple[dict, int]:
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    return meta, sum(1 for _ in reader)
+
+
+def test_evaluation_video_has_a_frame_per_step_in_the_folder_and_out(trained, tmp_path):
+    _, _, folder = trained
+    plain = evaluate(folder, "reinvent_base", trials=1, seed=0)
+    assert plain.video_keys == [] and not any("/video/" in k for k in folder.storage.list(folder.key("")))
+    res = evaluate(folder, "reinvent_base", trials=2, seed=0, video=True, video_dir=tmp_path)
+    assert [Path(k).name for k in res.video_keys] == ["trial-1.mp4", "trial-2.mp4"]
+    assert all(k.endswith(f"/video/trial-{i + 1}.mp4") and Path(k).parent.parent.name.startswith("evaluation-")
+               for i, k in enumerate(res.video_keys))
+    rows = list(csv.DictReader(io.StringIO(folder.read_text(res.simtrace_key))))
+    for i, (key, path) in enumerate(zip(res.video_keys, res.video_files)):
+        assert folder.storage.get_bytes(key) == path.read_bytes()
+        meta, frames = _decoded_frames(path)
+        assert meta["fps"] == 15 and meta["size"] == (1120, 480)
+        assert frames == sum(1 for r in rows if int(r["episode"]) == i)    # one frame per step of the trial
+        assert path.stat().st_size < 5e6
