@@ -62,7 +62,7 @@ ENV_FILE = $(or $(STACK_ENV_FILE),compose/stack.env)
 export S3_ADMIN_ENV_FILE := $(or $(S3_ADMIN_ENV_FILE),$(if $(STACK_ENV_FILE),$(dir $(STACK_ENV_FILE))s3-admin.env))
 
 .PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario bench-ppo bench-laps train evaluate video compare export report \
-	env-files doctor up down logs ps scale s3-copy swarm-up swarm-down clean
+	env-files doctor up down logs ps viewer scale s3-copy swarm-up swarm-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -129,6 +129,10 @@ else
 	$(BIN)/python -m stack.compose_launch upload --env-file '$(ENV_FILE)' --model $(MODEL) $(TRACK_FLAG) $(call user_opt,PRESET,--preset) $(call user_opt,REWARD,--reward) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) $(if $(RESUME),--resume) $(RACE_FLAGS)
 	$(DC) up -d --build --scale sim=$(SIMS) trainer sim
 endif
+	$(if $(VIEWER),$(DC) --profile viewer up -d viewer && echo "viewer: http://127.0.0.1:$${VIEWER_PORT:-8100}/")
+
+viewer: install  ## a page on http://127.0.0.1:8100/ showing training live (every sim's cars, a camera, the curves) for every model in models/ (MODE=compose: the stack's bucket; MODEL=a,b or SCENARIO=file to pick; PORT=)
+	$(DRL) viewer $(call opt,MODEL,--model) $(call opt,SCENARIO,--scenario) $(STACK_FLAG) $(call opt,PORT,--port)
 
 scale:  ## change the number of sims while training (SIMS=4; a scenario's model: MODEL=name SIMS=4); a new sim joins at the next iteration
 ifneq ($(and $(MODEL),$(wildcard compose/scenario.generated.yml)),)

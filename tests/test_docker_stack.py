@@ -90,10 +90,11 @@ class Stack:
         self.env_file, self.admin_env_file = workdir / "stack.env", workdir / "s3-admin.env"
         write_env_file(self.env_file, self.admin_env_file)       # what `make up` does
         self.secrets = {**read_env_file(self.env_file), **read_env_file(self.admin_env_file)}
-        self.redis_port, s3_port = free_ports(2)
+        self.redis_port, s3_port, self.viewer_port = free_ports(3)
         self.s3_endpoint = f"http://127.0.0.1:{s3_port}"
         self.env = dict(os.environ, STACK_ENV_FILE=str(self.env_file), S3_ADMIN_ENV_FILE=str(self.admin_env_file),
-                        REDIS_PORT=str(self.redis_port), S3_PORT=str(s3_port), DEEPRACER_MODEL=MODEL,
+                        REDIS_PORT=str(self.redis_port), S3_PORT=str(s3_port), VIEWER_PORT=str(self.viewer_port),
+                        DEEPRACER_MODEL=MODEL,
                         DEEPRACER_S3_BUCKET=BUCKET, DEEPRACER_TRACK="reinvent",
                         DEEPRACER_EPISODES=str(ITERATIONS * EPISODES_PER_ITERATION), DEEPRACER_MINUTES="",
                         DEEPRACER_CARS_PER_SIM="3", DEEPRACER_GATHER_TIMEOUT="30")
@@ -167,6 +168,31 @@ def _check_least_privilege(stack: Stack) -> None:
                               socket_timeout=5).ping()
 
 
+def _check_viewer(stack: Stack) -> None:
+    """The viewer service (profile "viewer") on its loopback port shows the sims' previews and the
+    curves read from the bucket."""
+    import urllib.request
+
+    stack.compose("--profile", "viewer", "up", "-d", "viewer", timeout=300)
+    base = f"http://127.0.0.1:{stack.viewer_port}"
+
+    def state():
+        try:
+            with urllib.request.urlopen(f"{base}/state", timeout=10) as r:
+                data = json.loads(r.read())
+        except OSError:
+            return None
+        sims = data.get(MODEL, {}).get("sims", {})
+        return data if sims and data[MODEL]["curves"] else None
+
+    data = _wait("the viewer showing the sims and curves", state, 180, stack)
+    sim = next(iter(data[MODEL]["sims"]))
+    with urllib.request.urlopen(f"{base}/preview/{MODEL}/{sim}/topdown-0.jpg", timeout=10) as r:
+        assert r.headers["content-type"] == "image/jpeg" and r.read()[:2] == b"\xff\xd8"
+    with urllib.request.urlopen(f"{base}/curves/{MODEL}.png", timeout=30) as r:
+        assert r.read()[:4] == b"\x89PNG"
+
+
 def test_compose_stack_trains_scales_and_survives_a_killed_sim(tmp_path):
     reason = _engine_skip_reason()
     if reason:
@@ -190,6 +216,7 @@ def test_compose_stack_trains_scales_and_survives_a_killed_sim(tmp_path):
         stack.compose("up", "-d", "--scale", "sim=2", timeout=300)
         _wait("checkpoint 2", lambda: (c := folder.latest_checkpoint()) is not None and c.number >= 2, 600, stack)
         timings["2 iterations, 2 sims"] = time.monotonic() - t
+        _check_viewer(stack)
 
         stack.compose("up", "-d", "--no-recreate", "--scale", "sim=3", timeout=300)
         sims = stack.containers("sim")
