@@ -24,6 +24,10 @@ policy) or continuous mean Dense(2) plus a state-independent trainable log-std (
 critics Q(s, a) whose action (B, 2) is concatenated to the sensor embeddings before the middleware,
 each with its own weights, plus target critic copies.
 
+Precision (trainer.precision): ``precision="mixed_bfloat16"`` computes the embedders and the
+middleware in bfloat16 with float32 variables; the heads (logits, mean, log-std, value, Q) compute
+in float32 always. ``float32_twin`` gives the float32 network with the same weights (for export).
+
 Checkpoints: ``tf.train.Checkpoint(net=net, optimizer=opt).write(prefix)`` writes
 ``prefix.index`` and ``prefix.data-00000-of-00001`` (restore with ``.read(prefix)``).
 """
