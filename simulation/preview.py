@@ -15,12 +15,14 @@ well under 2% of the sim's time (measured with ``spent_s``; README).
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import cv2
 import numpy as np
 
 from core.config import CAMERA_SENSORS
+from core.storage import StorageError
 
 from .topdown import CarMark, TopDownView
 
@@ -72,11 +74,22 @@ class Previewer:
         return self._renderer.render(s.x[:1], s.y[:1], s.yaw[:1])[0]
 
     def offer(self, obs: dict[str, np.ndarray], iteration: int, phase: str) -> bool:
-        """Publish when ``interval_s`` has passed since the last publication; True when it did."""
+        """Publish when ``interval_s`` has passed since the last publication; True when it did. A
+        storage that refuses the frames turns previews off (one message); training goes on."""
         now = time.monotonic()
         if not self.enabled or now < self._next:
             return False
         self._next = now + self.interval_s
+        try:
+            self._publish(obs, iteration, phase, now)
+        except StorageError as exc:
+            self.interval_s = 0.0
+            print(f"worker {self.worker}: viewer previews off, the storage refused them: {exc}", file=sys.stderr,
+                  flush=True)
+            return False
+        return True
+
+    def _publish(self, obs: dict[str, np.ndarray], iteration: int, phase: str, now: float) -> None:
         for t, (env, view) in enumerate(zip(self.envs, self.views)):
             s = env.state
             cars = [CarMark(float(x), float(y), float(yaw)) for x, y, yaw, done in zip(s.x, s.y, s.yaw, env.done)
@@ -92,7 +105,6 @@ class Previewer:
         t_status = time.monotonic()
         self.folder.storage.put_bytes(self.folder.preview(self.worker, "status.json"), json.dumps(status).encode())
         self.spent_s += time.monotonic() - t_status
-        return True
 
     def share(self) -> float:
         """Share of the sim's time spent publishing previews (0..1)."""

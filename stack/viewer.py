@@ -29,7 +29,7 @@ from core.storage import Storage, StorageError, StorageKeyError
 
 POLL_S = 0.5
 """Seconds between looks at the storage for new previews and metrics."""
-DISCOVER_S = 5.0
+DISCOVER_S = 15.0
 """Seconds between looks for models (when no list of models was given)."""
 STALE_S = 120.0
 """A sim whose last preview is older than this is shown as idle."""

@@ -60,6 +60,19 @@ def test_previews_off_publish_nothing(tmp_path):
     assert not prev.offer(env.reset(), 0, "training") and folder.storage.list("") == []
 
 
+def test_a_storage_that_refuses_previews_turns_them_off_and_training_goes_on(tmp_path, capsys):
+    from core.storage import StorageError
+
+    class Full(LocalStorage):
+        def put_bytes(self, key, data):
+            raise StorageError(f"no space left for {key}")
+
+    env = BatchedEnv("reinvent_base", None, STATE_META, num_cars=1, seed=0)
+    prev = Previewer(ModelFolder(Full(tmp_path), "m"), 0, env, interval_s=0.001)
+    assert not prev.offer(env.reset(), 0, "training") and not prev.enabled
+    assert "viewer previews off, the storage refused them: no space left" in capsys.readouterr().err
+
+
 def test_the_app_serves_what_the_sims_published_and_nothing_else(tmp_path):
     folder, _ = published(tmp_path, "m", CAMERA_META)
     client = TestClient(build_app(ViewerState(LocalStorage(tmp_path))))
