@@ -469,10 +469,9 @@ def write_outputs(raceline: Raceline, out_dir: str | os.PathLike, track: Track |
 
 
 # ---------------------------------------------------------------------------------------- driving the line
-#: drive_line's pursuit: look this far ahead along the line [s of travel at the current speed], at least
-#: DRIVE_LOOKAHEAD_MIN_M, and aim for the speed the line has this far ahead [s].
-DRIVE_LOOKAHEAD_S = 0.25
-DRIVE_LOOKAHEAD_MIN_M = 0.4
+#: drive_line's driver: it commands the speed the line has this far ahead [s of travel at the current
+#: speed], steers the line's curvature DRIVE_STEER_LEAD_S ahead, and corrects the front axle's
+#: distance from the line with Stanley gain DRIVE_CROSS_GAIN [1/s].
 DRIVE_SPEED_LEAD_S = 0.2
 DRIVE_STEER_LEAD_S = 0.1
 DRIVE_CROSS_GAIN = 2.0
@@ -535,8 +534,7 @@ def drive_line(track: Track, rl: Raceline, speed_scale: float = 1.0, seed: int =
         s = env.state
         speed = float(max(s.speed_mps[0], 0.0))
         front = np.array([s.x[0], s.y[0]]) + car.FRONT_AXLE_X_M * np.array([np.cos(s.yaw[0]), np.sin(s.yaw[0])])
-        gaps = np.hypot(*(rl.xy - front).T)
-        i = int(np.argmin(gaps))
+        i = int(np.argmin(np.hypot(*(rl.xy - front).T)))     # the line station nearest the front axle
         worst = max(worst, float(np.min(np.hypot(*(rl.xy - [s.x[0], s.y[0]]).T))))
         normal = np.array([-np.sin(heading[i]), np.cos(heading[i])])
         cross_m = float((front - rl.xy[i]) @ normal)                     # + = left of the line

@@ -389,7 +389,8 @@ def _cmd_evaluate(args) -> int:
     race = {"resets": True} if args.resets else {}
     if args.off_track_penalty is not None:
         race["off_track_penalty_s"] = args.off_track_penalty
-    res = evaluate(_folder(args), args.track, trials=args.trials, checkpoint=args.checkpoint, race=race,
+    folder = _folder(args)
+    res = evaluate(folder, args.track, trials=args.trials, checkpoint=args.checkpoint, race=race,
                    seed=args.seed, spec_race=race_options_from_args(args), video=args.video,
                    video_dir=(args.video_dir or f"out/{args.model}") if args.video else None)
     table = Table(title=f"evaluation of {args.model} checkpoint {res.checkpoint} on {res.track}")
@@ -411,7 +412,6 @@ def _cmd_evaluate(args) -> int:
         from .lap_analysis import compare_lap, reference_line, summary_line
         from .report import read_simtrace_episodes
 
-        folder = _folder(args)
         rl = reference_line(Track.from_model_folder(folder, res.track, reverse=res.reversed))
         laps = [compare_lap(rows, rl) for rows in read_simtrace_episodes(folder, res.simtrace_key)
                 if rows and rows[-1]["episode_status"] == "lap_complete"]
