@@ -211,6 +211,17 @@ class S3Storage:
         k = self._key(key)
         return self._call("read", k, lambda: self.client.get_object(Bucket=self.bucket, Key=k)["Body"].read())
 
+    def size(self, key: str) -> int:
+        """The object's size in bytes (one HEAD request); StorageKeyError when there is none."""
+        k = self._key(key)
+        try:
+            head = self._call("check", k, lambda: self.client.head_object(Bucket=self.bucket, Key=k))
+        except StorageKeyError:
+            if not self._bucket_ok:
+                self._ensure_bucket()
+            raise
+        return int(head["ContentLength"])
+
     def exists(self, key: str) -> bool:
         k = self._key(key)
         try:

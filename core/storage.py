@@ -41,6 +41,10 @@ class Storage(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def size(self, key: str) -> int:
+        """The object's size in bytes, without reading it; StorageKeyError when there is none."""
+        ...
+
     def list(self, prefix: str = "") -> list[str]:
         """Every key that starts with ``prefix`` (a plain string prefix, as in S3), sorted."""
         ...
@@ -159,6 +163,12 @@ class LocalStorage:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        path = self._path(key)
+        if not path.is_file():
+            raise self._missing(key)
+        return path.stat().st_size
 
     def delete(self, key: str) -> None:
         try:

@@ -92,10 +92,11 @@ class ViewerState:
             view.metrics_version = self._metrics_version(folder)
 
     def _metrics_version(self, folder: ModelFolder) -> str:
+        """The metrics files' names and sizes (they only grow): changes when any is rewritten."""
         parts = []
         for key in folder.training_metrics_keys():
             try:
-                parts.append(f"{key}:{len(self.storage.get_bytes(key))}")
+                parts.append(f"{key}:{self.storage.size(key)}")
             except (StorageKeyError, StorageError):
                 continue
         return "|".join(parts)

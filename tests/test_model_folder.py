@@ -30,6 +30,9 @@ def test_local_storage_round_trip(store, tmp_path):
     store.put_bytes("other/c", b"c")
     assert store.get_bytes("m/model/a.json") == b"{}"
     assert store.exists("m/b.txt") and not store.exists("m/nothing") and not store.exists("m/model")
+    assert store.size("m/model/a.json") == 2
+    with pytest.raises(StorageKeyError):
+        store.size("m/nothing")
     assert store.list("m/") == ["m/b.txt", "m/model/a.json"]
     assert store.list("m/mo") == ["m/model/a.json"]
     assert store.list() == ["m/b.txt", "m/model/a.json", "other/c"]

@@ -41,6 +41,9 @@ def test_round_trip(s3_server, tmp_path):
     store.put_bytes("m/empty", b"")
     assert store.get_bytes("m/model/a.json") == b"{}" and store.get_bytes("m/b.txt") == b"bb"
     assert store.get_bytes("m/empty") == b""
+    assert store.size("m/b.txt") == 2 and store.size("m/empty") == 0
+    with pytest.raises(StorageKeyError):
+        store.size("m/nothing")
     assert store.exists("m/b.txt") and not store.exists("m/nothing") and not store.exists("m/model")
     assert store.list("m/") == ["m/b.txt", "m/empty", "m/model/a.json"]
     assert store.list("m/mo") == ["m/model/a.json"]
