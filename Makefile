@@ -75,7 +75,7 @@ $(BIN)/activate: pyproject.toml
 
 install: $(BIN)/activate  ## create .venv and install the project (and its test tools) into it
 
-test: install  ## run every test (what CI runs; installs redis-server with apt when missing)
+test: install  ## run every test (what CI runs; installs redis-server, chromium and chromium-driver with apt when missing)
 	bash scripts/install-test-services.sh
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
