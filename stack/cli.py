@@ -409,13 +409,12 @@ def _cmd_evaluate(args) -> int:
     if any(t.lap_time_s is not None for t in res.trials):
         from simulation.track import Track
 
-        from .lap_analysis import compare_lap, reference_line, summary_line
-        from .report import read_simtrace_episodes
+        from .lap_analysis import reference_line, summary_line
+        from .report import evaluation_laps
 
         rl = reference_line(Track.from_model_folder(folder, res.track, reverse=res.reversed))
-        laps = [compare_lap(rows, rl) for rows in read_simtrace_episodes(folder, res.simtrace_key)
-                if rows and rows[-1]["episode_status"] == "lap_complete"]
-        console.print(summary_line(min(laps, key=lambda c: c.lap_s)))
+        best, _ = evaluation_laps(folder, res.simtrace_key, rl)
+        console.print(summary_line(best))
     return 0
 
 

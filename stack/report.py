@@ -137,21 +137,23 @@ class Report:
     reference_lap_s: float | None        # the track's reference lap (None: no line for it)
 
 
-def best_evaluation_lap(folder: ModelFolder, track: Track, rl) -> tuple[LapComparison, list[tuple[str, list[dict]]]] | None:
-    """The best completed lap of the latest evaluation against ``rl``, and every completed lap
-    of it as (label, rows); None when it completed none."""
-    found = latest_evaluation_trace(folder)
-    if found is None:
-        return None
-    key, _ = found
+def evaluation_laps(folder: ModelFolder, simtrace_key: str, rl) -> tuple[LapComparison, list[tuple[str, list[dict]]]] | None:
+    """The best completed lap of the evaluation whose sim-trace is ``simtrace_key`` against ``rl``,
+    and every completed lap of it as (label, rows); None when it completed none."""
     laps = [(f"trial {i + 1}", rows)
-            for i, rows in enumerate(read_simtrace_episodes(folder, key))
+            for i, rows in enumerate(read_simtrace_episodes(folder, simtrace_key))
             if rows and rows[-1]["episode_status"] == "lap_complete"]
     if not laps:
         return None
     comparisons = [compare_lap(rows, rl) for _, rows in laps]
     labels = [(f"{label}: {c.lap_s:.2f} s", rows) for (label, rows), c in zip(laps, comparisons)]
     return min(comparisons, key=lambda c: c.lap_s), labels
+
+
+def best_evaluation_lap(folder: ModelFolder, rl) -> tuple[LapComparison, list[tuple[str, list[dict]]]] | None:
+    """evaluation_laps of the latest evaluation; None without one."""
+    found = latest_evaluation_trace(folder)
+    return None if found is None else evaluation_laps(folder, found[0], rl)
 
 
 def write_report(folder: ModelFolder, out_dir: str | Path, track_name: str, reverse: bool = False) -> Report:
@@ -165,7 +167,7 @@ def write_report(folder: ModelFolder, out_dir: str | Path, track_name: str, reve
     laps = plot_evaluation_laps(folder, track_name, out_dir / "evaluation-laps.png")
     if laps is not None:
         written.append(laps)
-    best = best_evaluation_lap(folder, track, rl)
+    best = best_evaluation_lap(folder, rl)
     if best is not None:
         cmp, labelled = best
         written.append(plot_lap_analysis(track, rl, labelled, cmp, out_dir / "lap-analysis.png",
