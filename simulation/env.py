@@ -390,7 +390,7 @@ class BatchedEnv:
         speed_eff = car.clip_speed(speed_eff)
         steer_eff = car.clip_steering(steer_eff)
         self.world.step(car.STEP_S)
-        moved = car.step_kinematics(self.state, speed_eff, np.deg2rad(steer_eff), car.STEP_S, mask=move)
+        moved = self._advance_cars(move, steer_eff, speed_eff)
         self.sim_time_s += car.STEP_S
         m = self.tracks.measure(self.state, self.reversed)
         # progress along the centre line since the start (wrapping at the finish line)
@@ -405,6 +405,12 @@ class BatchedEnv:
         self.immobile = np.where(move & (moved <= IMMOBILE_DISTANCE_M), self.immobile + 1,
                                  np.where(move, 0, self.immobile))
         self._measure = m
+
+    def _advance_cars(self, move: np.ndarray, steer_deg: np.ndarray, speed_mps: np.ndarray) -> np.ndarray:
+        """Move the cars ``move`` (K,) bool for one step with the clipped commands (K,) each, updating
+        ``self.state`` in place; the others stay at rest. Returns each car's distance moved [m] (K,).
+        The fast simulator's car dynamics; another backend (simulation/gazebo) replaces this."""
+        return car.step_kinematics(self.state, speed_mps, np.deg2rad(steer_deg), car.STEP_S, mask=move)
 
     def _current_measure(self) -> Measure:
         """The track-relative measure of every car's current pose (cached until a car moves or restarts)."""
@@ -447,10 +453,8 @@ class BatchedEnv:
         out: dict[str, np.ndarray] = {}
         ranges = None
         for name in self.sensor_names:
-            if name in CAMERA_SENSORS and name != "STEREO_CAMERAS":
-                out[name] = self._camera.render(s.x, s.y, s.yaw, ob)[..., None]
-            elif name == "STEREO_CAMERAS":
-                out[name] = sensors.render_stereo(self._camera, s.x, s.y, s.yaw, ob)
+            if name in CAMERA_SENSORS:
+                out[name] = self._camera_observation(name, ob)
             elif name == "STATE":
                 m = self._current_measure()
                 out[name] = state_sensor.state_vector(self.tracks, s, self.reversed, m.arc_m, m.ref_xy)
@@ -459,6 +463,15 @@ class BatchedEnv:
                     ranges = self._lidar.ranges(s.x, s.y, s.yaw, ob, rng=self.rng)  # noise re-seeded by reset(seed)
                 out[name] = sensors.lidar_input(name, ranges, self.metadata.lidar_config)
         return out
+
+
+    def _camera_observation(self, name: str, obstacles) -> np.ndarray:
+        """The camera sensor ``name``'s frames of every car: (K, 120, 160, 1) uint8, stereo (K, 120, 160, 2).
+        The fast simulator's renderer; another backend (simulation/gazebo) replaces this."""
+        s = self.state
+        if name == "STEREO_CAMERAS":
+            return sensors.render_stereo(self._camera, s.x, s.y, s.yaw, obstacles)
+        return self._camera.render(s.x, s.y, s.yaw, obstacles)[..., None]
 
 
 class DeepRacerEnv(gym.Env):

@@ -1,0 +1,142 @@
+"""Drive a Gazebo sim through the bridge and check what a sim worker relies on; prints one JSON line.
+
+    python -m simulation.gazebo.check [--master http://sim-gazebo:11311] [--track reinvent_base] [--steps 50]
+
+Checks (each a key of "failures" when it does not hold):
+- frames: a camera frame (640x480 RGB) with every step, the simulated clock advancing 1/15 s
+  (to the 1 ms physics step) per step, with no late frames;
+- follows: driving straight (the default action space's straight action, 4/5 of the steps) the car runs
+  0.9-1.2 times the commanded speed after a second; then steering fully left turns it left (yaw rate
+  > 0.3 rad/s);
+- pose: a car put at a pose reports that pose (within 2 cm and 0.02 rad) after settling for a frame;
+- params: the reward params GazeboEnv passes to the reward function equal the fast simulator's for the
+  same pose (the fast env with its car placed where Gazebo's is), within 1e-6 relative.
+Also reports the bridge's steps per second (wall clock) over the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+from .. import car
+from ..env import BatchedEnv
+from ..track import Track
+from .client import GazeboClient
+from .env import MASTER_URI_ENV, DEFAULT_MASTER_URI, GazeboEnv
+
+
+class _Recorder:
+    """A reward function that keeps the params it was given."""
+
+    def __init__(self):
+        self.params: list[dict] = []
+
+    def __call__(self, params, car_index, episode, step):
+        self.params.append(dict(params))
+        return 1.0
+
+
+def _compare_params(a: dict, b: dict) -> list[str]:
+    bad = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, (float, int)) and not isinstance(va, bool) and isinstance(vb, (float, int)):
+            if not math.isclose(float(va), float(vb), rel_tol=1e-6, abs_tol=1e-6):
+                bad.append(f"{key}: {va} != {vb}")
+        elif isinstance(va, (list, tuple)) and isinstance(vb, (list, tuple)):
+            if len(va) != len(vb) or not np.allclose(np.asarray(va, float), np.asarray(vb, float), atol=1e-6):
+                bad.append(f"{key}: {va} != {vb}")
+        elif va != vb:
+            bad.append(f"{key}: {va!r} != {vb!r}")
+    return bad
+
+
+def run_check(master_uri: str, track: str = "reinvent_base", steps: int = 50) -> dict:
+    failures: dict[str, str] = {}
+    client = GazeboClient(master_uri)
+    rec = _Recorder()
+    t0 = time.perf_counter()
+    env = GazeboEnv(track, reward_function=rec, model_metadata=None, seed=0, autoreset=False, client=client)
+    load_s = time.perf_counter() - t0
+    env.reset(seed=0)
+    straight = 0   # discrete default action space: find the straight and the hardest-left actions
+    table = list(zip(env._steer_table, env._speed_table))
+    straight = min(range(len(table)), key=lambda i: (abs(table[i][0]), -table[i][1]))
+    left = max(range(len(table)), key=lambda i: table[i][0])
+    times, frames_ok, late, speeds, yaw_rates = [], 0, 0, [], []
+    t0 = time.perf_counter()
+    for i in range(steps):
+        action = straight if i < steps * 4 // 5 else left
+        judged = (env.state.subset(np.arange(1)), env.steps.copy(), env.lap_distance_m.copy(),
+                  env.prev_arc_m.copy(), env.sim_time_s.copy(), action)
+        r = env.step(np.array([action]))
+        g = env.last_gazebo
+        times.append(g.state["sim_time_s"])
+        frames_ok += int(len(g.frames) == 1 and g.frames[0].shape == (480, 640, 3))
+        late += int(g.state["extra_steps"] > 0)
+        speeds.append(float(env.state.speed_mps[0]))
+        yaw_rates.append(float(env.state.yaw_rate_rps[0]))
+        if r.done[0]:
+            if i < steps * 4 // 5:
+                failures["episode"] = f"the episode ended at step {i + 1} while driving straight ({r.status[0]})"
+            break
+    wall_s = time.perf_counter() - t0
+    dts = np.diff(times)
+    if frames_ok != len(times) or late or not np.all(np.abs(dts - car.STEP_S) <= 0.0011):
+        failures["frames"] = (f"{frames_ok}/{len(times)} steps had a 640x480 frame, {late} late, "
+                              f"clock steps {sorted(set(np.round(dts, 4).tolist()))} s")
+    n_straight = steps * 4 // 5
+    cmd = table[straight][1]
+    v = float(np.mean(speeds[15:n_straight])) if n_straight > 15 else float("nan")
+    turn = float(np.mean(yaw_rates[n_straight + 3:])) if len(yaw_rates) > n_straight + 3 else float("nan")
+    if not (0.9 * cmd <= v <= 1.2 * cmd) or not turn > 0.3:
+        failures["follows"] = (f"straight at {cmd} m/s commanded ran {v:.3f} m/s; "
+                               f"{table[left][0]} deg left turned at {turn:.3f} rad/s")
+    # pose: put the car somewhere else on the track and read it back
+    tr = env.tracks.forward
+    x, y, yaw = tr.pose_at(tr.length_m * 0.37)
+    g = client.set_pose(float(x), float(y), float(yaw)).state
+    if math.hypot(g["x"] - x, g["y"] - y) > 0.02 or abs(math.remainder(g["yaw"] - yaw, 2 * math.pi)) > 0.02:
+        failures["pose"] = f"put at ({x:.3f}, {y:.3f}, {yaw:.3f}), reported ({g['x']:.3f}, {g['y']:.3f}, {g['yaw']:.3f})"
+    # params: the last reward call's params against the fast env's for the same pose and step facts
+    last = rec.params[-1] if rec.params else None
+    fast_rec = _Recorder()
+    fast = BatchedEnv(Track.load(track), reward_function=fast_rec, seed=0, autoreset=False)
+    fast.reset(seed=0)
+    param_diffs: list[str] = ["no reward call"] if last is None else []
+    if last is not None:
+        # the fast env in the state the last Gazebo step was judged in: same pose, motion and counters
+        state, steps_done, lap_m, prev_arc, sim_s, action = judged
+        fast.state = state
+        fast.steps[:], fast.lap_distance_m[:], fast.prev_arc_m[:], fast.sim_time_s[:] = steps_done, lap_m, prev_arc, sim_s
+        fast.preparing[:] = False
+        fast._measure = None
+        fast.step(np.array([action]))
+        param_diffs = _compare_params(last, fast_rec.params[-1])
+    if param_diffs:
+        failures["params"] = "; ".join(param_diffs[:6])
+    return {"ok": not failures, "failures": failures, "steps": len(times), "steps_per_s": len(times) / wall_s,
+            "world_load_s": round(load_s, 2), "speed_mps": round(v, 3), "turn_rate_rps": round(turn, 3),
+            "clock_steps_s": sorted(set(np.round(dts, 4).tolist())), "cameras": env.world_reply.get("cameras")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import os
+    ap = argparse.ArgumentParser(prog="python -m simulation.gazebo.check", description=__doc__.split("\n")[0])
+    ap.add_argument("--master", default=os.environ.get(MASTER_URI_ENV, DEFAULT_MASTER_URI))
+    ap.add_argument("--track", default="reinvent_base")
+    ap.add_argument("--steps", type=int, default=50)
+    args = ap.parse_args(argv)
+    result = run_check(args.master, args.track, args.steps)
+    print(json.dumps(result))
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""A Gazebo world for any track file, and the car, as SDF text plus OBJ meshes.
+
+The bridge plugin (images/gazebo/bridge) receives these over ROS, writes the meshes into a folder of its
+own (``@WORLD_DIR@`` in the SDF) and inserts the models, so the Gazebo image needs neither track files
+nor Python packages of ours. Every geometric fact comes from its one home:
+
+- the road, its white border lines (LINE_WIDTH_M, inside the road edge), the dashed centre line
+  (CENTER_* figures), the walls (``walls_rectangle``, WALL_HEIGHT_M) and the material grays
+  (``PALETTES``): simulation/scenery.py, read from the reference's meshes and textures;
+- the car: docs/gazebo-v5-facts.md section 1 (simapp v5.3.3b URDF and racecar.gazebo): link masses and
+  inertias, joint origins and limits, wheel friction 0.5 with kp 1e6 / kd 1, the camera at its reference
+  pose. The reference's collision shapes are STL meshes; ours are primitives of the meshes' sizes
+  (wheel cylinders of radius 0.036 m, the body shell's bounding box), stated here because the
+  reference's files are not copied.
+
+Materials are gray (ambient = diffuse = the texture's mean gray, no specular): the fast simulator's
+camera sees gray too, and the network sees only Y. Objects (boxes, bot cars) are not placed yet.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import car
+from ..scenery import (CENTER_DASH_M, CENTER_DASH_START_M, CENTER_GAP_M, CENTER_WIDTH_M, LINE_WIDTH_M,
+                       PALETTES, WALL_HEIGHT_M, palette_name, walls_rectangle)
+from ..track import Track
+
+TRACK_MODEL = "racetrack"
+CAR_MODEL = "racecar"
+#: Heights of the flat visuals above the ground [m] (the reference's split-link worlds: road +0.001,
+#: lines +0.002); the car drives on the ground plane of images/gazebo/base.world.
+ROAD_Z_M = 0.001
+LINE_Z_M = 0.002
+WALL_THICKNESS_M = 0.1
+#: Field visual beyond the walls (or around the track where there are none) [m].
+FIELD_MARGIN_M = 20.0
+
+# ---------------------------------------------------------------------- car facts (docs/gazebo-v5-facts.md 1)
+CHASSIS_Z_M = 0.023249                       # base_link_joint
+CHASSIS_MASS_KG = 5.0
+CHASSIS_INERTIA = (0.010609, 0.050409, 0.05865)
+WHEEL_MASS_KG = 0.34055
+WHEEL_INERTIA = (0.00026046, 0.00041226, 0.00026046)
+HINGE_MASS_KG = 0.1
+HINGE_INERTIA = (4e-6, 4e-6, 4e-6)
+#: Wheel collision radius [m] and widths (rear, front) [m]: the wheel STL meshes' bounding boxes.
+WHEEL_RADIUS_M = 0.036
+WHEEL_WIDTH_M = (0.034, 0.035)
+WHEEL_MU = 0.5
+WHEEL_KP, WHEEL_KD = 1e6, 1.0
+JOINT_EFFORT_NM = 10.0
+JOINT_VELOCITY_RAD_S = 100.0
+#: joint origins in the chassis frame: rear wheels, steering hinges (the front wheels sit on the hinges)
+REAR_WHEEL_XYZ = (-0.081663, 0.08105, 0.01575)
+HINGE_XYZ = (0.082311, 0.079601, 0.011759)
+FRONT_TOE_RAD = {"left": 0.0022537, "right": 0.0065592}
+#: the body shell's collision box in the chassis frame: x -0.158..0.166, y +-0.094, z 0.0006..0.195 [m]
+BODY_BOX_M = ((-0.158, -0.094, 0.0006 + 2e-5), (0.166, 0.094, 0.195 + 2e-5))
+CAMERA_IMAGE_PX = (640, 480)
+CAMERA_CLIP_M = (0.02, 300.0)
+CAMERA_RATE_HZ = 15
+
+
+def _gray(level: float) -> str:
+    g = max(0.0, min(1.0, level / 255.0))
+    return f"{g:.4f} {g:.4f} {g:.4f} 1"
+
+
+def _material(level: float) -> str:
+    c = _gray(level)
+    return f"<material><ambient>{c}</ambient><diffuse>{c}</diffuse><specular>0 0 0 1</specular></material>"
+
+
+# ---------------------------------------------------------------------- meshes
+def _quads_obj(quads: np.ndarray, z_m: float, name: str) -> str:
+    """Flat quads (Q, 4, 2) [m] at height z as an OBJ mesh facing up (two triangles each)."""
+    lines = [f"# {name}: {len(quads)} quads, made by deepracer-local", "vn 0 0 1"]
+    for q in quads:
+        for x, y in q:
+            lines.append(f"v {x:.5f} {y:.5f} {z_m:.4f}")
+    for i, q in enumerate(quads):
+        a, b, c, d = (4 * i + k + 1 for k in range(4))
+        # wind counter-clockwise seen from above (a visible upper face)
+        area = 0.0
+        for k in range(4):
+            (x0, y0), (x1, y1) = q[k], q[(k + 1) % 4]
+            area += x0 * y1 - x1 * y0
+        if area < 0:
+            b, d = d, b
+        lines.append(f"f {a}//1 {b}//1 {c}//1")
+        lines.append(f"f {a}//1 {c}//1 {d}//1")
+    return "\n".join(lines) + "\n"
+
+
+def road_quads(track: Track) -> np.ndarray:
+    """(N-1, 4, 2) the road between the two borders, segment by segment [m]."""
+    lb, rb = track.left_border, track.right_border
+    return np.stack([lb[:-1], rb[:-1], rb[1:], lb[1:]], axis=1)
+
+
+def border_line_quads(track: Track) -> np.ndarray:
+    """The white border lines: strips LINE_WIDTH_M wide on the road, along the inside of each edge [m]."""
+    out = []
+    for border in (track.left_border, track.right_border):
+        inward = track.waypoints - border
+        inward = inward / np.maximum(np.linalg.norm(inward, axis=1, keepdims=True), 1e-9)
+        inner = border + LINE_WIDTH_M * inward
+        out.append(np.stack([border[:-1], inner[:-1], inner[1:], border[1:]], axis=1))
+    return np.concatenate(out, axis=0)
+
+
+def center_dash_quads(track: Track) -> np.ndarray:
+    """The centre line's dashes: CENTER_DASH_M long, CENTER_WIDTH_M wide, CENTER_GAP_M apart, the first
+    one starting CENTER_DASH_START_M along the centre line [m]."""
+    period = CENTER_DASH_M + CENTER_GAP_M
+    starts = np.arange(CENTER_DASH_START_M, track.length_m - CENTER_DASH_M, period)
+    if starts.size == 0:
+        return np.zeros((0, 4, 2))
+    a, b = track.center_at(starts), track.center_at(starts + CENTER_DASH_M)
+    along = b - a
+    along /= np.maximum(np.linalg.norm(along, axis=1, keepdims=True), 1e-9)
+    side = np.stack([-along[:, 1], along[:, 0]], axis=1) * (CENTER_WIDTH_M / 2)
+    return np.stack([a + side, a - side, b - side, b + side], axis=1)
+
+
+# ---------------------------------------------------------------------- track model
+@dataclass
+class WorldBundle:
+    """What the bridge needs to build a world: mesh files, model SDFs, their names, camera count."""
+
+    files: dict[str, str]
+    models: list[str]
+    names: list[str]
+    cameras: int
+    #: what the car carries ("camera", "stereo" or "none"); the bridge keeps its car and refuses another
+    car_key: str = "none"
+    walls_m: tuple[float, float, float, float] | None = None
+    meta: dict = field(default_factory=dict)
+
+    def message(self, request_id: str) -> str:
+        """The JSON of the bridge's ``/deepracer/world`` message."""
+        return json.dumps({"id": request_id, "files": self.files, "models": self.models, "names": self.names,
+                           "remove": [TRACK_MODEL], "cameras": self.cameras, "car_key": self.car_key})
+
+
+def track_sdf(track: Track) -> tuple[str, dict[str, str], tuple[float, float, float, float] | None]:
+    """The static track model (SDF), its mesh files, and the walls' inner rectangle (None: no walls)."""
+    pal = PALETTES[palette_name(track.name) or "reinvent_base"]
+    files = {
+        "road.obj": _quads_obj(road_quads(track), ROAD_Z_M, "road"),
+        "lines.obj": _quads_obj(border_line_quads(track), LINE_Z_M, "border lines"),
+        "center.obj": _quads_obj(center_dash_quads(track), LINE_Z_M, "centre dashes"),
+    }
+    walls = walls_rectangle(track)
+    pts = np.concatenate([track.inner_border, track.outer_border])
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    if walls is not None:
+        lo, hi = np.minimum(lo, walls[:2]), np.maximum(hi, walls[2:])
+    cx, cy = (lo + hi) / 2
+    fx, fy = hi - lo + 2 * FIELD_MARGIN_M
+    visuals = [
+        f'<visual name="field"><pose>{cx:.4f} {cy:.4f} 0 0 0 0</pose><geometry><plane><normal>0 0 1</normal>'
+        f'<size>{fx:.3f} {fy:.3f}</size></plane></geometry>{_material(pal.field)}</visual>',
+    ]
+    for name, level in (("road", pal.road), ("lines", pal.line), ("center", pal.center)):
+        visuals.append(f'<visual name="{name}"><geometry><mesh><uri>file://@WORLD_DIR@/{name}.obj</uri></mesh>'
+                       f'</geometry>{_material(level)}</visual>')
+    collisions = []
+    if walls is not None:
+        x0, y0, x1, y1 = walls
+        t, h = WALL_THICKNESS_M, WALL_HEIGHT_M
+        boxes = {   # name: centre x, centre y, size x, size y (inner faces on the rectangle)
+            "wall_south": ((x0 + x1) / 2, y0 - t / 2, x1 - x0 + 2 * t, t),
+            "wall_north": ((x0 + x1) / 2, y1 + t / 2, x1 - x0 + 2 * t, t),
+            "wall_west": (x0 - t / 2, (y0 + y1) / 2, t, y1 - y0),
+            "wall_east": (x1 + t / 2, (y0 + y1) / 2, t, y1 - y0),
+        }
+        for name, (x, y, sx, sy) in boxes.items():
+            geo = f"<geometry><box><size>{sx:.4f} {sy:.4f} {h}</size></box></geometry>"
+            pose = f"<pose>{x:.4f} {y:.4f} {h / 2} 0 0 0</pose>"
+            visuals.append(f'<visual name="{name}">{pose}{geo}{_material(pal.wall)}</visual>')
+            collisions.append(f'<collision name="{name}">{pose}{geo}</collision>')
+    sdf = (f'<?xml version="1.0"?><sdf version="1.6"><model name="{TRACK_MODEL}"><static>true</static>'
+           f'<link name="track">{"".join(visuals)}{"".join(collisions)}</link></model></sdf>')
+    return sdf, files, walls
+
+
+# ---------------------------------------------------------------------- car model
+def _inertial(mass: float, inertia: tuple[float, float, float]) -> str:
+    ixx, iyy, izz = inertia
+    return (f"<inertial><mass>{mass}</mass><inertia><ixx>{ixx}</ixx><ixy>0</ixy><ixz>0</ixz><iyy>{iyy}</iyy>"
+            f"<iyz>0</iyz><izz>{izz}</izz></inertia></inertial>")
+
+
+def _wheel_link(name: str, xyz: tuple[float, float, float], yaw: float, width_m: float) -> str:
+    x, y, z = xyz
+    geo = f"<geometry><cylinder><radius>{WHEEL_RADIUS_M}</radius><length>{width_m}</length></cylinder></geometry>"
+    rot = f"<pose>0 0 0 {math.pi / 2:.6f} 0 0</pose>"
+    surface = (f"<surface><friction><ode><mu>{WHEEL_MU}</mu><mu2>{WHEEL_MU}</mu2><fdir1>1 0 0</fdir1></ode>"
+               f"</friction><contact><ode><kp>{WHEEL_KP:g}</kp><kd>{WHEEL_KD}</kd></ode></contact></surface>")
+    return (f'<link name="{name}"><pose>{x} {y} {z} 0 0 {yaw}</pose>{_inertial(WHEEL_MASS_KG, WHEEL_INERTIA)}'
+            f'<collision name="collision">{rot}{geo}{surface}</collision>'
+            f'<visual name="visual">{rot}{geo}{_material(20)}</visual></link>')
+
+
+def _revolute(name: str, parent: str, child: str, axis: str) -> str:
+    # continuous joints (the URDF's): no position limit; the effort and velocity limits apply
+    return (f'<joint name="{name}" type="revolute"><parent>{parent}</parent><child>{child}</child><axis>'
+            f'<xyz>{axis}</xyz><limit><lower>-1e16</lower><upper>1e16</upper><effort>{JOINT_EFFORT_NM}</effort>'
+            f'<velocity>{JOINT_VELOCITY_RAD_S}</velocity></limit></axis></joint>')
+
+
+def _camera_sensor(name: str, lens_left_m: float) -> str:
+    # the lens relative to the chassis link (which sits CHASSIS_Z_M above the model origin)
+    w, h = CAMERA_IMAGE_PX
+    near, far = CAMERA_CLIP_M
+    return (f'<sensor name="{name}" type="camera"><pose>{car.CAMERA_AHEAD_M} {lens_left_m} '
+            f'{car.CAMERA_HEIGHT_M - CHASSIS_Z_M:.5f} 0 {car.CAMERA_PITCH_DOWN_RAD} 0</pose>'
+            f'<always_on>1</always_on><update_rate>{CAMERA_RATE_HZ}</update_rate><camera name="zed">'
+            f'<horizontal_fov>{car.CAMERA_HFOV_RAD}</horizontal_fov><image><width>{w}</width><height>{h}</height>'
+            f'<format>R8G8B8</format></image><clip><near>{near}</near><far>{far}</far></clip></camera></sensor>')
+
+
+def camera_names(sensors: list[str]) -> list[str]:
+    """The reference's camera sensor names for a model's sensors, in the bridge's (sorted) order."""
+    if "STEREO_CAMERAS" in sensors:
+        return ["zed_camera_left_sensor", "zed_camera_right_sensor"]
+    if any(s in ("FRONT_FACING_CAMERA", "LEFT_CAMERA") for s in sensors):
+        return ["zed_camera_left_sensor"]
+    return []
+
+
+def car_sdf(sensors: list[str]) -> str:
+    """The car as an SDF model named ``racecar`` whose origin is the chassis centre (base_link)."""
+    cz = CHASSIS_Z_M
+    (bx0, by0, bz0), (bx1, by1, bz1) = BODY_BOX_M
+    body_geo = f"<geometry><box><size>{bx1 - bx0:.4f} {by1 - by0:.4f} {bz1 - bz0:.4f}</size></box></geometry>"
+    body_pose = f"<pose>{(bx0 + bx1) / 2:.4f} {(by0 + by1) / 2:.4f} {(bz0 + bz1) / 2:.4f} 0 0 0</pose>"
+    cams = camera_names(sensors)
+    if len(cams) == 2:
+        sensor_xml = (_camera_sensor(cams[0], car.STEREO_HALF_BASELINE_M)
+                      + _camera_sensor(cams[1], -car.STEREO_HALF_BASELINE_M))
+    elif cams:
+        sensor_xml = _camera_sensor(cams[0], 0.0)
+    else:
+        sensor_xml = ""
+    parts = [
+        f'<link name="chassis"><pose>0 0 {cz} 0 0 0</pose>{_inertial(CHASSIS_MASS_KG, CHASSIS_INERTIA)}'
+        f'<collision name="body">{body_pose}{body_geo}</collision>'
+        f'<visual name="body">{body_pose}{body_geo}{_material(40)}</visual>{sensor_xml}</link>',
+    ]
+    rx, ry, rz = REAR_WHEEL_XYZ
+    hx, hy, hz = HINGE_XYZ
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        parts.append(_wheel_link(f"{side}_rear_wheel", (rx, sign * ry, cz + rz), 0.0, WHEEL_WIDTH_M[0]))
+        parts.append(_revolute(f"{side}_rear_wheel_joint", "chassis", f"{side}_rear_wheel", "0 1 0"))
+        parts.append(f'<link name="{side}_steering_hinge"><pose>{hx} {sign * hy} {cz + hz} 0 0 0</pose>'
+                     f'{_inertial(HINGE_MASS_KG, HINGE_INERTIA)}</link>')
+        parts.append(_revolute(f"{side}_steering_hinge_joint", "chassis", f"{side}_steering_hinge", "0 0 1"))
+        parts.append(_wheel_link(f"{side}_front_wheel", (hx, sign * hy, cz + hz), FRONT_TOE_RAD[side],
+                                 WHEEL_WIDTH_M[1]))
+        parts.append(_revolute(f"{side}_front_wheel_joint", f"{side}_steering_hinge", f"{side}_front_wheel",
+                               "0 1 0"))
+    return (f'<?xml version="1.0"?><sdf version="1.6"><model name="{CAR_MODEL}"><pose>0 0 0.05 0 0 0</pose>'
+            f'{"".join(parts)}</model></sdf>')
+
+
+def world_bundle(track: Track, sensors: list[str]) -> WorldBundle:
+    """Everything the bridge needs for ``track`` (driven either way: the world is the same) and a car with
+    the model's ``sensors`` (cameras; a lidar is not mounted yet)."""
+    sdf, files, walls = track_sdf(track)
+    cams = camera_names(sensors)
+    return WorldBundle(files=files, models=[sdf, car_sdf(sensors)], names=[TRACK_MODEL, CAR_MODEL],
+                       cameras=len(cams), car_key={0: "none", 1: "camera", 2: "stereo"}[len(cams)], walls_m=walls,
+                       meta={"track": track.name, "road_quads": len(road_quads(track))})
