@@ -146,7 +146,7 @@ s3-copy: install  ## copy model folders between two S3 endpoints, verified by si
 	$(BIN)/python -m stack.s3_copy --from '$(FROM)' --to '$(TO)' $(if $(MODELS),--models '$(MODELS)')
 
 down:  ## stop the stack (models stay in the S3 volume; `docker-compose ... down -v` deletes them)
-	$(DC) down --remove-orphans
+	$(DC) --profile viewer --profile gazebo down --remove-orphans
 
 logs:  ## follow the stack's logs
 	$(DC) logs -f --tail 100
@@ -162,8 +162,12 @@ swarm-up: env-files  ## deploy the stack on Docker Swarm: MODEL on TRACK with SI
 swarm-down:  ## remove the swarm stack (the models stay in its S3 volume)
 	bash scripts/swarm.sh down
 
-evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n; VIDEO=1: an MP4 per trial)
+evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n; VIDEO=1: an MP4 per trial; BACKEND=gazebo: the same trials in the fast simulator and in a Gazebo sim side by side, in compose)
+ifeq ($(BACKEND),gazebo)
+	DC='$(DC)' bash scripts/gazebo-run.sh evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG)
+else
 	$(DRL) evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG) $(if $(VIDEO),--video)
+endif
 
 video: install  ## an evaluation lap of MODEL on TRACK recorded as an MP4 (out/<model>/evaluation-<ts>/trial-1.mp4; TRIALS=1)
 	$(DRL) evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(if $(filter-out file default undefined,$(origin TRIALS)),$(TRIALS),1) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG) --video

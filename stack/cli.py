@@ -390,6 +390,8 @@ def _cmd_evaluate(args) -> int:
     if args.off_track_penalty is not None:
         race["off_track_penalty_s"] = args.off_track_penalty
     folder = _folder(args)
+    if args.backend == "gazebo":
+        return _sim_to_sim(args, folder, race, race_options_from_args(args))
     res = evaluate(folder, args.track, trials=args.trials, checkpoint=args.checkpoint, race=race,
                    seed=args.seed, spec_race=race_options_from_args(args), video=args.video,
                    video_dir=(args.video_dir or f"out/{args.model}") if args.video else None)
@@ -415,6 +417,30 @@ def _cmd_evaluate(args) -> int:
         rl = reference_line(Track.from_model_folder(folder, res.track, reverse=res.reversed))
         best, _ = evaluation_laps(folder, res.simtrace_key, rl)
         console.print(summary_line(best))
+    return 0
+
+
+def _sim_to_sim(args, folder, race: dict, spec_race: dict) -> int:
+    """evaluate --backend gazebo: the same trials in the fast simulator and in the Gazebo sim, side by side."""
+    from .sim_to_sim import compare_backends, plot_sim_to_sim
+
+    if args.video:
+        raise ValueError("VIDEO=1 is not available with BACKEND=gazebo yet")
+    summaries = compare_backends(folder, args.track, trials=args.trials, checkpoint=args.checkpoint, race=race,
+                                 seed=args.seed, spec_race=spec_race, gazebo_master_uri=args.gazebo)
+    res = summaries[0].result
+    table = Table(title=f"{args.model} checkpoint {res.checkpoint} on {res.track}: fast simulator vs Gazebo (v5 car)")
+    for col in ("simulator", "laps", "mean progress", "best lap s", "mean lap s", "off track", "trials (status)"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for s in summaries:
+        table.add_row(s.backend, f"{s.laps}/{s.trials}", f"{s.mean_progress:.1f}%",
+                      f"{s.best_lap_s:.3f}" if s.best_lap_s is not None else "-",
+                      f"{s.mean_lap_s:.3f}" if s.mean_lap_s is not None else "-", str(s.off_track),
+                      ", ".join(f"{t.progress:.0f}% {t.status}" for t in s.result.trials))
+    console.print(table)
+    for s in summaries:
+        console.print(f"{s.backend}: wrote {s.result.metrics_key} and {s.result.simtrace_key}")
+    console.print(f"wrote {plot_sim_to_sim(folder, summaries, args.video_dir or f'out/{args.model}')}")
     return 0
 
 
@@ -564,6 +590,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--video-dir", help="where the videos are copied to (default out/<model>)")
     ev.add_argument("--models-dir")
     ev.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
+    ev.add_argument("--backend", choices=("fast", "gazebo"), default="fast",
+                    help="gazebo: race in the fast simulator and in a Gazebo sim, side by side (sim-to-sim)")
+    ev.add_argument("--gazebo", help="the Gazebo sim's ROS master (default $GAZEBO_MASTER_URI or "
+                    "http://127.0.0.1:11311; make evaluate BACKEND=gazebo runs it in compose)")
     add_race_arguments(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
@@ -625,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.storage import StorageError, StorageKeyError
     from core.transport import TransportError
     from simulation.reward import RewardFunctionError
+    from simulation.gazebo.client import GazeboError
     from simulation.track_sources import UnknownTrackError
 
     args = build_parser().parse_args(argv)
@@ -644,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(str(exc), markup=False, highlight=False)
         return 1
     except (UnknownTrackError, ConfigError, ValueError, FileNotFoundError, StorageKeyError, StorageError,
-            TransportError) as exc:
+            TransportError, GazeboError) as exc:
         err_console.print(f"error: {exc}", style="red", markup=False, highlight=False)
         return 2
     except KeyboardInterrupt:

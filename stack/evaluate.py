@@ -127,18 +127,60 @@ class _Recorder:
         return [v.close() for v in self.videos]
 
 
+#: Simulators evaluate can race in: the fast simulator (all trials at once) or a Gazebo sim
+#: (simulation/gazebo: one car, trials one after another; GAZEBO_MASTER_URI names it).
+BACKENDS = ("fast", "gazebo")
+
+
+def _race(env, obs: dict, policy: FrozenPolicy, rng: np.random.Generator, metadata, route: Track,
+          recorder: "_Recorder | None", first_trial: int) -> tuple[list[TrialResult], list[dict]]:
+    """Race every car of ``env`` from its first observations ``obs`` (just reset) until each finishes: car
+    i is trial ``first_trial + i``. Returns the trials' results and sim-trace rows."""
+    k = env.k
+    start_ms = time.time() * 1000
+    results: list[TrialResult | None] = [None] * k
+    rows: list[dict] = []
+    while any(r is None for r in results):
+        actions, _, _ = policy.act(obs, rng, greedy=True)
+        live = np.array([res is None for res in results])
+        if recorder is not None:
+            recorder.record(env, obs, actions, np.flatnonzero(live))
+        r = env.step(actions)
+        rows += simtrace_rows(r, actions, metadata.is_discrete, env.tracks.forward.length_m, np.flatnonzero(live),
+                              [route.name] * k)
+        for i in np.flatnonzero(r.done & live).tolist():
+            status = rs.STATUSES[int(r.status[i])]
+            lap = status == "lap_complete"
+            results[i] = TrialResult(
+                trial=first_trial + i, status=status, progress=float(r.progress[i]),
+                lap_time_s=float(r.steps[i] / STEP_HZ) if lap else None,
+                sim_time_s=float(r.steps[i] / STEP_HZ), penalty_s=float(r.penalty_s[i]),
+                off_track=int(r.off_track_count[i]), crashed=int(r.crash_count[i]),
+                reversed=int(r.reversed_count[i]), immobilized=int(r.immobilized_count[i]),
+                resets=int(r.reset_count[i]), start_time_ms=start_ms)
+        obs = r.obs
+    return results, rows
+
+
 def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, checkpoint: str | int | None = "last",
              race: dict | None = None, seed: int = 0, spec_race: dict | None = None, video: bool = False,
-             video_dir: str | Path | None = None) -> EvaluationResult:
+             video_dir: str | Path | None = None, backend: str = "fast",
+             gazebo_master_uri: str | None = None) -> EvaluationResult:
     """Run ``trials`` evaluation laps of ``folder``'s policy; write metrics and sim-trace into the folder.
 
     The race (type, objects, bots, direction) is the model's run spec (training_params.yaml) with
     ``spec_race`` (run-spec names, e.g. race_type) on top; ``track`` defaults to the spec's track;
     ``race`` holds evaluation options of simulation.race.RaceConfig (resets, penalties).
     ``video``: also an MP4 per trial (stack.video) into the folder's ``evaluation-<ts>/video/`` and,
-    when given, ``video_dir``. Without it nothing is rendered or encoded."""
+    when given, ``video_dir``. Without it nothing is rendered or encoded.
+    ``backend``: BACKENDS; with "gazebo" the trials run one after another on the Gazebo sim's car
+    (``gazebo_master_uri``, default $GAZEBO_MASTER_URI)."""
     if trials < 1:
         raise ValueError(f"TRIALS must be >= 1, got {trials}")
+    if backend not in BACKENDS:
+        raise ValueError(f"BACKEND {backend!r} is not one of {', '.join(BACKENDS)}")
+    if backend == "gazebo" and video:
+        raise ValueError("VIDEO=1 is not available with BACKEND=gazebo yet")
     specs = read_run_specs(folder)
     spec = dataclasses.replace(specs[0], **(spec_race or {})) if specs else \
         folder.new_training_params(**(spec_race or {}))
@@ -156,32 +198,25 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
     rng = np.random.default_rng(seed)
     reward = IsolatedRewardFunction(folder.storage.get_bytes(folder.reward_function()), copies=trials,
                                     display_path=f"{folder.reward_function()} ({folder.storage.describe()})")
-    env = BatchedEnv(route, reward, metadata, race_cfg, num_cars=trials, seed=seed, autoreset=False)
-    obs = env.reset()
     tmp = tempfile.TemporaryDirectory(prefix="deepracer-video-") if video else None
     recorder = _Recorder(route, metadata, trials, Path(tmp.name)) if tmp else None
-    start_ms = time.time() * 1000
-    results: list[TrialResult | None] = [None] * trials
-    rows: list[dict] = []
-    while any(r is None for r in results):
-        actions, _, _ = policy.act(obs, rng, greedy=True)
-        live = np.array([res is None for res in results])
-        if recorder is not None:
-            recorder.record(env, obs, actions, np.flatnonzero(live))
-        r = env.step(actions)
-        rows += simtrace_rows(r, actions, metadata.is_discrete, env.tracks.forward.length_m, np.flatnonzero(live),
-                              [route.name] * trials)
-        for i in np.flatnonzero(r.done & live).tolist():
-            status = rs.STATUSES[int(r.status[i])]
-            lap = status == "lap_complete"
-            results[i] = TrialResult(
-                trial=i + 1, status=status, progress=float(r.progress[i]),
-                lap_time_s=float(r.steps[i] / STEP_HZ) if lap else None,
-                sim_time_s=float(r.steps[i] / STEP_HZ), penalty_s=float(r.penalty_s[i]),
-                off_track=int(r.off_track_count[i]), crashed=int(r.crash_count[i]),
-                reversed=int(r.reversed_count[i]), immobilized=int(r.immobilized_count[i]),
-                resets=int(r.reset_count[i]), start_time_ms=start_ms)
-        obs = r.obs
+    if backend == "gazebo":
+        from simulation.gazebo.env import GazeboEnv
+
+        env = GazeboEnv(route, reward, metadata, race_cfg, num_cars=1, seed=seed, autoreset=False,
+                        master_uri=gazebo_master_uri)
+        results, rows = [], []
+        for t in range(trials):   # one car: the trials one after another
+            obs = env.reset(seed=seed + t)
+            res, trial_rows = _race(env, obs, policy, rng, metadata, route, recorder, first_trial=t + 1)
+            results += res
+            for row in trial_rows:
+                row["episode"] = t
+            rows += trial_rows
+    else:
+        env = BatchedEnv(route, reward, metadata, race_cfg, num_cars=trials, seed=seed, autoreset=False)
+        obs = env.reset()
+        results, rows = _race(env, obs, policy, rng, metadata, route, recorder, first_trial=1)
     stamp = format_timestamp(time.time())
     metrics = EvaluationMetrics()
     for t in results:

@@ -36,8 +36,8 @@ def gazebo_stack(tmp_path_factory):
     files = [COMPOSE_DIR / "docker-compose.yml", COMPOSE_DIR / "s3-seaweedfs.yml"]
     if ci:
         files.append(COMPOSE_DIR / "docker-compose.ci.yml")
-    base = _compose_cmd() + [a for f in files for a in ("-f", str(f))] + ["-p", f"drlgazebo{os.getpid()}",
-                                                                          "--profile", "gazebo"]
+    project = f"drlgazebo{os.getpid()}"
+    base = _compose_cmd() + [a for f in files for a in ("-f", str(f))] + ["-p", project, "--profile", "gazebo"]
     env = dict(os.environ, STACK_ENV_FILE=str(COMPOSE_DIR / "stack.env.template"),
                S3_ADMIN_ENV_FILE=str(COMPOSE_DIR / "s3-admin.env.template"))
 
@@ -46,6 +46,7 @@ def gazebo_stack(tmp_path_factory):
 
     r = compose("up", "-d", "--no-deps", "sim-gazebo")
     assert r.returncode == 0, r.stderr[-3000:]
+    compose.project, compose.ci = project, ci
     try:
         yield compose
     finally:
@@ -66,3 +67,32 @@ def test_gazebo_sim_steps_in_lockstep_and_matches_the_fast_params(gazebo_stack):
     assert set(result["clock_steps_s"]) <= {0.066, 0.067}          # 1/15 s on the 1 ms physics grid
     assert result["cameras"] == ["zed_camera_left_sensor"]
     assert r.returncode == 0
+
+
+def test_make_evaluate_backend_gazebo_races_a_model_in_both_simulators(gazebo_stack, tmp_path):
+    """What a user runs: `make evaluate MODEL=m BACKEND=gazebo` on a small (untrained) camera model."""
+    from stack.train import TrainRequest, prepare
+    from trainer.learner import Learner
+
+    models = tmp_path / "models"
+    p = prepare(TrainRequest(track="reinvent_base", model="gz-eval", preset="default", episodes=1,
+                             models_dir=models, seed=0))
+    p.setup.write()                                   # the model folder's files, as training writes them
+    Learner(p.folder, p.metadata, p.hp, transport=None, run_id="gz-eval", seed=0).io.publish(0, 0, None)
+    env = dict(os.environ, COMPOSE_PROJECT_NAME=gazebo_stack.project, DEEPRACER_MODELS_DIR=str(models),
+               STACK_ENV_FILE=str(COMPOSE_DIR / "stack.env.template"),
+               S3_ADMIN_ENV_FILE=str(COMPOSE_DIR / "s3-admin.env.template"),
+               DEEPRACER_DOCKER_CI="1" if gazebo_stack.ci else "0")
+    r = subprocess.run(["make", "evaluate", "MODEL=gz-eval", "BACKEND=gazebo", "TRIALS=2", "MODE=local"], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, f"{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+    assert "fast simulator vs Gazebo" in r.stdout and "gazebo" in r.stdout
+    runs = sorted((models / "gz-eval").glob("evaluation-*"))
+    assert len(runs) == 2, runs               # one evaluation per simulator, both in the model folder
+    for run in runs:
+        rows = (run / "evaluation-simtrace/0-iteration.csv").read_text().splitlines()
+        assert len(rows) > 2 and {r.split(",")[0] for r in rows[1:]} == {"0", "1"}   # two trials each
+    pngs = list((ROOT / "out" / "gz-eval").glob("sim-to-sim-*.png"))
+    assert pngs and pngs[-1].read_bytes()[:4] == b"\x89PNG"
+    for png in pngs:
+        png.unlink()

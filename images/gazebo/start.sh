@@ -6,7 +6,8 @@
 set -e
 export ROS_IP="${ROS_IP:-$(hostname -i | cut -d' ' -f1)}"
 export ROS_MASTER_URI="${ROS_MASTER_URI:-http://${ROS_IP}:11311}"
-export ROS_HOME=/tmp/ros LIBGL_ALWAYS_SOFTWARE=1
+# ALSOFT_DRIVERS=null: no sound device to open (gzserver's audio would fill the log with ALSA errors)
+export ROS_HOME=/tmp/ros LIBGL_ALWAYS_SOFTWARE=1 ALSOFT_DRIVERS=null
 rm -f /tmp/.X99-lock /tmp/.X11-unix/X99   # a restarted container keeps them
 Xvfb :99 -screen 0 640x480x24 -nolisten tcp >/tmp/xvfb.log 2>&1 &
 export DISPLAY=:99

@@ -97,16 +97,12 @@ class DeepRacerBridge : public WorldPlugin {
     events_pub_ = nh_->advertise<std_msgs::String>("events", 10, true);
     state_pub_ = nh_->advertise<std_msgs::Float64MultiArray>("state", 10);
     camera_pub_ = nh_->advertise<sensor_msgs::Image>("camera", 4);
-    world_sub_ = nh_->subscribe("world", 2, &DeepRacerBridge::OnWorld, this);
-    command_sub_ = nh_->subscribe("command", 16, &DeepRacerBridge::OnCommand, this);
     spinner_.reset(new ros::AsyncSpinner(1));
     spinner_->start();
     update_ = event::Events::ConnectWorldUpdateBegin(
         std::bind(&DeepRacerBridge::OnUpdate, this, std::placeholders::_1));
     world_->SetPaused(true);
     worker_ = std::thread(&DeepRacerBridge::Run, this);
-    Publish({{"event", "ready"}, {"step_size_s", world_->Physics()->GetMaxStepSize()}});
-    gzmsg << "deepracer_bridge: ready (ROS namespace /deepracer)\n";
   }
 
  private:
@@ -130,6 +126,20 @@ class DeepRacerBridge : public WorldPlugin {
   }
 
   void Run() {
+    // Take requests only once the server runs its world: a model inserted while gzserver is still
+    // starting up can crash it (a sensor finding no world). Workers wait for these subscriptions.
+    while (!world_->Running()) {
+      {
+        std::lock_guard<std::mutex> lock(jobs_mutex_);
+        if (stop_) return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    world_sub_ = nh_->subscribe("world", 2, &DeepRacerBridge::OnWorld, this);
+    command_sub_ = nh_->subscribe("command", 16, &DeepRacerBridge::OnCommand, this);
+    Publish({{"event", "ready"}, {"step_size_s", world_->Physics()->GetMaxStepSize()}});
+    gzmsg << "deepracer_bridge: ready (ROS namespace /deepracer)\n";
     for (;;) {
       std::function<void()> job;
       {
