@@ -23,9 +23,9 @@ the DeepRacer simapp and its car model):
   through zed_camera_joint (0.091711, 0, 0.080023) m pitched 0.2618 rad (15 deg) down on the chassis
   (0.023249 m above base_link) and camera_joint (0.044755, 0, 0.04) m in the pitched frame; the
   simapp's markov/cameras/frustum.py uses the same (0.14529379, 0, 0.13032555). We put the model
-  origin on the ground (the wheel meshes, radius 0.036 m, would seat the car within 3 mm of it; the
-  1.4 deg nose-up tilt they imply is left out: derived, to be calibrated against the Gazebo
-  backend). Horizontal FOV 1.13 rad, 640x480 (the vertical FOV follows from the aspect ratio),
+  origin on the ground (the wheel meshes, radius 0.036 m, seat the car within 3 mm of it); the camera
+  looks CHASSIS_TILT_UP_RAD (1.4 deg) less down than its mount angle, as the car rests nose up on its
+  wheels (calibrated against the Gazebo backend: CAMERA_VIEW_PITCH_DOWN_RAD). Horizontal FOV 1.13 rad, 640x480 (the vertical FOV follows from the aspect ratio),
   near clip 0.02 m, resized to 160x120. Stereo: camera_link_leftcam / _rightcam at y = +-0.03 m.
 - Motion: simulation/dynamics.py (a dynamic bicycle with grip-limited tyres, the v6 steering
   controller and the wheel-radius speed factor; its constants and their sources are listed there).
@@ -63,6 +63,16 @@ CAMERA_PITCH_DOWN_RAD = 0.2618
 CAMERA_HFOV_RAD = 1.13
 CAMERA_HEIGHT_PX = 120
 CAMERA_WIDTH_PX = 160
+#: The car's resting tilt, nose up [rad]: the rear wheels' centres sit 0.038999 m above the model origin and
+#: the front ones 0.035008 m (the URDF's wheel and hinge joint origins), so on four wheels of one radius
+#: the chassis rises towards the front by their difference over the wheelbase (derived: 0.0243 rad = 1.39
+#: deg). The Gazebo backend's car rests at exactly this pitch (0.0243 rad measured), and the fast camera
+#: matches its frames best with it (docs/gazebo.md: mean difference after brightness matching 11.0 -> 6.1
+#: gray levels over six poses on reinvent_base).
+CHASSIS_TILT_UP_RAD = float(np.arctan2(0.038999 - 0.035008, 0.082311 + 0.081663))
+#: The camera's pitch below the horizon as it looks [rad]: the URDF's mount angle less the resting tilt.
+#: The renderer uses this; object_in_camera keeps the reference frustum's CAMERA_PITCH_DOWN_RAD.
+CAMERA_VIEW_PITCH_DOWN_RAD = CAMERA_PITCH_DOWN_RAD - CHASSIS_TILT_UP_RAD
 #: Vertical field of view [rad]: Gazebo derives it from the horizontal one and the 640x480 aspect.
 CAMERA_VFOV_RAD = 2.0 * np.arctan(np.tan(CAMERA_HFOV_RAD / 2) * CAMERA_HEIGHT_PX / CAMERA_WIDTH_PX)
 #: Near clip plane of the rendered camera [m] (racecar.gazebo <clip><near>; object_in_camera's

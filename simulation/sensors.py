@@ -89,14 +89,14 @@ def _camera_intrinsics_inv() -> np.ndarray:
 def _ray_to_ground() -> np.ndarray:
     """Normalized camera ray (xn, yn, 1) -> homogeneous ground point (forward, left, 1) relative to
     the camera foot, in the car frame. Camera axes: x right, y down, z forward, pitched down."""
-    h, c, s = car.CAMERA_HEIGHT_M, np.cos(car.CAMERA_PITCH_DOWN_RAD), np.sin(car.CAMERA_PITCH_DOWN_RAD)
+    h, c, s = car.CAMERA_HEIGHT_M, np.cos(car.CAMERA_VIEW_PITCH_DOWN_RAD), np.sin(car.CAMERA_VIEW_PITCH_DOWN_RAD)
     return np.array([[0, -h * s, h * c], [-h, 0, 0], [0, c, s]])
 
 
 def _to_camera(fwd, left, up):
     """Car-frame offsets from the lens (forward, left, up) [m] -> camera coordinates (x right, y down,
     z along the optical axis), each the shape of the inputs."""
-    cp, sp = np.cos(car.CAMERA_PITCH_DOWN_RAD), np.sin(car.CAMERA_PITCH_DOWN_RAD)
+    cp, sp = np.cos(car.CAMERA_VIEW_PITCH_DOWN_RAD), np.sin(car.CAMERA_VIEW_PITCH_DOWN_RAD)
     return -left, -sp * fwd - cp * up, cp * fwd - sp * up
 
 
@@ -305,7 +305,7 @@ class CameraRenderer:
                 return g[:2] / g[2], g[2]
 
         #: first image row below the horizon; the rows above show the sky (and walls)
-        self.horizon_row = int(np.floor(_CY - FOCAL_PX * np.tan(car.CAMERA_PITCH_DOWN_RAD))) + 1
+        self.horizon_row = int(np.floor(_CY - FOCAL_PX * np.tan(car.CAMERA_VIEW_PITCH_DOWN_RAD))) + 1
         g0, w = ground(_CX, v)
         visible = (w > 1e-9) & (g0[0] > 0) & (g0[0] <= self.max_distance_m)
         rows = np.flatnonzero(visible)

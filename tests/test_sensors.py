@@ -57,7 +57,7 @@ def project(dist_ahead_m, left_m, up_m=0.0):
     """Pixel (u, v) of the point dist_ahead_m ahead of, left_m left of and up_m above the ground below
     the camera lens: the pinhole model, written out independently of sensors.py."""
     f = (car.CAMERA_WIDTH_PX / 2) / np.tan(car.CAMERA_HFOV_RAD / 2)
-    th, h = car.CAMERA_PITCH_DOWN_RAD, car.CAMERA_HEIGHT_M - up_m
+    th, h = car.CAMERA_VIEW_PITCH_DOWN_RAD, car.CAMERA_HEIGHT_M - up_m
     zc = np.cos(th) * dist_ahead_m + np.sin(th) * h
     yc = -np.sin(th) * dist_ahead_m + np.cos(th) * h
     return 79.5 - f * left_m / zc, 59.5 + f * yc / zc
@@ -78,18 +78,21 @@ def test_camera_pose_is_the_reference_one():
     assert abs(car.CAMERA_AHEAD_M - ahead) < 1e-4 and abs(car.CAMERA_HEIGHT_M - up) < 1e-4
     assert car.CAMERA_PITCH_DOWN_RAD == p and car.CAMERA_HFOV_RAD == 1.13
     assert abs(car.CAMERA_VFOV_RAD - 2 * np.arctan(np.tan(0.565) * 0.75)) < 1e-9
+    # the car rests nose up on its wheels: rear wheel centres 0.038999 m, front 0.035008 m above base_link
+    assert car.CAMERA_VIEW_PITCH_DOWN_RAD == pytest.approx(p - np.arctan(0.003991 / 0.163974))
 
 
 def test_shape_dtype_horizon_and_sky(renderer):
     img = renderer.render(np.array([2.0, 3.0, 4.0]), np.zeros(3), np.zeros(3))
     assert img.shape == (3, 120, 160) and img.dtype == np.uint8
-    # the horizon: 15 deg above the optical axis, f tan(15 deg) = 33.8 px above the centre row 59.5
-    assert renderer.horizon_row == 26 and 26 <= renderer.first_ground_row <= 30
+    # the horizon: 15 deg less the car's 1.4 deg resting tilt above the optical axis, f tan(13.6 deg)
+    # = 30.6 px above the centre row 59.5
+    assert renderer.horizon_row == 29 and 29 <= renderer.first_ground_row <= 33
     # the end wall, about 17 m ahead and 1 m high, reaches 2.9 deg above the horizon; the sky above it
     # (the side walls, 1.4 m aside, fill the upper corners)
     assert np.all(img[:, :12, 72:88] == SKY)
     east = wall_gray(renderer, [-1.0, 0.0, 0.0], [20.9, 0.0, 0.5])
-    assert np.all(img[:, 20:26, 72:88] == east)
+    assert np.all(img[:, 23:29, 72:88] == east)
     assert not np.any(np.all(img[:, renderer.first_ground_row:] == SKY, axis=-1))  # no sky below the horizon
 
 

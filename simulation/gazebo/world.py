@@ -19,6 +19,7 @@ camera sees gray too, and the network sees only Y. Objects (boxes, bot cars) are
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -142,7 +143,16 @@ class WorldBundle:
     def message(self, request_id: str) -> str:
         """The JSON of the bridge's ``/deepracer/world`` message."""
         return json.dumps({"id": request_id, "files": self.files, "models": self.models, "names": self.names,
-                           "remove": [TRACK_MODEL], "cameras": self.cameras, "car_key": self.car_key})
+                           "remove": [TRACK_MODEL], "cameras": self.cameras, "car_key": self.car_key,
+                           "track_key": self.track_key})
+
+    @property
+    def track_key(self) -> str:
+        """A digest of the track model and its meshes: the bridge keeps a track it already has."""
+        h = hashlib.sha256(self.models[0].encode())
+        for name in sorted(self.files):
+            h.update(name.encode() + b"\0" + self.files[name].encode())
+        return h.hexdigest()[:16]
 
 
 def track_sdf(track: Track) -> tuple[str, dict[str, str], tuple[float, float, float, float] | None]:

@@ -2,7 +2,8 @@
 // with standard message types (namespace /deepracer):
 //
 //   world   std_msgs/String (JSON)  in   {"id", "files": {name: text}, "models": [sdf], "names": [model],
-//                                         "remove": [model], "cameras": n, "car_key": sensors}: write the files
+//                                         "remove": [model], "cameras": n, "car_key": sensors, "track_key":
+//                                         digest}: write the files
 //                                         (meshes) into a fresh folder, replace @WORLD_DIR@ in the SDF with it,
 //                                         remove and insert the models; the car is inserted once and kept
 //   events  std_msgs/String (JSON)  out  {"event": "ready"} at start; {"id", "ok", "error", "cameras",
@@ -30,6 +31,7 @@
 #include <gazebo/common/Events.hh>
 #include <gazebo/common/Plugin.hh>
 #include <gazebo/physics/physics.hh>
+#include <gazebo/rendering/rendering.hh>
 #include <gazebo/sensors/sensors.hh>
 
 #include <nlohmann/json.hpp>
@@ -58,6 +60,7 @@ namespace {
 constexpr double kFrameS = 1.0 / 15.0;
 constexpr double kEffortLimit = 10.0;
 const char *kCarName = "racecar";
+const char *kTrackName = "racetrack";
 // wheel joints in the order of the state message, with their velocity P gains
 const char *kWheelJoints[4] = {"left_rear_wheel_joint", "right_rear_wheel_joint", "left_front_wheel_joint",
                                "right_front_wheel_joint"};
@@ -185,9 +188,14 @@ class DeepRacerBridge : public WorldPlugin {
       if (keep_car && car_key != car_key_)
         throw std::runtime_error("this Gazebo sim's car has sensors " + car_key_ + ", the model needs " + car_key +
                                  ": restart the sim-gazebo container to change them");
+      // The same track again (a worker restarted): keep it, so the rendering scene needs no reload.
+      const std::string track_key = req.value("track_key", "");
+      const bool keep_track = !track_key.empty() && track_key == track_key_ && world_->ModelByName(kTrackName);
       for (const auto &name : req.value("remove", std::vector<std::string>{})) {
-        if (name != kCarName && world_->ModelByName(name)) world_->RemoveModel(name);
+        if (name == kCarName || (keep_track && name == kTrackName)) continue;
+        if (world_->ModelByName(name)) world_->RemoveModel(name);
       }
+      if (!keep_track) track_key_.clear();
       std::string dir = "/tmp/deepracer-world/" + std::to_string(++world_count_);
       mkdir("/tmp/deepracer-world", 0755);
       mkdir(dir.c_str(), 0755);
@@ -202,7 +210,8 @@ class DeepRacerBridge : public WorldPlugin {
       const auto models = req.value("models", std::vector<std::string>{});
       const auto model_names = req.value("names", std::vector<std::string>{});
       for (size_t m = 0; m < models.size(); ++m) {
-        if (keep_car && m < model_names.size() && model_names[m] == kCarName) continue;
+        const std::string name = m < model_names.size() ? model_names[m] : "";
+        if ((keep_car && name == kCarName) || (keep_track && name == kTrackName)) continue;
         std::string sdf_text = models[m];
         for (size_t at; (at = sdf_text.find("@WORLD_DIR@")) != std::string::npos;)
           sdf_text.replace(at, 11, dir);
@@ -216,6 +225,8 @@ class DeepRacerBridge : public WorldPlugin {
       }, 20.0, "models " + nlohmann::json(model_names).dump() + " to appear");
       physics::ModelPtr car = world_->ModelByName(kCarName);
       if (car) AttachCar(car);
+      if (expected_cameras_ > 0) WaitForScene(model_names);
+      track_key_ = track_key;
       reply["ok"] = true;
       reply["cameras"] = camera_names_;
       reply["step_size_s"] = world_->Physics()->GetMaxStepSize();
@@ -237,6 +248,25 @@ class DeepRacerBridge : public WorldPlugin {
       if (waited > 1.0) StepPhysics(1);
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+  }
+
+  // The cameras render a scene of their own, updated from the world's messages when they render: before
+  // the first frame of a new world is taken, the scene must hold every model's visual, else a frame shows
+  // the old track or none. The car stays at rest meanwhile (its commands are 0).
+  void WaitForScene(const std::vector<std::string> &names) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+      rendering::ScenePtr scene = rendering::get_scene();
+      bool all = scene != nullptr;
+      for (const auto &n : names)
+        if (all && !scene->GetVisual(n)) all = false;
+      if (all) break;
+      if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(30))
+        throw std::runtime_error("the camera's scene did not get the new models in 30 s");
+      StepPhysics(unsigned(std::ceil(kFrameS / world_->Physics()->GetMaxStepSize())));
+    }
+    // and a few more frames for the visuals' meshes and materials
+    StepPhysics(3 * unsigned(std::ceil(kFrameS / world_->Physics()->GetMaxStepSize())));
   }
 
   void AttachCar(physics::ModelPtr car) {
@@ -433,7 +463,8 @@ class DeepRacerBridge : public WorldPlugin {
   std::deque<std::function<void()>> jobs_;
   bool stop_ = false;
   int world_count_ = 0;
-  std::string car_key_;  // the sensors of the car in the world ("" before the first one)
+  std::string car_key_;    // the sensors of the car in the world ("" before the first one)
+  std::string track_key_;  // the track in the world (its files' and SDF's digest; "" none)
 
   std::mutex car_mutex_;  // car_, joints, targets: shared with the physics thread
   physics::ModelPtr car_;

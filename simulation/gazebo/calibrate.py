@@ -1,0 +1,167 @@
+"""The car's response in the Gazebo sim and in the fast simulator, measured the same way; JSON out.
+
+    python -m simulation.gazebo.calibrate --master http://sim-gazebo:11311 --out calibration.json
+    python -m simulation.gazebo.calibrate --fast-only            # the fast simulator's figures alone
+
+Experiments (simulated time, 15 steps per second, commands held for whole steps; the car starts at rest
+on the flat field of a world without walls):
+- speed steps 0 -> 1 m/s and 0 -> 4 m/s straight ahead: the speed it settles at, the time to 63% and 90%
+  of that;
+- a steering step 0 -> 30 degrees while rolling at 1 m/s: the angle the front wheels settle at and the
+  time they take to reach 63% and 90% of it;
+- steady corners: for each steering angle and speed (0.25 m/s steps) held from rest for 4 s, the yaw rate
+  over the last 1.5 s against the kinematic one, speed x tan(the wheels' actual angle) / wheelbase; the
+  highest speed up to which the car keeps within 15% of it (it holds the corner before sliding), and
+  the ratios on a small grid.
+The Gazebo figures are those of our Gazebo 11 car built from the v5 reference's car facts
+(docs/gazebo-v5-facts.md), ODE at 1 ms steps; stored in simulation/gazebo/calibration.json, which
+tests/test_dynamics_calibration.py holds the fast simulator to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import car
+
+CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration.json"
+CORNER_STEERING_DEG = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
+CORNER_SPEEDS_MPS = tuple(np.round(np.arange(0.5, 4.01, 0.25), 2).tolist())
+#: The speeds of the yaw-ratio table (docs/gazebo.md), at every CORNER_STEERING_DEG.
+RATIO_SPEEDS_MPS = (0.5, 1.0, 2.0, 3.0)
+#: A car "holds" a corner while its yaw rate stays within this fraction of the kinematic one.
+HOLD_TOLERANCE = 0.15
+#: A world without walls (nothing to hit while circling), for the Gazebo runs.
+CALIBRATION_TRACK = "2022_april_pro"
+
+
+@dataclass
+class Sample:
+    t_s: float
+    speed_mps: float      # forward speed of the chassis
+    steering_rad: float   # actual front wheel angle
+    yaw_rate_rps: float
+
+
+#: A backend: start(x, y, yaw) puts the car at rest; step(steering_rad, speed_mps) -> Sample after 1/15 s.
+class Backend:
+    def start(self) -> None: ...
+
+    def step(self, steering_rad: float, speed_mps: float) -> Sample: ...
+
+
+class FastBackend(Backend):
+    def start(self) -> None:
+        self.state = car.CarState.zeros(1)
+        self.t = 0.0
+
+    def step(self, steering_rad: float, speed_mps: float) -> Sample:
+        car.step_kinematics(self.state, np.array([speed_mps]), np.array([steering_rad]), car.STEP_S)
+        self.t += car.STEP_S
+        s = self.state
+        return Sample(self.t, float(s.speed_mps[0]), float(s.steering_rad[0]), float(s.yaw_rate_rps[0]))
+
+
+class GazeboBackend(Backend):
+    def __init__(self, master_uri: str):
+        from ..track import Track
+        from .client import GazeboClient
+        from .world import world_bundle
+
+        self.client = GazeboClient(master_uri)
+        bundle = world_bundle(Track.load(CALIBRATION_TRACK), ["STATE"])
+        self.client.load_world(bundle.message("calibration"), "calibration")
+
+    def start(self) -> None:
+        g = self.client.set_pose(0.0, 0.0, 0.0).state
+        self.t0 = g["sim_time_s"]
+
+    def step(self, steering_rad: float, speed_mps: float) -> Sample:
+        g = self.client.step(steering_rad, speed_mps / car.WHEEL_RADIUS_M).state
+        c, s = math.cos(g["yaw"]), math.sin(g["yaw"])
+        return Sample(g["sim_time_s"] - self.t0, c * g["vx"] + s * g["vy"],
+                      0.5 * (g["steer_left"] + g["steer_right"]), g["wz"])
+
+
+def _rise(samples: list[Sample], value: Callable[[Sample], float], t0: float = 0.0) -> dict:
+    """The value settled at (mean of the last 0.5 s) and the times [s] after t0 to reach 63% and 90% of it."""
+    settled = float(np.mean([value(s) for s in samples if s.t_s >= samples[-1].t_s - 0.5]))
+    out = {"settled": round(settled, 4)}
+    for share in (0.63, 0.9):
+        hit = next((s.t_s - t0 for s in samples if s.t_s >= t0 and value(s) >= share * settled), None)
+        out[f"t{int(share * 100)}_s"] = None if hit is None else round(hit, 3)
+    return out
+
+
+def measure(backend: Backend) -> dict:
+    steps = lambda seconds: int(round(seconds * car.STEP_HZ))  # noqa: E731
+    result: dict = {}
+    for target, seconds in ((1.0, 2.0), (4.0, 3.0)):
+        backend.start()
+        samples = [backend.step(0.0, target) for _ in range(steps(seconds))]
+        result[f"speed_step_{target:g}_mps"] = _rise(samples, lambda s: s.speed_mps)
+    backend.start()
+    rolling = [backend.step(0.0, 1.0) for _ in range(steps(2.0))]
+    t0 = rolling[-1].t_s
+    turn = [backend.step(math.radians(30.0), 1.0) for _ in range(steps(2.0))]
+    r = _rise(turn, lambda s: s.steering_rad, t0)
+    r["settled"] = round(math.degrees(r["settled"]), 2)
+    result["steering_step_30_deg"] = r
+    corners, ratios = {}, {}
+    for deg in CORNER_STEERING_DEG:
+        row = {v: _corner_ratio(backend, deg, v, steps(4.0)) for v in CORNER_SPEEDS_MPS}
+        held = None
+        for v in CORNER_SPEEDS_MPS:     # the top of the unbroken run of held speeds from the lowest
+            if abs(row[v] - 1.0) > HOLD_TOLERANCE:
+                break
+            held = v
+        corners[f"{deg:g}"] = held
+        ratios[f"{deg:g}"] = {f"{v:g}": round(row[v], 2) for v in RATIO_SPEEDS_MPS}
+    result["corner_max_speed_mps"] = corners
+    result["corner_yaw_ratio"] = ratios
+    return result
+
+
+def _corner_ratio(backend: Backend, deg: float, speed_mps: float, n: int) -> float:
+    """Hold (deg, speed) from rest for n steps; over the last 1.5 s, the yaw rate over the kinematic one
+    for the speed and the front wheels' angle the car actually has (1: it follows its wheels; below:
+    it slides wide; above: it spins in)."""
+    backend.start()
+    samples = [backend.step(math.radians(deg), speed_mps) for _ in range(n)]
+    tail = [s for s in samples if s.t_s >= samples[-1].t_s - 1.5]
+    speed = float(np.mean([s.speed_mps for s in tail]))
+    steer = float(np.mean([s.steering_rad for s in tail]))
+    kinematic = speed * math.tan(steer) / car.WHEELBASE_M
+    return float(np.mean([s.yaw_rate_rps for s in tail])) / kinematic if abs(kinematic) > 1e-6 else 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import os
+
+    from .env import DEFAULT_MASTER_URI, MASTER_URI_ENV
+
+    ap = argparse.ArgumentParser(prog="python -m simulation.gazebo.calibrate", description=__doc__.split("\n")[0])
+    ap.add_argument("--master", default=os.environ.get(MASTER_URI_ENV, DEFAULT_MASTER_URI))
+    ap.add_argument("--fast-only", action="store_true", help="measure the fast simulator only")
+    ap.add_argument("--out", help="write the JSON here too")
+    args = ap.parse_args(argv)
+    out = {"fast": measure(FastBackend())}
+    if not args.fast_only:
+        out["gazebo"] = measure(GazeboBackend(args.master))
+    text = json.dumps(out, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
