@@ -41,6 +41,12 @@ comma := ,
 # the name a model gets when MODEL is not given (the same rule as deepracer-local train)
 DEFAULT_MODEL := $(basename $(notdir $(firstword $(subst $(comma), ,$(or $(TRACKS),$(TRACK))))))-$(shell date +%Y%m%d-%H%M%S)
 
+# SIM_BACKEND=gazebo: the sims drive one car each in Gazebo sims (the sim-gazebo service, one per sim;
+# compose mode only: their ROS connections run between containers). docs/gazebo.md
+SIM_BACKEND ?= fast
+# the backend of the stack that is up (make up writes it into compose/.env), for make scale
+UP_SIM_BACKEND = $(shell sed -n 's/^DEEPRACER_SIM_BACKEND=//p' compose/.env 2>/dev/null)
+
 COMPOSE ?= docker-compose
 # `make train` uses the Docker stack when an engine answers; MODE=local or MODE=compose decides.
 MODE ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
@@ -107,6 +113,8 @@ else ifeq ($(MODE),compose)
 	@echo "make train: compose mode$(if $(filter file,$(origin MODE)), (a Docker engine answers)): the trainer and sims run in containers; MODE=local trains without Docker. Model: $(or $(MODEL),$(DEFAULT_MODEL))"
 	$(MAKE) up MODEL='$(or $(MODEL),$(DEFAULT_MODEL))'
 	$(DC) logs -f trainer
+else ifeq ($(SIM_BACKEND),gazebo)
+	$(error SIM_BACKEND=gazebo trains in the Docker stack only (MODE=compose, or make up ... SIM_BACKEND=gazebo): a Gazebo sim and its worker talk ROS between containers)
 else
 	@echo "make train: local mode$(if $(filter file,$(origin MODE)), (no Docker engine answers)): processes on this machine; MODE=compose runs the Docker stack"
 	$(DRL) train $(TRAIN_FLAGS)
@@ -118,15 +126,17 @@ env-files: install  ## make compose/stack.env and compose/s3-admin.env with rand
 doctor: install  ## check this host before `make up`: Docker and Compose versions, free disk, ports, the images the compose files name, env files (GPU=1: the NVIDIA runtime)
 	$(BIN)/python -m stack.doctor --compose '$(COMPOSE)' $(if $(GPU),--gpu) -- $(COMPOSE_FILES)
 
-up: env-files  ## start the compose stack: MODEL on TRACK (or TRACKS=a,b: sim i drives track i mod n) with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1; S3_SERVER=minio or S3_ENDPOINT=url); SCENARIO=file: every model of a scenario, each its own trainer and sims, one Redis and S3 server
+up: env-files  ## start the compose stack: MODEL on TRACK (or TRACKS=a,b: sim i drives track i mod n) with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1; S3_SERVER=minio or S3_ENDPOINT=url; SIM_BACKEND=gazebo: each sim drives one car in a Gazebo sim of its own); SCENARIO=file: every model of a scenario, each its own trainer and sims, one Redis and S3 server
 ifneq ($(SCENARIO),)
 	$(BIN)/python -m stack.compose_scenario up --scenario '$(SCENARIO)' --compose '$(COMPOSE) $(COMPOSE_FILES)' --env-file '$(ENV_FILE)' $(if $(S3_ENDPOINT),--no-s3) $(if $(RESUME),--resume)
 else
 	$(if $(MODEL),,$(error MODEL=name is required))
 	$(BIN)/python -m stack.compose_scenario forget
-	printf 'DEEPRACER_MODEL=%s\nDEEPRACER_EPISODES=%s\nDEEPRACER_MINUTES=%s\nDEEPRACER_MULTI_TRACK=%s\n' '$(MODEL)' '$(EPISODES)' '$(MINUTES)' '$(or $(MULTI_TRACK),auto)' > compose/.env
+	$(if $(filter $(SIM_BACKEND),fast gazebo),,$(error SIM_BACKEND=$(SIM_BACKEND) is not one of fast, gazebo))
+	printf 'DEEPRACER_MODEL=%s\nDEEPRACER_EPISODES=%s\nDEEPRACER_MINUTES=%s\nDEEPRACER_MULTI_TRACK=%s\nDEEPRACER_SIM_BACKEND=%s\n' '$(MODEL)' '$(EPISODES)' '$(MINUTES)' '$(or $(MULTI_TRACK),auto)' '$(SIM_BACKEND)' > compose/.env
 	$(DC) up -d redis $(S3_SERVICE)
 	$(BIN)/python -m stack.compose_launch upload --env-file '$(ENV_FILE)' --model $(MODEL) $(TRACK_FLAG) $(call user_opt,PRESET,--preset) $(call user_opt,REWARD,--reward) $(call opt,METADATA,--metadata) $(call opt,HYPERPARAMETERS,--hyperparameters) $(if $(RESUME),--resume) $(RACE_FLAGS)
+	$(if $(filter gazebo,$(SIM_BACKEND)),$(DC) --profile gazebo up -d --build --scale sim-gazebo=$(SIMS) sim-gazebo)
 	$(DC) up -d --build --scale sim=$(SIMS) trainer sim
 endif
 	$(if $(VIEWER),$(DC) --profile viewer up -d viewer && echo "viewer: http://127.0.0.1:$${VIEWER_PORT:-8100}/")
@@ -134,10 +144,11 @@ endif
 viewer: install  ## a page on http://127.0.0.1:8100/ showing training live (every sim's cars, a camera, the curves) for every model in models/ (MODE=compose: the stack's bucket; MODEL=a,b or SCENARIO=file to pick; PORT=)
 	$(DRL) viewer $(call opt,MODEL,--model) $(call opt,SCENARIO,--scenario) $(STACK_FLAG) $(call opt,PORT,--port)
 
-scale:  ## change the number of sims while training (SIMS=4; a scenario's model: MODEL=name SIMS=4); a new sim joins at the next iteration
+scale:  ## change the number of sims while training (SIMS=4; a scenario's model: MODEL=name SIMS=4; with SIM_BACKEND=gazebo the Gazebo sims too); a new sim joins at the next iteration
 ifneq ($(and $(MODEL),$(wildcard compose/scenario.generated.yml)),)
 	$(BIN)/python -m stack.compose_scenario scale --model '$(MODEL)' --sims $(SIMS) --compose '$(COMPOSE) $(COMPOSE_FILES)'
 else
+	$(if $(filter gazebo,$(UP_SIM_BACKEND)),$(DC) --profile gazebo up -d --no-recreate --scale sim-gazebo=$(SIMS) sim-gazebo)
 	$(DC) up -d --no-recreate --scale sim=$(SIMS) sim
 endif
 

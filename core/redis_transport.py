@@ -77,6 +77,14 @@ def run_keys(run_id: str) -> dict[str, str]:
             "next_worker": f"{base}:next_worker", "workers": f"{base}:workers"}
 
 
+def connect(url: str) -> "redis.Redis":
+    """A client of the Redis at ``url`` with this project's timeouts and no retries of its own; the
+    password is the URL's, else REDIS_PASSWORD (the stack's env file). ValueError for a bad URL."""
+    return redis.Redis.from_url(url, socket_connect_timeout=_CONNECT_TIMEOUT_S, socket_timeout=_SOCKET_TIMEOUT_S,
+                                retry=Retry(NoBackoff(), 0), decode_responses=False,
+                                password=os.environ.get(REDIS_PASSWORD_ENV) or None)
+
+
 class _RedisSide:
     """What both sides share: the client, the keys and the retry helper."""
 
@@ -86,10 +94,7 @@ class _RedisSide:
         try:
             # Retries are ours (_call), with a total time budget; the client's own are switched off.
             # A password in the URL wins; else REDIS_PASSWORD (the stack's env file) is used.
-            self.redis = redis.Redis.from_url(
-                url, socket_connect_timeout=_CONNECT_TIMEOUT_S, socket_timeout=_SOCKET_TIMEOUT_S,
-                retry=Retry(NoBackoff(), 0), decode_responses=False,
-                password=os.environ.get(REDIS_PASSWORD_ENV) or None)
+            self.redis = connect(url)
         except ValueError as exc:
             raise TransportError(f"cannot reach Redis at {redacted(url)}: bad URL ({exc})") from None
         self._restoring = True           # nothing to restore while constructing

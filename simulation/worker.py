@@ -48,6 +48,8 @@ from .track import Track, split_track_spec
 #: Exit code of a worker stopped by a fault of the user's reward function (reported to the trainer).
 REWARD_FAULT_EXIT = 3
 
+#: The simulators a sim can run (SIM_BACKEND=): ours, or a Gazebo sim (simulation/gazebo).
+SIM_BACKENDS = ("fast", "gazebo")
 #: How a model's tracks are shared among its sims (module docstring); MULTI_TRACK= of `make train`.
 MULTI_TRACK_MODES = ("auto", "own", "spread")
 
@@ -80,9 +82,15 @@ class WorkerConfig:
     multi_track: str = "auto"
     #: Seconds between the live viewer's preview frames of this sim (simulation/preview.py); 0: none
     preview_interval_s: float = PREVIEW_INTERVAL_S
+    #: SIM_BACKENDS: "fast" (this process simulates its cars) or "gazebo" (one car in a Gazebo sim)
+    backend: str = "fast"
+    #: The Gazebo sims (simulation/gazebo/claim.py); "": $GAZEBO_MASTER_URI
+    gazebo_master_uri: str = ""
 
     def __post_init__(self) -> None:
         check_multi_track(self.multi_track)
+        if self.backend not in SIM_BACKENDS:
+            raise ConfigError(f"SIM_BACKEND {self.backend!r} is not one of {', '.join(SIM_BACKENDS)}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -139,7 +147,12 @@ class Worker:
         seed, offset = cfg.seed + 7919 * cfg.worker, cfg.worker
         self.multi_track = resolve_multi_track(cfg.multi_track, len(setups), num_sims)
         self.env: BatchedEnv | MultiTrackEnv
-        if self.multi_track == "spread":
+        self.gazebo_claim = None
+        if cfg.backend == "gazebo":
+            own = setups[cfg.worker % len(setups)]
+            self.multi_track, self.tracks = "own", [own.track]
+            self.env = self._gazebo_env(own, reward, seed, offset)
+        elif self.multi_track == "spread":
             self.tracks = [s.track for s in setups]          # the tracks this sim drives
             self.env = MultiTrackEnv(setups, self.metadata, max(cfg.num_cars, len(setups)), reward_factory=reward,
                                      seed=seed, episode_offset=offset)
@@ -161,6 +174,25 @@ class Worker:
         self.previewer = Previewer(self.folder, cfg.worker, self.env, cfg.preview_interval_s)
         self.started = time.perf_counter()
         self.io_s = 0.0  # seconds spent in storage and transport calls
+
+    def _gazebo_env(self, own: TrackSetup, reward, seed: int, offset: int):
+        """One car in a Gazebo sim: claimed through Redis when there is one (never two workers on a car),
+        else the worker's own entry of GAZEBO_MASTER_URI."""
+        from .gazebo.claim import candidates, claim
+        from .gazebo.env import MASTER_URI_ENV, GazeboEnv
+
+        cfg = self.cfg
+        spec = cfg.gazebo_master_uri or os.environ.get(MASTER_URI_ENV, "")
+        if cfg.redis_url:
+            self.gazebo_claim = claim(cfg.redis_url, spec, f"{cfg.run_id}/{cfg.worker}")
+            uri = self.gazebo_claim.uri
+        else:
+            uris = candidates(spec)
+            uri = uris[cfg.worker % len(uris)]
+        print(f"worker {cfg.worker}: SIM_BACKEND=gazebo, one car in the Gazebo sim at {uri}", file=sys.stderr,
+              flush=True)
+        return GazeboEnv(own.track, reward(1), self.metadata, own.race, num_cars=1, seed=seed,
+                         episode_offset=offset, master_uri=uri)
 
     @property
     def track(self) -> Track:
@@ -264,6 +296,8 @@ class Worker:
                         return REWARD_FAULT_EXIT
         finally:
             print(self.timing_line(), file=sys.stderr, flush=True)
+            if self.gazebo_claim is not None:
+                self.gazebo_claim.release()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -96,3 +97,36 @@ def test_make_evaluate_backend_gazebo_races_a_model_in_both_simulators(gazebo_st
     assert pngs and pngs[-1].read_bytes()[:4] == b"\x89PNG"
     for png in pngs:
         png.unlink()
+
+
+def test_compose_training_with_gazebo_sims_pairs_each_sim_with_its_own_gazebo(tmp_path):
+    """`make up ... SIM_BACKEND=gazebo SIMS=2` in short: two Gazebo sims, two sims that claim one each,
+    a STATE model trained for 3 iterations; every sim drove its own Gazebo sim."""
+    from stack.compose_launch import upload_model
+    from tests.test_docker_stack import Stack, _wait
+
+    reason = _engine_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    stack = Stack(tmp_path)
+    ci = _use_ci_override(stack.docker)
+    image = "deepracer-local/gazebo:ci" if ci else "deepracer-local/gazebo:0.1.0"
+    if subprocess.run([stack.docker, "image", "inspect", image], capture_output=True).returncode != 0:
+        pytest.skip(f"no Gazebo image {image} (CI: bash scripts/ci-docker.sh builds it)")
+    episodes_per_iteration, iterations = 4, 3
+    stack.env.update(DEEPRACER_SIM_BACKEND="gazebo", DEEPRACER_EPISODES=str(episodes_per_iteration * iterations))
+    try:
+        stack.compose("up", "-d", "redis", "s3", timeout=300)
+        stack.compose("--profile", "gazebo", "up", "-d", "--scale", "sim-gazebo=2", "sim-gazebo", timeout=300)
+        folder = upload_model(stack.storage(), "docker-ci", preset="state",
+                              episodes_between_training=episodes_per_iteration)
+        stack.compose("up", "-d", "--scale", "sim=2", "trainer", "sim", timeout=300)
+        trainer = stack.containers("trainer")[0]
+        _wait("the trainer to finish", lambda: not stack.state(trainer)["Running"], 600, stack)
+        assert stack.state(trainer)["ExitCode"] == 0, stack.dump_logs()
+        assert folder.latest_checkpoint().number >= iterations
+        logs = stack.compose("logs", "--no-color", "sim", check=False).stdout
+        uris = set(re.findall(r"one car in the Gazebo sim at (http://[0-9.]+:11311)", logs))
+        assert len(uris) == 2, f"the two sims did not drive two different Gazebo sims: {uris}\n{logs[-3000:]}"
+    finally:
+        stack.compose("--profile", "gazebo", "down", "-v", "--remove-orphans", check=False, timeout=300)
