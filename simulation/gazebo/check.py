@@ -4,7 +4,7 @@
 
 Checks (each a key of "failures" when it does not hold):
 - frames: a camera frame (640x480 RGB) with every step, the simulated clock advancing 1/15 s
-  (to the 1 ms physics step) per step, with no late frames;
+  (to the 1 ms physics step) per step, with no late frames, also in a second episode after a reset;
 - follows: driving straight (the default action space's straight action, 4/5 of the steps) the car runs
   0.9-1.2 times the commanded speed after a second; then steering fully left turns it left (yaw rate
   > 0.3 rad/s);
@@ -86,10 +86,18 @@ def run_check(master_uri: str, track: str = "reinvent_base", steps: int = 50) ->
             if i < steps * 4 // 5:
                 failures["episode"] = f"the episode ended at step {i + 1} while driving straight ({r.status[0]})"
             break
+    last = rec.params[-1] if rec.params else None    # the first episode's last reward call
+    # a second episode: frames stay on time after a reset (a set pose) too
+    env.reset()
+    for _ in range(20):
+        env.step(np.array([straight]))
+        g = env.last_gazebo
+        late += int(g.state["extra_steps"] > 0)
+        frames_ok += int(len(g.frames) == 1 and g.frames[0].shape == (480, 640, 3))
     wall_s = time.perf_counter() - t0
     dts = np.diff(times)
-    if frames_ok != len(times) or late or not np.all(np.abs(dts - car.STEP_S) <= 0.0011):
-        failures["frames"] = (f"{frames_ok}/{len(times)} steps had a 640x480 frame, {late} late, "
+    if frames_ok != len(times) + 20 or late or not np.all(np.abs(dts - car.STEP_S) <= 0.0011):
+        failures["frames"] = (f"{frames_ok}/{len(times) + 20} steps had a 640x480 frame, {late} late, "
                               f"clock steps {sorted(set(np.round(dts, 4).tolist()))} s")
     n_straight = steps * 4 // 5
     cmd = table[straight][1]
@@ -105,7 +113,6 @@ def run_check(master_uri: str, track: str = "reinvent_base", steps: int = 50) ->
     if math.hypot(g["x"] - x, g["y"] - y) > 0.02 or abs(math.remainder(g["yaw"] - yaw, 2 * math.pi)) > 0.02:
         failures["pose"] = f"put at ({x:.3f}, {y:.3f}, {yaw:.3f}), reported ({g['x']:.3f}, {g['y']:.3f}, {g['yaw']:.3f})"
     # params: the last reward call's params against the fast env's for the same pose and step facts
-    last = rec.params[-1] if rec.params else None
     fast_rec = _Recorder()
     fast = BatchedEnv(Track.load(track), reward_function=fast_rec, seed=0, autoreset=False)
     fast.reset(seed=0)
@@ -121,7 +128,8 @@ def run_check(master_uri: str, track: str = "reinvent_base", steps: int = 50) ->
         param_diffs = _compare_params(last, fast_rec.params[-1])
     if param_diffs:
         failures["params"] = "; ".join(param_diffs[:6])
-    return {"ok": not failures, "failures": failures, "steps": len(times), "steps_per_s": len(times) / wall_s,
+    return {"ok": not failures, "failures": failures, "steps": len(times), "steps_per_s": (len(times) + 20) / wall_s,
+            "late_frames": late,
             "world_load_s": round(load_s, 2), "speed_mps": round(v, 3), "turn_rate_rps": round(turn, 3),
             "clock_steps_s": sorted(set(np.round(dts, 4).tolist())), "cameras": env.world_reply.get("cameras")}
 

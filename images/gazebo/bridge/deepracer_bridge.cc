@@ -20,9 +20,11 @@
 //                                         w_left_front, w_right_front (rad/s), extra_physics_steps, wall_ms]
 //                                         after the camera frames of the same step
 //
-// Lockstep: the world stays paused; frame k ends at the first physics step at or after k/15 s, and with
-// gzserver --lockstep the 15 Hz camera renders at those same steps. If a frame is late (the sensor's own
-// schedule) the bridge steps one physics step at a time until it arrives and says so in extra_physics_steps.
+// Lockstep: the world stays paused; a step ends at the physics step where the 15 Hz camera renders its
+// next frame (the step nearest Sensor::NextRequiredTimestamp: gzserver --lockstep keeps the camera on a
+// strict 1/15 s schedule and holds physics while it renders), so each step is 66 or 67 ms of simulated
+// time and ends with a frame of that instant; without a camera, at the next multiple of 1/15 s. A frame
+// that does not come is waited for step by step (extra_physics_steps says how many).
 //
 // Controllers: the reference's v5 ros_control semantics (gazebo_ros_control DefaultRobotHWSim with
 // pid_gains): per physics step an effort from a PID on (command - state), clamped to the joint's effort
@@ -381,9 +383,18 @@ class DeepRacerBridge : public WorldPlugin {
     auto wall0 = std::chrono::steady_clock::now();
     const double dt = world_->Physics()->GetMaxStepSize();
     const double now_s = world_->SimTime().Double();
-    // the frame grid: the first physics step at or after the next multiple of 1/15 s
-    const double next_frame_s = (std::floor(now_s / kFrameS + 1e-6) + 1.0) * kFrameS;
-    const uint64_t steps = std::max<int64_t>(1, int64_t(std::ceil((next_frame_s - now_s) / dt - 1e-6)));
+    // the frame grid: the first physics step at or after the next multiple of 1/15 s, or with cameras
+    // the first one at or after the time their next frame is due (their own 15 Hz schedule, which
+    // --lockstep keeps; waiting for a frame that is not due yet would stall the step)
+    uint64_t steps = std::max<int64_t>(1, int64_t(std::ceil(
+        ((std::floor(now_s / kFrameS + 1e-6) + 1.0) * kFrameS - now_s) / dt - 1e-6)));
+    if (!cameras_.empty()) {
+      // the camera's own 15 Hz schedule (strict under --lockstep; its phase is set by the step it first
+      // rendered at): it renders at the physics step nearest the time its next frame is due
+      const double due_s = cameras_[0]->NextRequiredTimestamp();
+      if (std::isfinite(due_s) && due_s > now_s + dt / 2 && due_s < now_s + 1.5 * kFrameS)
+        steps = std::max<int64_t>(1, std::llround((due_s - now_s) / dt));
+    }
     std::vector<uint64_t> counts;
     {
       std::lock_guard<std::mutex> lock(frames_mutex_);
@@ -391,14 +402,13 @@ class DeepRacerBridge : public WorldPlugin {
     }
     StepPhysics(steps);
     int extra = 0;
-    const double end_s = world_->SimTime().Double();
     if (!cameras_.empty()) {
       // every camera must have rendered at this step's time
       for (;;) {
         std::unique_lock<std::mutex> lock(frames_mutex_);
-        bool fresh = frames_cv_.wait_for(lock, std::chrono::milliseconds(extra == 0 ? 2000 : 200), [&] {
+        bool fresh = frames_cv_.wait_for(lock, std::chrono::milliseconds(extra == 0 ? 1000 : 100), [&] {
           for (size_t i = 0; i < frames_.size(); ++i)
-            if (frames_[i].count == counts[i] || frames_[i].stamp_s < end_s - dt / 2) return false;
+            if (frames_[i].count == counts[i] || frames_[i].stamp_s < now_s + dt / 2) return false;
           return true;
         });
         lock.unlock();
