@@ -464,7 +464,6 @@ class BatchedEnv:
                 out[name] = sensors.lidar_input(name, ranges, self.metadata.lidar_config)
         return out
 
-
     def _camera_observation(self, name: str, obstacles) -> np.ndarray:
         """The camera sensor ``name``'s frames of every car: (K, 120, 160, 1) uint8, stereo (K, 120, 160, 2).
         The fast simulator's renderer; another backend (simulation/gazebo) replaces this."""

@@ -129,6 +129,9 @@ def track_of_worker(tracks: str, worker: int) -> str:
 
 
 class Worker:
+    #: The claim on a Gazebo sim this worker holds (SIM_BACKEND=gazebo with Redis); released when it stops
+    gazebo_claim = None
+
     def __init__(self, cfg: WorkerConfig, storage: Storage, transport: SimTransport):
         self.cfg = cfg
         self.transport = transport
@@ -147,7 +150,6 @@ class Worker:
         seed, offset = cfg.seed + 7919 * cfg.worker, cfg.worker
         self.multi_track = resolve_multi_track(cfg.multi_track, len(setups), num_sims)
         self.env: BatchedEnv | MultiTrackEnv
-        self.gazebo_claim = None
         if cfg.backend == "gazebo":
             own = setups[cfg.worker % len(setups)]
             self.multi_track, self.tracks = "own", [own.track]

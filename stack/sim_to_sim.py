@@ -9,6 +9,7 @@ from the v5 reference's car facts (docs/gazebo-v5-facts.md), not of the referenc
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def plot_sim_to_sim(folder: ModelFolder, summaries: list[BackendSummary], out_di
                         label=f"{s.backend}: {s.laps}/{s.trials} laps" if i == 0 else None)
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(f"{folder.prefix} checkpoint {first.checkpoint} on {track.name}: fast simulator vs Gazebo (v5 car)")
-    out = Path(out_dir) / f"sim-to-sim-{format_timestamp(__import__('time').time())}.png"
+    out = Path(out_dir) / f"sim-to-sim-{format_timestamp(time.time())}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -58,19 +58,19 @@ class GazeboEnv(BatchedEnv):
         self.client = client or GazeboClient(master_uri or os.environ.get(MASTER_URI_ENV, DEFAULT_MASTER_URI))
         self._frames: list[np.ndarray] = []
         self.last_gazebo: GazeboStep | None = None
-        self._loaded = False
         super().__init__(track, reward_function, model_metadata, race, num_cars=1, seed=seed,
                          autoreset=autoreset, domain_randomization=False, episode_offset=episode_offset)
         self._camera = None   # the fast renderer is not used: frames come from Gazebo
         bundle = world_bundle(self.tracks.forward, list(self.sensor_names))
         world_id = f"{self.tracks.forward.name}-{os.getpid()}-{next(_world_ids)}"
         self.world_reply = self.client.load_world(bundle.message(world_id), world_id)
-        self._loaded = True
 
     # ------------------------------------------------------------------ reset: put the car at its start
+    # (the reference also lets the physics run until a new frame after putting a car somewhere: so does
+    # the bridge's pose command, one frame of simulated time that the episode's clock does not count)
     def _reset_cars(self, cars: np.ndarray) -> None:
         super()._reset_cars(cars)
-        if self._loaded and np.size(cars):
+        if np.size(cars):
             self._put(0)
 
     def _respawn(self, cars: np.ndarray, m, status: np.ndarray | None = None) -> None:
@@ -81,11 +81,6 @@ class GazeboEnv(BatchedEnv):
     def _put(self, i: int) -> None:
         s = self.state
         self._take(self.client.set_pose(float(s.x[i]), float(s.y[i]), float(s.yaw[i])), pose=False)
-
-    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
-        if not self._loaded:   # BatchedEnv.__init__ does not reset; the first reset comes from the user
-            raise GazeboError("the Gazebo world is not loaded")
-        return super().reset(seed)
 
     # ------------------------------------------------------------------ step: Gazebo moves the car
     def _advance_cars(self, move: np.ndarray, steer_deg: np.ndarray, speed_mps: np.ndarray) -> np.ndarray:
