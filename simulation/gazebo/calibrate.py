@@ -85,10 +85,11 @@ class GazeboBackend(Backend):
         self.t0 = g["sim_time_s"]
 
     def step(self, steering_rad: float, speed_mps: float) -> Sample:
+        from .env import body_motion
+
         g = self.client.step(steering_rad, speed_mps / car.WHEEL_RADIUS_M).state
-        c, s = math.cos(g["yaw"]), math.sin(g["yaw"])
-        return Sample(g["sim_time_s"] - self.t0, c * g["vx"] + s * g["vy"],
-                      0.5 * (g["steer_left"] + g["steer_right"]), g["wz"])
+        speed, _, steering = body_motion(g)
+        return Sample(g["sim_time_s"] - self.t0, speed, steering, g["wz"])
 
 
 def _rise(samples: list[Sample], value: Callable[[Sample], float], t0: float = 0.0) -> dict:

@@ -23,6 +23,7 @@ import numpy as np
 from .. import car
 from ..env import BatchedEnv
 from ..race import RaceConfig
+from ..scenery import rgb_to_gray
 from ..track import Track
 from .client import GazeboClient, GazeboError, GazeboStep
 from .world import world_bundle
@@ -38,8 +39,16 @@ def frame_to_y(rgb: np.ndarray) -> np.ndarray:
     bilinear filter (which averages over the 4x4 source pixels of each output pixel when shrinking; area
     averaging here) and converts with Y = 0.2989 R + 0.5870 G + 0.1140 B."""
     small = cv2.resize(rgb, (car.CAMERA_WIDTH_PX, car.CAMERA_HEIGHT_PX), interpolation=cv2.INTER_AREA)
-    y = small.astype(np.float32) @ np.array([0.2989, 0.5870, 0.1140], np.float32)
+    y = rgb_to_gray(np.moveaxis(small.astype(np.float32), -1, 0))
     return np.clip(np.rint(y), 0, 255).astype(np.uint8)
+
+
+def body_motion(g: dict[str, float]) -> tuple[float, float, float]:
+    """From the bridge's state (world-frame velocities, both hinge angles): the chassis' forward and
+    leftward speed [m/s] and the front wheels' angle [rad] (the mean of the two hinges)."""
+    c, s = np.cos(g["yaw"]), np.sin(g["yaw"])
+    return (float(c * g["vx"] + s * g["vy"]), float(-s * g["vx"] + c * g["vy"]),
+            0.5 * (g["steer_left"] + g["steer_right"]))
 
 
 class GazeboEnv(BatchedEnv):
@@ -99,13 +108,9 @@ class GazeboEnv(BatchedEnv):
         if not pose:
             return
         g, s = step.state, self.state
-        yaw = g["yaw"]
-        s.x[0], s.y[0], s.yaw[0] = g["x"], g["y"], yaw
-        c, sn = np.cos(yaw), np.sin(yaw)
-        s.speed_mps[0] = c * g["vx"] + sn * g["vy"]
-        s.lateral_mps[0] = -sn * g["vx"] + c * g["vy"]
+        s.x[0], s.y[0], s.yaw[0] = g["x"], g["y"], g["yaw"]
+        s.speed_mps[0], s.lateral_mps[0], s.steering_rad[0] = body_motion(g)
         s.yaw_rate_rps[0] = g["wz"]
-        s.steering_rad[0] = 0.5 * (g["steer_left"] + g["steer_right"])
 
     # ------------------------------------------------------------------ observe: Gazebo's camera
     def _camera_observation(self, name: str, obstacles) -> np.ndarray:
