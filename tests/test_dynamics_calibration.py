@@ -29,9 +29,10 @@ def test_the_stored_fast_figures_are_current(stored, fast):
 
 
 def test_top_speed_is_gazebos(stored, fast):
-    # both cap the wheels at 100 rad/s (the URDF's joint velocity limit binds in Gazebo 11 too)
+    # both cap the wheels at 100 rad/s (the URDF's joint velocity limit binds in Gazebo 11 too, loosely:
+    # its trimesh wheels run at about 104 rad/s, docs/gazebo.md)
     assert fast["speed_step_4_mps"]["settled"] == pytest.approx(stored["gazebo"]["speed_step_4_mps"]["settled"],
-                                                                 rel=0.02)
+                                                                 rel=0.03)
 
 
 def test_speed_at_1_mps_is_gazebos(stored, fast):

@@ -92,6 +92,31 @@ def test_the_car_carries_the_v5_facts():
     assert not list(ET.fromstring(world.car_sdf(["STATE"]).split("?>", 1)[1]).iter("sensor"))
 
 
+def test_wheels_and_ground_collide_as_trimeshes_like_the_reference():
+    bundle = world.world_bundle(Track.load("reinvent_base"), ["FRONT_FACING_CAMERA"])
+    car_root = ET.fromstring(bundle.models[1].split("?>", 1)[1])
+    uris = [c.find("geometry/mesh/uri").text for c in car_root.iter("collision") if c.find("geometry/mesh")]
+    assert len(uris) == 4                              # the four wheels
+    for width, name in world.WHEEL_MESH_FILES.items():
+        assert f"file://@WORLD_DIR@/{name}" in uris
+        verts = np.array([[float(v) for v in ln.split()[1:]] for ln in bundle.files[name].splitlines()
+                          if ln.startswith("v ")])
+        rim = verts[np.hypot(verts[:, 0], verts[:, 2]) > 0.03]
+        assert len(rim) == 2 * world.WHEEL_SEGMENTS
+        assert np.hypot(rim[:, 0], rim[:, 2]) == pytest.approx(0.036, abs=1e-6)
+        assert np.ptp(verts[:, 1]) == pytest.approx(width)
+        t = _obj_triangles(bundle.files[name])          # closed, every face outward
+        n = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
+        assert np.all(np.einsum("ij,ij->i", n, t.mean(axis=1)) > 0)
+    # the ground is the track model's field mesh, face up, under the whole track
+    track_root = ET.fromstring(bundle.models[0].split("?>", 1)[1])
+    assert "file://@WORLD_DIR@/field.obj" in [u.text for u in track_root.iter("uri")]
+    field = _obj_triangles(bundle.files["field.obj"])
+    assert len(field) == 2 and np.all(_cross(field) > 0) and np.all(field[..., 2] == 0)
+    track = Track.load("reinvent_base")
+    assert _inside_any(np.concatenate([track.inner_border, track.outer_border]), field).all()
+
+
 def test_frame_to_y_resizes_and_converts_as_the_reference():
     rgb = np.zeros((480, 640, 3), np.uint8)
     rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 50

@@ -9,9 +9,11 @@ nor Python packages of ours. Every geometric fact comes from its one home:
   (``PALETTES``): simulation/scenery.py, read from the reference's meshes and textures;
 - the car: docs/gazebo-v5-facts.md section 1 (simapp v5.3.3b URDF and racecar.gazebo): link masses and
   inertias, joint origins and limits, wheel friction 0.5 with kp 1e6 / kd 1, the camera at its reference
-  pose. The reference's collision shapes are STL meshes; ours are primitives of the meshes' sizes
-  (wheel cylinders of radius 0.036 m, the body shell's bounding box), stated here because the
-  reference's files are not copied.
+  pose. The reference's collision shapes are STL meshes, not copied: our wheels are meshes we make from
+  the facts of theirs (a 38-sided prism of radius 0.036 m, ``tyre_obj``), the body shell is its
+  bounding box. The ground is a trimesh too, as in the reference, whose track models collide through a
+  field mesh of two triangles: the car's contacts are trimesh against trimesh, as there (cylinders on a
+  plane corner differently: docs/gazebo.md, calibration).
 
 Materials are gray (ambient = diffuse = the texture's mean gray, no specular): the fast simulator's
 camera sees gray too, and the network sees only Y. Objects (boxes, bot cars) are not placed yet.
@@ -34,7 +36,7 @@ from ..track import Track
 TRACK_MODEL = "racetrack"
 CAR_MODEL = "racecar"
 #: Heights of the flat visuals above the ground [m] (the reference's split-link worlds: road +0.001,
-#: lines +0.002); the car drives on the ground plane of images/gazebo/base.world.
+#: lines +0.002); the car drives on the track model's field collision mesh at z = 0.
 ROAD_Z_M = 0.001
 LINE_Z_M = 0.002
 WALL_THICKNESS_M = 0.1
@@ -49,9 +51,11 @@ WHEEL_MASS_KG = 0.34055
 WHEEL_INERTIA = (0.00026046, 0.00041226, 0.00026046)
 HINGE_MASS_KG = 0.1
 HINGE_INERTIA = (4e-6, 4e-6, 4e-6)
-#: Wheel collision radius [m] and widths (rear, front) [m]: the wheel STL meshes' bounding boxes.
+#: Wheel collision radius [m] and widths (rear, front) [m]: the wheel STL meshes' bounding boxes; those
+#: meshes are prisms of WHEEL_SEGMENTS flat faces (read from the STLs: 38 outer vertices 9.47 deg apart).
 WHEEL_RADIUS_M = 0.036
 WHEEL_WIDTH_M = (0.034, 0.035)
+WHEEL_SEGMENTS = 38
 WHEEL_MU = 0.5
 WHEEL_KP, WHEEL_KD = 1e6, 1.0
 JOINT_EFFORT_NM = 10.0
@@ -92,6 +96,23 @@ def _quads_obj(quads: np.ndarray, z_m: float, name: str) -> str:
             if (bx - ax) * (cy - ay) - (by - ay) * (cx - ax) < 0:
                 b, c = c, b
             lines.append(f"f {a}//1 {b}//1 {c}//1")
+    return "\n".join(lines) + "\n"
+
+
+def tyre_obj(radius_m: float, width_m: float, segments: int = WHEEL_SEGMENTS) -> str:
+    """A wheel's collision mesh: a closed prism of ``segments`` flat faces around the y axis (the wheel
+    joint's axis), its corners on a circle of ``radius_m``, ``width_m`` wide, centred on the link origin."""
+    lines = [f"# wheel: {segments}-sided prism r={radius_m} w={width_m}, made by deepracer-local"]
+    for y in (-width_m / 2, width_m / 2):
+        for k in range(segments):
+            a = 2 * math.pi * k / segments
+            lines.append(f"v {radius_m * math.cos(a):.6f} {y:.6f} {radius_m * math.sin(a):.6f}")
+    lines += [f"v 0 {-width_m / 2:.6f} 0", f"v 0 {width_m / 2:.6f} 0"]
+    c0, c1 = 2 * segments + 1, 2 * segments + 2
+    for k in range(segments):      # outward faces (counter-clockwise seen from outside)
+        a, b = k + 1, (k + 1) % segments + 1
+        lines += [f"f {a} {b + segments} {b}", f"f {a} {a + segments} {b + segments}",
+                  f"f {c0} {a} {b}", f"f {c1} {b + segments} {a + segments}"]
     return "\n".join(lines) + "\n"
 
 
@@ -177,7 +198,14 @@ def track_sdf(track: Track) -> tuple[str, dict[str, str], tuple[float, float, fl
     for name, level in (("road", pal.road), ("lines", pal.line), ("center", pal.center)):
         visuals.append(f'<visual name="{name}"><geometry><mesh><uri>file://@WORLD_DIR@/{name}.obj</uri></mesh>'
                        f'</geometry>{_material(level)}</visual>')
-    collisions = []
+    # the ground: two triangles over the field, as the reference's track collision meshes (SDF default
+    # surface, so the wheels' mu 0.5 is the smaller one and applies)
+    gx0, gy0, gx1, gy1 = cx - fx / 2, cy - fy / 2, cx + fx / 2, cy + fy / 2
+    files["field.obj"] = ("# field collision, made by deepracer-local\nvn 0 0 1\n"
+                          f"v {gx0:.4f} {gy0:.4f} 0\nv {gx1:.4f} {gy0:.4f} 0\nv {gx0:.4f} {gy1:.4f} 0\n"
+                          f"v {gx1:.4f} {gy1:.4f} 0\nf 1//1 2//1 3//1\nf 3//1 2//1 4//1\n")
+    collisions = ['<collision name="field"><geometry><mesh><uri>file://@WORLD_DIR@/field.obj</uri></mesh>'
+                  '</geometry></collision>']
     if walls is not None:
         x0, y0, x1, y1 = walls
         t, h = WALL_THICKNESS_M, WALL_HEIGHT_M
@@ -204,14 +232,19 @@ def _inertial(mass: float, inertia: tuple[float, float, float]) -> str:
             f"<iyz>0</iyz><izz>{izz}</izz></inertia></inertial>")
 
 
+#: The wheels' collision meshes, by width: the files of every car (WorldBundle.files).
+WHEEL_MESH_FILES = {w: f"wheel_{round(w * 1000)}mm.obj" for w in WHEEL_WIDTH_M}
+
+
 def _wheel_link(name: str, xyz: tuple[float, float, float], yaw: float, width_m: float) -> str:
     x, y, z = xyz
+    mesh = f"<geometry><mesh><uri>file://@WORLD_DIR@/{WHEEL_MESH_FILES[width_m]}</uri></mesh></geometry>"
     geo = f"<geometry><cylinder><radius>{WHEEL_RADIUS_M}</radius><length>{width_m}</length></cylinder></geometry>"
     rot = f"<pose>0 0 0 {math.pi / 2:.6f} 0 0</pose>"
     surface = (f"<surface><friction><ode><mu>{WHEEL_MU}</mu><mu2>{WHEEL_MU}</mu2><fdir1>1 0 0</fdir1></ode>"
                f"</friction><contact><ode><kp>{WHEEL_KP:g}</kp><kd>{WHEEL_KD}</kd></ode></contact></surface>")
     return (f'<link name="{name}"><pose>{x} {y} {z} 0 0 {yaw}</pose>{_inertial(WHEEL_MASS_KG, WHEEL_INERTIA)}'
-            f'<collision name="collision">{rot}{geo}{surface}</collision>'
+            f'<collision name="collision">{mesh}{surface}</collision>'
             f'<visual name="visual">{rot}{geo}{_material(20)}</visual></link>')
 
 
@@ -282,6 +315,7 @@ def world_bundle(track: Track, sensors: list[str]) -> WorldBundle:
     the model's ``sensors`` (cameras; a lidar is not mounted yet)."""
     sdf, files, walls = track_sdf(track)
     cams = camera_names(sensors)
+    files.update({name: tyre_obj(WHEEL_RADIUS_M, w) for w, name in WHEEL_MESH_FILES.items()})
     return WorldBundle(files=files, models=[sdf, car_sdf(sensors)], names=[TRACK_MODEL, CAR_MODEL],
                        cameras=len(cams), car_key={0: "none", 1: "camera", 2: "stereo"}[len(cams)], walls_m=walls,
                        meta={"track": track.name, "road_quads": len(road_quads(track))})
