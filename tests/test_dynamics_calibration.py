@@ -39,3 +39,26 @@ def test_speed_at_1_mps_is_gazebos(stored, fast):
     # commands are divided by 0.035 m while the wheels roll on 0.036 m: both run a few % fast
     assert fast["speed_step_1_mps"]["settled"] == pytest.approx(stored["gazebo"]["speed_step_1_mps"]["settled"],
                                                                  rel=0.05)
+
+
+def test_the_four_contact_candidate_corners_like_the_gazebo_car(stored):
+    # simulation/dynamics_four.py (not the default yet): each wheel its own contact, so the wheels of an
+    # axle fight as in the Gazebo car; its fitted slip compliances keep the yaw-ratio table close
+    from simulation.dynamics_four import step_dynamics_four
+    from simulation.gazebo.calibrate import table_error, yaw_ratio_table
+
+    reference = stored["gazebo"]["corner_yaw_ratio"]
+    rms, mean = table_error(yaw_ratio_table(FastBackend(step_dynamics_four)), reference)
+    assert rms < 0.1 and abs(mean) < 0.05
+    rms_two, _ = table_error(yaw_ratio_table(FastBackend()), reference)
+    assert rms_two > 3 * rms                                      # the gap it closes
+
+
+def test_the_four_contact_candidate_drives_straight_as_the_default(fast):
+    from simulation.dynamics_four import step_dynamics_four
+
+    four = FastBackend(step_dynamics_four)
+    for target, n in ((1.0, 30), (4.0, 45)):
+        four.start()
+        samples = [four.step(0.0, target) for _ in range(n)]
+        assert samples[-1].speed_mps == pytest.approx(fast[f"speed_step_{target:g}_mps"]["settled"], rel=0.01)

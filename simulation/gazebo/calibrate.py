@@ -2,6 +2,8 @@
 
     python -m simulation.gazebo.calibrate --master http://sim-gazebo:11311 --out calibration.json
     python -m simulation.gazebo.calibrate --fast-only            # the fast simulator's figures alone
+    python -m simulation.gazebo.calibrate --fast-only --four-contact   # ... with the four-contact candidate
+    python -m simulation.gazebo.calibrate --fit-four-contact     # its slip compliances against the stored figures
 
 Experiments (simulated time, 15 steps per second, commands held for whole steps; the car starts at rest
 on the flat field of a world without walls):
@@ -61,12 +63,18 @@ class Backend:
 
 
 class FastBackend(Backend):
+    """The fast simulator's car; ``dynamics``: its step function (car.step_kinematics, the default, or a
+    candidate with the same signature such as dynamics_four.step_dynamics_four)."""
+
+    def __init__(self, dynamics: Callable | None = None):
+        self.dynamics = dynamics or car.step_kinematics
+
     def start(self) -> None:
         self.state = car.CarState.zeros(1)
         self.t = 0.0
 
     def step(self, steering_rad: float, speed_mps: float) -> Sample:
-        car.step_kinematics(self.state, np.array([speed_mps]), np.array([steering_rad]), car.STEP_S)
+        self.dynamics(self.state, np.array([speed_mps]), np.array([steering_rad]), car.STEP_S)
         self.t += car.STEP_S
         s = self.state
         return Sample(self.t, float(s.speed_mps[0]), float(s.steering_rad[0]), float(s.yaw_rate_rps[0]))
@@ -147,6 +155,37 @@ def _corner_ratio(backend: Backend, deg: float, speed_mps: float, n: int) -> flo
     return float(np.mean([s.yaw_rate_rps for s in tail])) / kinematic if abs(kinematic) > 1e-6 else 0.0
 
 
+#: The speeds of the yaw-ratio table the four-contact fit is scored on (3 m/s spins in both cars).
+FIT_SPEEDS_MPS = (0.5, 1.0, 2.0)
+
+
+def yaw_ratio_table(backend: Backend, speeds=FIT_SPEEDS_MPS) -> dict[str, dict[str, float]]:
+    """corner_yaw_ratio's table (steering deg -> speed -> ratio) at ``speeds``."""
+    n = int(round(4.0 * car.STEP_HZ))
+    return {f"{deg:g}": {f"{v:g}": round(_corner_ratio(backend, deg, v, n), 2) for v in speeds}
+            for deg in CORNER_STEERING_DEG}
+
+
+def table_error(table: dict, reference: dict) -> tuple[float, float]:
+    """RMS and mean of (table - reference) over the cells of ``table``."""
+    err = np.array([table[d][v] - reference[d][v] for d in table for v in table[d]])
+    return float(np.sqrt(np.mean(err ** 2))), float(np.mean(err))
+
+
+def fit_four_contact(reference: dict, along=(25.0, 50.0, 65.0), across=(50.0, 100.0, 150.0)) -> list[tuple]:
+    """Grid search of dynamics_four's slip compliances [N s/m per wheel] on the yaw-ratio table against
+    ``reference`` (the Gazebo car's corner_yaw_ratio); rows (rms, mean error, along, across), best first."""
+    from functools import partial
+
+    from ..dynamics_four import step_dynamics_four
+    rows = []
+    for a in along:
+        for c in across:
+            table = yaw_ratio_table(FastBackend(partial(step_dynamics_four, slip_along_ns_m=a, slip_across_ns_m=c)))
+            rows.append((*table_error(table, reference), a, c))
+    return sorted(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     import os
 
@@ -156,8 +195,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--master", default=os.environ.get(MASTER_URI_ENV, DEFAULT_MASTER_URI))
     ap.add_argument("--fast-only", action="store_true", help="measure the fast simulator only")
     ap.add_argument("--out", help="write the JSON here too")
+    ap.add_argument("--four-contact", action="store_true",
+                    help="the fast simulator with the four-contact candidate dynamics (simulation/dynamics_four.py)")
+    ap.add_argument("--fit-four-contact", action="store_true",
+                    help="grid-search the four-contact slip compliances against the stored Gazebo figures; no sim")
     args = ap.parse_args(argv)
-    out = {"fast": measure(FastBackend())}
+    if args.fit_four_contact:
+        reference = json.loads(CALIBRATION_FILE.read_text())["gazebo"]["corner_yaw_ratio"]
+        for rms, mean, a, c in fit_four_contact(reference):
+            print(f"along {a:5.0f} across {c:5.0f} N s/m per wheel: RMS {rms:.3f} mean error {mean:+.3f}")
+        return 0
+    if args.four_contact:
+        from ..dynamics_four import step_dynamics_four
+        out = {"fast": measure(FastBackend(step_dynamics_four))}
+    else:
+        out = {"fast": measure(FastBackend())}
     if not args.fast_only:
         out["gazebo"] = measure(GazeboBackend(args.master))
     text = json.dumps(out, indent=1)
