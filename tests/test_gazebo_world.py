@@ -117,6 +117,23 @@ def test_wheels_and_ground_collide_as_trimeshes_like_the_reference():
     assert _inside_any(np.concatenate([track.inner_border, track.outer_border]), field).all()
 
 
+def test_objects_are_kinematic_boxes_with_fresh_names():
+    spec = world.ObjectSpec(0.2, 0.15, 0.25, 100.0)
+    bundle = world.world_bundle(Track.load("reinvent_base"), ["FRONT_FACING_CAMERA"], [spec, spec])
+    msg = json.loads(bundle.message("t"))
+    assert msg["objects"] == bundle.objects == msg["names"][2:] and len(set(msg["objects"])) == 2
+    root = ET.fromstring(msg["models"][2].split("?>", 1)[1])
+    assert root.find("model").get("name") == msg["objects"][0]
+    link = root.find("model/link")
+    assert link.find("kinematic").text == "true" and link.find("gravity").text == "false"
+    assert [float(v) for v in link.find("collision/geometry/box/size").text.split()] == pytest.approx([0.4, 0.3, 0.25])
+    assert float(link.find("pose").text.split()[2]) == pytest.approx(0.125)       # standing on the ground
+    # the next world's objects never share a name with this one's (the bridge removes those meanwhile)
+    again = world.world_bundle(Track.load("reinvent_base"), ["FRONT_FACING_CAMERA"], [spec, spec])
+    assert not set(again.objects) & set(bundle.objects)
+    assert world.world_bundle(Track.load("reinvent_base"), ["STATE"]).objects == []
+
+
 def test_frame_to_y_resizes_and_converts_as_the_reference():
     rgb = np.zeros((480, 640, 3), np.uint8)
     rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 50

@@ -10,7 +10,12 @@ Checks (each a key of "failures" when it does not hold):
   > 0.3 rad/s);
 - pose: a car put at a pose reports that pose (within 2 cm and 0.02 rad) after settling for a frame;
 - params: the reward params GazeboEnv passes to the reward function equal the fast simulator's for the
-  same pose (the fast env with its car placed where Gazebo's is), within 1e-6 relative.
+  same pose (the fast env with its car placed where Gazebo's is), within 1e-6 relative;
+- objects: in an object-avoidance world (a second world in the same Gazebo sim, replacing the first), a
+  box 0.8 m ahead of the car is in the camera frame (over 5% of the 160x120 pixels change by more than
+  20 gray levels against the same pose with the box moved away) and driving at it the car stops at its
+  face (its body's front within 3 cm of the box), then bot cars move at their speed (HEAD_TO_BOT, a
+  third world).
 Also reports the bridge's steps per second (wall clock) over the run.
 """
 
@@ -28,6 +33,7 @@ from .. import car
 from ..env import BatchedEnv
 from ..track import Track
 from .client import GazeboClient
+from . import world
 from .env import MASTER_URI_ENV, DEFAULT_MASTER_URI, GazeboEnv
 
 
@@ -128,10 +134,58 @@ def run_check(master_uri: str, track: str = "reinvent_base", steps: int = 50) ->
         param_diffs = _compare_params(last, fast_rec.params[-1])
     if param_diffs:
         failures["params"] = "; ".join(param_diffs[:6])
+    objects = _check_objects(client, track)
+    if objects.pop("failure", None):
+        failures["objects"] = objects["why"]
     return {"ok": not failures, "failures": failures, "steps": len(times), "steps_per_s": (len(times) + 20) / wall_s,
             "late_frames": late,
             "world_load_s": round(load_s, 2), "speed_mps": round(v, 3), "turn_rate_rps": round(turn, 3),
-            "clock_steps_s": sorted(set(np.round(dts, 4).tolist())), "cameras": env.world_reply.get("cameras")}
+            "clock_steps_s": sorted(set(np.round(dts, 4).tolist())), "cameras": env.world_reply.get("cameras"),
+            "objects": objects}
+
+
+def _check_objects(client: GazeboClient, track: str) -> dict:
+    """The objects check (see the module's docstring); {"failure": True, "why": ...} when it fails."""
+    from .env import frame_to_y
+    from .world import HIDDEN_X_M
+
+    env = GazeboEnv(track, race={"race_type": "OBJECT_AVOIDANCE", "number_of_obstacles": 2}, seed=1,
+                    autoreset=False, client=client)
+    env.reset(seed=1)
+    poses = env._object_poses()
+    x, y, yaw = poses[0]
+    c, s = math.cos(yaw), math.sin(yaw)
+    gap_m = 0.8
+    cx, cy = x - gap_m * c, y - gap_m * s
+    seen = frame_to_y(client.set_pose(cx, cy, yaw, poses).frames[0]).astype(int)
+    away = poses.copy()
+    away[0] = (HIDDEN_X_M, 0.0, 0.0)
+    empty = frame_to_y(client.set_pose(cx, cy, yaw, away).frames[0]).astype(int)
+    changed = float(np.mean(np.abs(seen - empty) > 20))
+    client.set_pose(cx, cy, yaw, poses)
+    for _ in range(30):     # 2 s at 1 m/s: the box face is 0.6 m ahead of the car's front
+        g = client.step(0.0, 1.0 / car.WHEEL_RADIUS_M, poses).state
+    front_m = (g["x"] - cx) * c + (g["y"] - cy) * s + world.BODY_BOX_M[1][0]
+    face_m = gap_m - float(env.world.obstacles.half_length_m[0, 0])
+    bots = GazeboEnv(track, race={"race_type": "HEAD_TO_BOT", "number_of_bot_cars": 2, "bot_car_speed_mps": 0.5},
+                     seed=2, autoreset=False, client=client)
+    bots.reset(seed=2)
+    p0 = bots._object_poses().copy()
+    for _ in range(15):
+        bots.step(np.array([0]))
+    moved = np.hypot(*(bots._object_poses() - p0)[:, :2].T)
+    out = {"box_pixels_changed": round(changed, 3), "stopped_at_m": round(front_m, 3), "box_face_m": round(face_m, 3),
+           "bots_moved_m": np.round(moved, 3).tolist()}
+    why = []
+    if changed < 0.05:
+        why.append(f"the box changed only {changed:.1%} of the frame")
+    if abs(front_m - face_m) > 0.03:
+        why.append(f"driving at the box the car's front stopped at {front_m:.3f} m, the box face is at {face_m:.3f} m")
+    if not np.allclose(moved, 0.5 * 15 * car.STEP_S, rtol=0.1):
+        why.append(f"bot cars moved {moved.round(3).tolist()} m in 1 s at 0.5 m/s")
+    if why:
+        out.update(failure=True, why="; ".join(why))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

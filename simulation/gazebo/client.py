@@ -172,10 +172,16 @@ class GazeboClient:
                 del self._frames[old]
         return GazeboStep(dict(zip(STATE_FIELDS, state.tolist())), [frames[i] for i in sorted(frames)])
 
-    def step(self, steering_rad: float, wheel_speed_rad_s: float) -> GazeboStep:
-        """Command both steering hinges and all four wheels, advance one 1/15 s frame."""
-        return self._request(OP_STEP, steering_rad, wheel_speed_rad_s)
+    def step(self, steering_rad: float, wheel_speed_rad_s: float, objects: np.ndarray | None = None) -> GazeboStep:
+        """Command both steering hinges and all four wheels, advance one 1/15 s frame. ``objects``: (M, 3)
+        x, y [m], yaw [rad] of each of the world's objects (WorldBundle.objects order), placed first."""
+        return self._request(OP_STEP, steering_rad, wheel_speed_rad_s, *_flat(objects))
 
-    def set_pose(self, x_m: float, y_m: float, yaw_rad: float) -> GazeboStep:
-        """Put the car at rest at (x, y, yaw) with zero commands, then advance one frame."""
-        return self._request(OP_POSE, x_m, y_m, yaw_rad)
+    def set_pose(self, x_m: float, y_m: float, yaw_rad: float, objects: np.ndarray | None = None) -> GazeboStep:
+        """Put the car at rest at (x, y, yaw) with zero commands (and the objects as in ``step``), then
+        advance one frame."""
+        return self._request(OP_POSE, x_m, y_m, yaw_rad, *_flat(objects))
+
+
+def _flat(objects: np.ndarray | None) -> list[float]:
+    return [] if objects is None else np.asarray(objects, np.float64).reshape(-1).tolist()

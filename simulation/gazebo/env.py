@@ -6,7 +6,9 @@ the STATE sensor. What Gazebo replaces is the motion (``_advance_cars``: the act
 joint controllers for 1/15 s of ODE physics, simulation/gazebo/client.py) and the camera
 (``_camera_observation``: Gazebo's 640x480 frames, resized to 160x120 and converted to Y as the
 reference does). A lidar is still the fast simulator's ray caster on Gazebo's pose (the car carries no
-ray sensor yet), and objects (boxes, bot cars) are not placed in the Gazebo world yet.
+ray sensor yet). Objects (boxes, bot cars) are the fast simulator's race world (simulation/race.py:
+placement, bot driving, crash rules); each command places their Gazebo models where that world has
+them, so the camera sees them and the car's physics runs into them.
 
 One car per Gazebo sim (one world per container): ``num_cars`` is 1.
 """
@@ -26,7 +28,9 @@ from ..race import RaceConfig
 from ..scenery import rgb_to_gray
 from ..track import Track
 from .client import GazeboClient, GazeboError, GazeboStep
-from .world import world_bundle
+from ..obstacles import KIND_BOT
+from ..scenery import BOT_GRAY, BOX_GRAY
+from .world import HIDDEN_X_M, ObjectSpec, world_bundle
 
 #: Environment variable naming the Gazebo sim's ROS master (compose: http://sim-gazebo:11311).
 MASTER_URI_ENV = "GAZEBO_MASTER_URI"
@@ -66,11 +70,16 @@ class GazeboEnv(BatchedEnv):
             raise ValueError("domain randomization is not available with the Gazebo backend yet")
         self.client = client or GazeboClient(master_uri or os.environ.get(MASTER_URI_ENV, DEFAULT_MASTER_URI))
         self._frames: list[np.ndarray] = []
+        self._objects: list[ObjectSpec] = []
         self.last_gazebo: GazeboStep | None = None
         super().__init__(track, reward_function, model_metadata, race, num_cars=1, seed=seed,
                          autoreset=autoreset, domain_randomization=False, episode_offset=episode_offset)
         self._camera = None   # the fast renderer is not used: frames come from Gazebo
-        bundle = world_bundle(self.tracks.forward, list(self.sensor_names))
+        ob = self.world.obstacles
+        self._objects = [ObjectSpec(float(ob.half_length_m[0, m]), float(ob.half_width_m[0, m]),
+                                    float(ob.height_m[0, m]), BOT_GRAY if ob.kind[0, m] == KIND_BOT else BOX_GRAY)
+                         for m in range(ob.xy.shape[1])]
+        bundle = world_bundle(self.tracks.forward, list(self.sensor_names), self._objects)
         world_id = f"{self.tracks.forward.name}-{os.getpid()}-{next(_world_ids)}"
         self.world_reply = self.client.load_world(bundle.message(world_id), world_id)
 
@@ -89,15 +98,28 @@ class GazeboEnv(BatchedEnv):
 
     def _put(self, i: int) -> None:
         s = self.state
-        self._take(self.client.set_pose(float(s.x[i]), float(s.y[i]), float(s.yaw[i])), pose=False)
+        self._take(self.client.set_pose(float(s.x[i]), float(s.y[i]), float(s.yaw[i]), self._object_poses()),
+                   pose=False)
+
+    def _object_poses(self) -> np.ndarray | None:
+        """(M, 3) x, y [m], yaw [rad] of each object slot as the race world has it; slots not in play wait
+        out of sight (world.HIDDEN_X_M). None without objects."""
+        if not self._objects:
+            return None
+        ob = self.world.obstacles
+        poses = np.column_stack([ob.xy[0, :, 0], ob.xy[0, :, 1], ob.yaw[0]])
+        for m in np.flatnonzero(~ob.active[0]):
+            poses[m] = (HIDDEN_X_M + 2.0 * m, 0.0, 0.0)
+        return poses
 
     # ------------------------------------------------------------------ step: Gazebo moves the car
     def _advance_cars(self, move: np.ndarray, steer_deg: np.ndarray, speed_mps: np.ndarray) -> np.ndarray:
         x0, y0 = self.state.x.copy(), self.state.y.copy()
         if move[0]:
-            step = self.client.step(float(np.deg2rad(steer_deg[0])), float(speed_mps[0]) / car.WHEEL_RADIUS_M)
+            step = self.client.step(float(np.deg2rad(steer_deg[0])), float(speed_mps[0]) / car.WHEEL_RADIUS_M,
+                                    self._object_poses())
         else:   # held (prepare step, evaluation pause): the reference commands speed 0 and steering 0
-            step = self.client.step(0.0, 0.0)
+            step = self.client.step(0.0, 0.0, self._object_poses())
         self._take(step, pose=bool(move[0]))
         return np.hypot(self.state.x - x0, self.state.y - y0)
 

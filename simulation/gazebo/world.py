@@ -16,7 +16,10 @@ nor Python packages of ours. Every geometric fact comes from its one home:
   plane corner differently: docs/gazebo.md, calibration).
 
 Materials are gray (ambient = diffuse = the texture's mean gray, no specular): the fast simulator's
-camera sees gray too, and the network sees only Y. Objects (boxes, bot cars) are not placed yet.
+camera sees gray too, and the network sees only Y. Objects (boxes, bot cars: ``object_sdf``) are
+kinematic boxes of the fast simulator's sizes and grays (simulation/obstacles.py, scenery.BOX_GRAY /
+BOT_GRAY) that the worker places every step (the bridge's command carries their poses); the car runs
+into them as into a wall.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import secrets
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -160,12 +164,14 @@ class WorldBundle:
     car_key: str = "none"
     walls_m: tuple[float, float, float, float] | None = None
     meta: dict = field(default_factory=dict)
+    #: the object models (boxes, bot cars) the commands place, in their order (also in ``names``)
+    objects: list[str] = field(default_factory=list)
 
     def message(self, request_id: str) -> str:
         """The JSON of the bridge's ``/deepracer/world`` message."""
         return json.dumps({"id": request_id, "files": self.files, "models": self.models, "names": self.names,
                            "remove": [TRACK_MODEL], "cameras": self.cameras, "car_key": self.car_key,
-                           "track_key": self.track_key})
+                           "track_key": self.track_key, "objects": self.objects})
 
     @property
     def track_key(self) -> str:
@@ -310,12 +316,47 @@ def car_sdf(sensors: list[str]) -> str:
             f'{"".join(parts)}</model></sdf>')
 
 
-def world_bundle(track: Track, sensors: list[str]) -> WorldBundle:
-    """Everything the bridge needs for ``track`` (driven either way: the world is the same) and a car with
-    the model's ``sensors`` (cameras; a lidar is not mounted yet)."""
+@dataclass(frozen=True)
+class ObjectSpec:
+    """One object slot of the race world: a box of this body size [m] and gray level (0-255)."""
+
+    half_length_m: float
+    half_width_m: float
+    height_m: float
+    gray: float
+
+
+def object_sdf(name: str, spec: ObjectSpec) -> str:
+    """An object as a kinematic box model (no gravity, moved only by the bridge; the car collides with it)
+    whose origin is on the ground under its centre."""
+    sx, sy, h = 2 * spec.half_length_m, 2 * spec.half_width_m, spec.height_m
+    geo = f"<geometry><box><size>{sx:.4f} {sy:.4f} {h:.4f}</size></box></geometry>"
+    return (f'<?xml version="1.0"?><sdf version="1.6"><model name="{name}"><pose>{HIDDEN_X_M} 0 0 0 0 0</pose>'
+            f'<link name="body"><pose>0 0 {h / 2:.4f} 0 0 0</pose><kinematic>true</kinematic>'
+            f'<gravity>false</gravity><collision name="collision">{geo}</collision>'
+            f'<visual name="visual">{geo}{_material(spec.gray)}</visual></link></model></sdf>')
+
+
+#: Where objects not in play wait [m, world x]: beyond the cameras' 300 m far clip (the reference hides
+#: cars it does not use 60 m away).
+HIDDEN_X_M = 1000.0
+
+
+def object_names(count: int) -> list[str]:
+    """Names for ``count`` object models, new at each call: a world's objects never share a name with the
+    previous world's, which the bridge removes meanwhile (the rendering scene keys visuals by name)."""
+    token = secrets.token_hex(3)
+    return [f"object_{token}_{k}" for k in range(count)]
+
+
+def world_bundle(track: Track, sensors: list[str], objects: list[ObjectSpec] | tuple = ()) -> WorldBundle:
+    """Everything the bridge needs for ``track`` (driven either way: the world is the same), a car with
+    the model's ``sensors`` (cameras; a lidar is not mounted yet) and the race's ``objects`` slots."""
     sdf, files, walls = track_sdf(track)
     cams = camera_names(sensors)
     files.update({name: tyre_obj(WHEEL_RADIUS_M, w) for w, name in WHEEL_MESH_FILES.items()})
-    return WorldBundle(files=files, models=[sdf, car_sdf(sensors)], names=[TRACK_MODEL, CAR_MODEL],
+    names = object_names(len(objects))
+    return WorldBundle(files=files, models=[sdf, car_sdf(sensors)] + [object_sdf(n, o) for n, o in zip(names, objects)],
+                       names=[TRACK_MODEL, CAR_MODEL] + names,
                        cameras=len(cams), car_key={0: "none", 1: "camera", 2: "stereo"}[len(cams)], walls_m=walls,
-                       meta={"track": track.name, "road_quads": len(road_quads(track))})
+                       meta={"track": track.name, "road_quads": len(road_quads(track))}, objects=names)

@@ -3,16 +3,22 @@
 //
 //   world   std_msgs/String (JSON)  in   {"id", "files": {name: text}, "models": [sdf], "names": [model],
 //                                         "remove": [model], "cameras": n, "car_key": sensors, "track_key":
-//                                         digest}: write the files
+//                                         digest, "objects": [model]}: write the files
 //                                         (meshes) into a fresh folder, replace @WORLD_DIR@ in the SDF with it,
-//                                         remove and insert the models; the car is inserted once and kept
+//                                         remove and insert the models; the car is inserted once and kept;
+//                                         "objects" names the models (boxes, bot cars) the commands place;
+//                                         the previous world's objects are removed
 //   events  std_msgs/String (JSON)  out  {"event": "ready"} at start; {"id", "ok", "error", "cameras",
 //                                         "step_size_s"} after each world message (latched)
 //   command std_msgs/Float64MultiArray in  [seq, op, ...]:
-//             op 1 STEP  [seq, 1, steering_rad, wheel_speed_rad_s]: both steering hinges to the angle, all
-//                        four wheels to the speed, then advance one frame (1/15 s of simulated time)
-//             op 2 POSE  [seq, 2, x, y, yaw]: put the car there at rest (z 0, commands 0), then advance
-//                        one frame with zero commands (the reference unpauses until a new frame after a reset)
+//             op 1 STEP  [seq, 1, steering_rad, wheel_speed_rad_s, objects...]: both steering hinges to the
+//                        angle, all four wheels to the speed, then advance one frame (1/15 s of simulated time)
+//             op 2 POSE  [seq, 2, x, y, yaw, objects...]: put the car there at rest (z 0, commands 0), then
+//                        advance one frame with zero commands (the reference unpauses until a new frame after
+//                        a reset)
+//             objects:   x, y, yaw of each object of the world, in its "objects" order (all or none): placed
+//                        there (on the ground, at rest) before the physics steps; kinematic models, so they
+//                        stay where they are put and the car runs into them
 //   camera  sensor_msgs/Image       out  each camera's frame at the end of the step (rgb8, frame_id
 //                                         "<seq> <camera index>", stamp = simulated time)
 //   state   std_msgs/Float64MultiArray out [seq, sim_time_s, x, y, z, roll, pitch, yaw, vx, vy, vz, wx, wy, wz,
@@ -193,10 +199,28 @@ class DeepRacerBridge : public WorldPlugin {
       // The same track again (a worker restarted): keep it, so the rendering scene needs no reload.
       const std::string track_key = req.value("track_key", "");
       const bool keep_track = !track_key.empty() && track_key == track_key_ && world_->ModelByName(kTrackName);
-      for (const auto &name : req.value("remove", std::vector<std::string>{})) {
-        if (name == kCarName || (keep_track && name == kTrackName)) continue;
-        if (world_->ModelByName(name)) world_->RemoveModel(name);
+      std::vector<std::string> remove = req.value("remove", std::vector<std::string>{});
+      {
+        std::lock_guard<std::mutex> lock(car_mutex_);
+        remove.insert(remove.end(), object_names_.begin(), object_names_.end());
+        objects_.clear();
+        object_names_.clear();
       }
+      std::vector<std::string> removed;
+      for (const auto &name : remove) {
+        if (name == kCarName || (keep_track && name == kTrackName)) continue;
+        if (world_->ModelByName(name)) {
+          world_->RemoveModel(name);
+          removed.push_back(name);
+        }
+      }
+      // a model of the same name inserted before the old one is gone would be confused with it (a
+      // command then moved the dying one: gzserver 11 aborts)
+      WaitFor([&] {
+        for (const auto &n : removed)
+          if (world_->ModelByName(n)) return false;
+        return true;
+      }, 20.0, "the previous world's models to go");
       if (!keep_track) track_key_.clear();
       std::string dir = "/tmp/deepracer-world/" + std::to_string(++world_count_);
       mkdir("/tmp/deepracer-world", 0755);
@@ -227,10 +251,23 @@ class DeepRacerBridge : public WorldPlugin {
       }, 20.0, "models " + nlohmann::json(model_names).dump() + " to appear");
       physics::ModelPtr car = world_->ModelByName(kCarName);
       if (car) AttachCar(car);
+      {
+        std::vector<physics::ModelPtr> objects;
+        const auto object_names = req.value("objects", std::vector<std::string>{});
+        for (const auto &n : object_names) {
+          physics::ModelPtr m = world_->ModelByName(n);
+          if (!m) throw std::runtime_error("object model " + n + " is not in the world (list it in names)");
+          objects.push_back(m);
+        }
+        std::lock_guard<std::mutex> lock(car_mutex_);
+        objects_ = objects;
+        object_names_ = object_names;
+      }
       if (expected_cameras_ > 0) WaitForScene(model_names);
       track_key_ = track_key;
       reply["ok"] = true;
       reply["cameras"] = camera_names_;
+      reply["objects"] = object_names_;
       reply["step_size_s"] = world_->Physics()->GetMaxStepSize();
       reply["sim_time_s"] = world_->SimTime().Double();
     } catch (const std::exception &e) {
@@ -355,11 +392,32 @@ class DeepRacerBridge : public WorldPlugin {
       Publish({{"seq", seq}, {"ok", false}, {"error", "no car in the world: send a world message first"}});
       return;
     }
-    if (op == 1 && d.size() >= 4) {
+    if (op != 1 && op != 2) {
+      Publish({{"seq", seq}, {"ok", false}, {"error", "unknown command op " + std::to_string(op)}});
+      return;
+    }
+    const size_t base = op == 1 ? 4 : 5;
+    {
+      std::lock_guard<std::mutex> lock(car_mutex_);
+      if (d.size() != base && d.size() != base + 3 * objects_.size()) {
+        Publish({{"seq", seq}, {"ok", false},
+                 {"error", "command op " + std::to_string(op) + " needs " + std::to_string(base) + " values, or " +
+                           std::to_string(base + 3 * objects_.size()) + " with the poses of the world's " +
+                           std::to_string(objects_.size()) + " objects; got " + std::to_string(d.size())}});
+        return;
+      }
+      for (size_t k = 0; base + 3 * k + 2 < d.size() && k < objects_.size(); ++k) {
+        objects_[k]->SetWorldPose(ignition::math::Pose3d(d[base + 3 * k], d[base + 3 * k + 1], 0.0, 0.0, 0.0,
+                                                         d[base + 3 * k + 2]));
+        objects_[k]->SetLinearVel(ignition::math::Vector3d::Zero);
+        objects_[k]->SetAngularVel(ignition::math::Vector3d::Zero);
+      }
+    }
+    if (op == 1) {
       std::lock_guard<std::mutex> lock(car_mutex_);
       steer_target_ = d[2];
       wheel_target_ = d[3];
-    } else if (op == 2 && d.size() >= 5) {
+    } else if (op == 2) {
       std::lock_guard<std::mutex> lock(car_mutex_);
       steer_target_ = 0.0;
       wheel_target_ = 0.0;
@@ -372,9 +430,6 @@ class DeepRacerBridge : public WorldPlugin {
         j->SetPosition(0, 0.0);
         j->SetVelocity(0, 0.0);
       }
-    } else {
-      Publish({{"seq", seq}, {"ok", false}, {"error", "unknown command op " + std::to_string(op)}});
-      return;
     }
     AdvanceFrame(seq, car);
   }
@@ -481,6 +536,8 @@ class DeepRacerBridge : public WorldPlugin {
   std::vector<physics::JointPtr> wheels_, hinges_;
   double wheel_target_ = 0.0, steer_target_ = 0.0;
   std::vector<double> hinge_prev_error_ = {0.0, 0.0};
+  std::vector<physics::ModelPtr> objects_;  // the world's boxes and bot cars, in the "objects" order
+  std::vector<std::string> object_names_;
 
   size_t expected_cameras_ = 1;
   std::vector<sensors::CameraSensorPtr> cameras_;
