@@ -460,9 +460,16 @@ class BatchedEnv:
                 out[name] = state_sensor.state_vector(self.tracks, s, self.reversed, m.arc_m, m.ref_xy)
             else:
                 if ranges is None:
-                    ranges = self._lidar.ranges(s.x, s.y, s.yaw, ob, rng=self.rng)  # noise re-seeded by reset(seed)
+                    ranges = self._lidar_ranges(ob)
                 out[name] = sensors.lidar_input(name, ranges, self.metadata.lidar_config)
         return out
+
+    def _lidar_ranges(self, obstacles) -> np.ndarray:
+        """Every car's raw lidar ranges (K, 64) float32 [m], beams in the network's order. The fast
+        simulator's ray caster (noise re-seeded by reset(seed)); another backend (simulation/gazebo)
+        replaces this."""
+        s = self.state
+        return self._lidar.ranges(s.x, s.y, s.yaw, obstacles, rng=self.rng)
 
     def _camera_observation(self, name: str, obstacles) -> np.ndarray:
         """The camera sensor ``name``'s frames of every car: (K, 120, 160, 1) uint8, stereo (K, 120, 160, 2).

@@ -2,8 +2,9 @@
 
 Starts the ``sim-gazebo`` service (profile gazebo) and runs ``python -m simulation.gazebo.check`` in a
 one-off container of the app image on the same network: 50 steps of a camera car on reinvent_base with
-a frame per 1/15 s of simulated time, the pose following the commands, a pose put and read back, and the
-reward params equal to the fast simulator's for the same pose (simulation/gazebo/check.py).
+a frame per 1/15 s of simulated time, the pose following the commands, a pose put and read back, the
+reward params equal to the fast simulator's for the same pose, boxes and bot cars; then a lidar car's scan
+against the fast ray caster (simulation/gazebo/check.py).
 
 Needs a Docker engine, docker-compose and the Gazebo image (CI: scripts/ci-docker.sh builds
 deepracer-local/gazebo:ci); skipped with the reason otherwise.
@@ -97,6 +98,24 @@ def test_make_evaluate_backend_gazebo_races_a_model_in_both_simulators(gazebo_st
     assert pngs and pngs[-1].read_bytes()[:4] == b"\x89PNG"
     for png in pngs:
         png.unlink()
+
+
+def test_a_lidar_car_scans_what_the_fast_ray_caster_sees(gazebo_stack):
+    """A fresh Gazebo sim (it keeps its first car) with a camera and lidar car among boxes: the bridge's
+    ray sensor scan against the fast simulator's ray caster at the same pose (check --lidar)."""
+    r = gazebo_stack("rm", "-sf", "sim-gazebo")
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = gazebo_stack("up", "-d", "--no-deps", "sim-gazebo")
+    assert r.returncode == 0, r.stderr[-2000:]
+    tracks = Path(os.environ.get("DEEPRACER_TRACKS", ROOT.parent / "shared" / "tracks")).resolve()
+    r = gazebo_stack("run", "--rm", "--no-deps", "-v", f"{tracks}:/tracks:ro", "-e", "DEEPRACER_TRACKS=/tracks",
+                     "-e", "GAZEBO_MASTER_URI=http://sim-gazebo:11311", "trainer",
+                     "python", "-m", "simulation.gazebo.check", "--lidar", timeout=400)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    logs = gazebo_stack("logs", "--no-color", "--tail", "40", "sim-gazebo").stdout
+    assert lines, f"no result (exit {r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}\n{logs}"
+    result = json.loads(lines[-1])
+    assert result["ok"] and result["lidars"] == 1 and result["near_beams"] >= 20, f"{result}\n{logs}"
 
 
 def test_compose_training_with_gazebo_sims_pairs_each_sim_with_its_own_gazebo(tmp_path):

@@ -95,7 +95,7 @@ def test_the_car_carries_the_v5_facts():
 def test_wheels_and_ground_collide_as_trimeshes_like_the_reference():
     bundle = world.world_bundle(Track.load("reinvent_base"), ["FRONT_FACING_CAMERA"])
     car_root = ET.fromstring(bundle.models[1].split("?>", 1)[1])
-    uris = [c.find("geometry/mesh/uri").text for c in car_root.iter("collision") if c.find("geometry/mesh")]
+    uris = [c.find("geometry/mesh/uri").text for c in car_root.iter("collision") if "wheel" in c.find("geometry/mesh/uri").text]
     assert len(uris) == 4                              # the four wheels
     for width, name in world.WHEEL_MESH_FILES.items():
         assert f"file://@WORLD_DIR@/{name}" in uris
@@ -115,6 +115,35 @@ def test_wheels_and_ground_collide_as_trimeshes_like_the_reference():
     assert len(field) == 2 and np.all(_cross(field) > 0) and np.all(field[..., 2] == 0)
     track = Track.load("reinvent_base")
     assert _inside_any(np.concatenate([track.inner_border, track.outer_border]), field).all()
+
+
+def test_a_lidar_car_carries_the_reference_ray_sensor_and_a_shell_below_its_beams():
+    sensors = ["FRONT_FACING_CAMERA", "LIDAR"]
+    bundle = world.world_bundle(Track.load("reinvent_base"), sensors)
+    msg = json.loads(bundle.message("t"))
+    assert msg["lidars"] == 1 and msg["car_key"] == "camera+lidar" and msg["cameras"] == 1
+    root = ET.fromstring(bundle.models[1].split("?>", 1)[1])
+    (ray,) = [s for s in root.iter("sensor") if s.get("type") == "ray"]
+    x, y, z, _, _, yaw = (float(v) for v in ray.find("pose").text.split())
+    assert (x, y, z, yaw) == pytest.approx((0.02913, 0.0, 0.16145, 3.1416))       # hokuyo_joint, turned back
+    h = ray.find("ray/scan/horizontal")
+    assert int(h.find("samples").text) == 64
+    assert (float(h.find("min_angle").text), float(h.find("max_angle").text)) == pytest.approx((-2.61799, 2.61799))
+    assert (float(ray.find("ray/range/min").text), float(ray.find("ray/range/max").text)) == (0.15, 12.0)
+    assert float(ray.find("ray/noise/stddev").text) == 0.01 and ray.find("update_rate").text == "10"
+    # the shell collides as meshes (box primitives gave the ray sensor phantom hits), and behind the scanner's
+    # blind front nothing of it reaches the beam plane
+    uris = [u.text for c in root.iter("collision") for u in c.iter("uri")]
+    boxes = world.body_boxes(sensors)
+    assert [f"file://@WORLD_DIR@/body_{k}.obj" for k in range(len(boxes))] == [u for u in uris if "body_" in u]
+    for (x0, y0, _), (x1, y1, z1) in boxes:
+        if z1 < 0.16145:
+            continue
+        for cx, cy in ((x0, y0), (x0, y1), (x1, y0), (x1, y1)):   # corners seen from the scanner
+            dx, dy = cx - 0.02913, cy
+            assert abs(np.degrees(np.arctan2(dy, dx))) <= 30 or np.hypot(dx, dy) < 0.15
+    assert world.car_key(["STATE"]) == "none" and world.car_key(["STEREO_CAMERAS", "LIDAR"]) == "stereo+lidar"
+    assert json.loads(world.world_bundle(Track.load("reinvent_base"), ["STATE"]).message("t"))["lidars"] == 0
 
 
 def test_objects_are_kinematic_boxes_with_fresh_names():

@@ -2,7 +2,8 @@
 
 Standard message types only (std_msgs, sensor_msgs), namespace ``/deepracer``: ``world`` (JSON in a
 String), ``command`` (Float64MultiArray [seq, op, ...]), replies ``events`` (JSON), ``camera`` (Image,
-frame_id "<seq> <camera>") and ``state`` (Float64MultiArray, see STATE_FIELDS). One client per process:
+frame_id "<seq> <camera>"), ``lidar`` (LaserScan, frame_id "<seq> lidar") and ``state`` (Float64MultiArray,
+see STATE_FIELDS). One client per process:
 rospy keeps one node per process, bound to one ROS master (one Gazebo container).
 
 rospy comes from Debian's packages (python3-rospy, python3-std-msgs, python3-sensor-msgs), which the
@@ -34,23 +35,25 @@ class GazeboError(RuntimeError):
 
 @dataclass
 class GazeboStep:
-    """One frame of the Gazebo sim: the car's state (STATE_FIELDS) and each camera's RGB frame (H, W, 3)."""
+    """One frame of the Gazebo sim: the car's state (STATE_FIELDS), each camera's RGB frame (H, W, 3) and
+    the ray sensor's latest scan (64,) [m] in Gazebo's beam order (None without one)."""
 
     state: dict[str, float]
     frames: list[np.ndarray]
+    lidar: np.ndarray | None = None
 
 
 def _import_rospy():
     try:
         import rospy
-        from sensor_msgs.msg import Image
+        from sensor_msgs.msg import Image, LaserScan
         from std_msgs.msg import Float64MultiArray, String
     except ImportError as e:
         raise GazeboError(
             f"SIM_BACKEND=gazebo needs ROS 1's Python client ({e}); it comes with the app image "
             "(images/Dockerfile), or on Debian 12: apt install python3-rospy python3-std-msgs "
             "python3-sensor-msgs, with a venv made with --system-site-packages") from None
-    return rospy, Image, Float64MultiArray, String
+    return rospy, Image, LaserScan, Float64MultiArray, String
 
 
 def _own_ip_towards(master_uri: str) -> str:
@@ -75,7 +78,7 @@ class GazeboClient:
         self._wait_for_master()
         os.environ["ROS_MASTER_URI"] = master_uri
         os.environ.setdefault("ROS_IP", _own_ip_towards(master_uri))
-        rospy, Image, Float64MultiArray, String = _import_rospy()
+        rospy, Image, LaserScan, Float64MultiArray, String = _import_rospy()
         self._rospy, self._Float64MultiArray, self._String = rospy, Float64MultiArray, String
         if not GazeboClient._node_started:
             rospy.init_node(f"deepracer_worker_{os.getpid()}", anonymous=True, disable_signals=True)
@@ -85,10 +88,13 @@ class GazeboClient:
         self._states: dict[int, np.ndarray] = {}
         self._frames: dict[int, dict[int, np.ndarray]] = {}
         self.cameras = 0
+        self.lidars = 0
+        self._scans: dict[int, np.ndarray] = {}
         self.step_size_s = float("nan")   # the physics step [s], known once a world is loaded
         self._seq = 0
         self._subs = [rospy.Subscriber("/deepracer/events", String, self._on_event, queue_size=16),
                       rospy.Subscriber("/deepracer/state", Float64MultiArray, self._on_state, queue_size=16),
+                      rospy.Subscriber("/deepracer/lidar", LaserScan, self._on_scan, queue_size=8),
                       rospy.Subscriber("/deepracer/camera", Image, self._on_image, queue_size=8,
                                        buff_size=8 * 2**20)]
         self._world_pub = rospy.Publisher("/deepracer/world", String, queue_size=2)
@@ -133,6 +139,13 @@ class GazeboClient:
             self._states[int(data[0])] = data
             self._cond.notify_all()
 
+    def _on_scan(self, msg) -> None:
+        seq = int(msg.header.frame_id.split()[0])
+        ranges = np.asarray(msg.ranges, np.float32)
+        with self._cond:
+            self._scans[seq] = ranges
+            self._cond.notify_all()
+
     def _on_image(self, msg) -> None:
         seq, cam = (int(v) for v in msg.header.frame_id.split())
         frame = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
@@ -143,7 +156,9 @@ class GazeboClient:
     # ------------------------------------------------------------------ requests
     def load_world(self, message_json: str, request_id: str) -> dict:
         """Send a world (simulation.gazebo.world.WorldBundle.message) and wait until it is built."""
-        self.cameras = int(json.loads(message_json).get("cameras", 0))
+        request = json.loads(message_json)
+        self.cameras = int(request.get("cameras", 0))
+        self.lidars = int(request.get("lidars", 0))
         self._world_pub.publish(self._String(data=message_json))
         self._wait(lambda: any(e.get("id") == request_id for e in self._events), f"world {request_id!r}")
         reply = next(e for e in self._events if e.get("id") == request_id)
@@ -159,7 +174,8 @@ class GazeboClient:
 
         def done():
             errors = [e for e in self._events if e.get("seq") == seq]
-            return bool(errors) or (seq in self._states and len(self._frames.get(seq, {})) >= self.cameras)
+            return bool(errors) or (seq in self._states and len(self._frames.get(seq, {})) >= self.cameras
+                                    and (seq in self._scans or not self.lidars))
 
         self._wait(done, f"step {seq}")
         with self._cond:
@@ -168,9 +184,12 @@ class GazeboClient:
                 raise GazeboError(f"the Gazebo sim refused step {seq}: {errors[0].get('error')}")
             state = self._states.pop(seq)
             frames = self._frames.pop(seq, {})
+            scan = self._scans.pop(seq, None)
             for old in [s for s in self._frames if s < seq]:
                 del self._frames[old]
-        return GazeboStep(dict(zip(STATE_FIELDS, state.tolist())), [frames[i] for i in sorted(frames)])
+            for old in [s for s in self._scans if s < seq]:
+                del self._scans[old]
+        return GazeboStep(dict(zip(STATE_FIELDS, state.tolist())), [frames[i] for i in sorted(frames)], scan)
 
     def step(self, steering_rad: float, wheel_speed_rad_s: float, objects: np.ndarray | None = None) -> GazeboStep:
         """Command both steering hinges and all four wheels, advance one 1/15 s frame. ``objects``: (M, 3)

@@ -5,8 +5,8 @@ episodes and their statuses, progress, the reward params (simulation/params.py) 
 the STATE sensor. What Gazebo replaces is the motion (``_advance_cars``: the action goes to the car's
 joint controllers for 1/15 s of ODE physics, simulation/gazebo/client.py) and the camera
 (``_camera_observation``: Gazebo's 640x480 frames, resized to 160x120 and converted to Y as the
-reference does). A lidar is still the fast simulator's ray caster on Gazebo's pose (the car carries no
-ray sensor yet). Objects (boxes, bot cars) are the fast simulator's race world (simulation/race.py:
+reference does) and the lidar (``_lidar_ranges``: the scan of the car's Gazebo ray sensor, which sees
+the world's collision shapes at its own 10 Hz, as the reference's; each step takes its latest scan). Objects (boxes, bot cars) are the fast simulator's race world (simulation/race.py:
 placement, bot driving, crash rules); each command places their Gazebo models where that world has
 them, so the camera sees them and the car's physics runs into them.
 
@@ -22,14 +22,16 @@ from typing import Any
 import cv2
 import numpy as np
 
+from core.observations import LIDAR_NUM_BEAMS
+
 from .. import car
 from ..env import BatchedEnv
+from ..lidar import LIDAR_MAX_RANGE_M
+from ..obstacles import KIND_BOT
 from ..race import RaceConfig
-from ..scenery import rgb_to_gray
+from ..scenery import BOT_GRAY, BOX_GRAY, rgb_to_gray
 from ..track import Track
 from .client import GazeboClient, GazeboError, GazeboStep
-from ..obstacles import KIND_BOT
-from ..scenery import BOT_GRAY, BOX_GRAY
 from .world import HIDDEN_X_M, ObjectSpec, world_bundle
 
 #: Environment variable naming the Gazebo sim's ROS master (compose: http://sim-gazebo:11311).
@@ -77,7 +79,8 @@ class GazeboEnv(BatchedEnv):
         self._camera = None   # the fast renderer is not used: frames come from Gazebo
         ob = self.world.obstacles
         self._objects = [ObjectSpec(float(ob.half_length_m[0, m]), float(ob.half_width_m[0, m]),
-                                    float(ob.height_m[0, m]), BOT_GRAY if ob.kind[0, m] == KIND_BOT else BOX_GRAY)
+                                    float(ob.height_m[0, m]), BOT_GRAY if ob.kind[0, m] == KIND_BOT else BOX_GRAY,
+                                    int(ob.kind[0, m]))
                          for m in range(ob.xy.shape[1])]
         bundle = world_bundle(self.tracks.forward, list(self.sensor_names), self._objects)
         world_id = f"{self.tracks.forward.name}-{os.getpid()}-{next(_world_ids)}"
@@ -135,6 +138,14 @@ class GazeboEnv(BatchedEnv):
         s.yaw_rate_rps[0] = g["wz"]
 
     # ------------------------------------------------------------------ observe: Gazebo's camera
+    def _lidar_ranges(self, obstacles) -> np.ndarray:
+        scan = self.last_gazebo.lidar if self.last_gazebo is not None else None
+        if scan is None:
+            raise GazeboError("the Gazebo sim sent no lidar scan for a lidar model")
+        if scan.shape != (LIDAR_NUM_BEAMS,):
+            raise GazeboError(f"the Gazebo sim's lidar scan has {scan.shape} ranges, the model needs {LIDAR_NUM_BEAMS}")
+        return np.where(np.isfinite(scan), scan, LIDAR_MAX_RANGE_M).astype(np.float32)[None]
+
     def _camera_observation(self, name: str, obstacles) -> np.ndarray:
         if not self._frames:
             raise GazeboError("the Gazebo sim sent no camera frame for a camera model")

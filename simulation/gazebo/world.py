@@ -32,7 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import car
+from core.config import LIDAR_SENSORS
+
+from .. import car, lidar
+from ..obstacles import KIND_BOT
 from ..scenery import (CENTER_DASH_M, CENTER_DASH_START_M, CENTER_GAP_M, CENTER_WIDTH_M, LINE_WIDTH_M,
                        PALETTES, WALL_HEIGHT_M, palette_name, walls_rectangle)
 from ..track import Track
@@ -70,6 +73,15 @@ HINGE_XYZ = (0.082311, 0.079601, 0.011759)
 FRONT_TOE_RAD = {"left": 0.0022537, "right": 0.0065592}
 #: the body shell's collision box in the chassis frame: x -0.158..0.166, y +-0.094, z 0.0006..0.195 [m]
 BODY_BOX_M = ((-0.158, -0.094, 0.0006 + 2e-5), (0.166, 0.094, 0.195 + 2e-5))
+#: A lidar car's shell (car_body_link_lidar_v3.STL, cut at heights by us) as two boxes in the chassis
+#: frame: below 0.15 m it spans the body's footprint; above, only its raised front (x 0.067..0.166,
+#: y +-0.05) reaches the beam plane (0.16145 m), inside the scanner's blind front 60 deg. One box
+#: would put a wall 0.19 m behind the scanner in every backward beam.
+LIDAR_BODY_BOXES_M = (((-0.158, -0.094, 0.0006 + 2e-5), (0.166, 0.094, 0.15)),
+                      ((0.067, -0.05, 0.15), (0.166, 0.05, 0.195 + 2e-5)))
+#: The scanner on the chassis (hokuyo_joint: 0.02913 0 0.16145, yaw pi); the rest from simulation/lidar.py.
+LIDAR_XYZ_M = (lidar.LIDAR_AHEAD_M, 0.0, 0.16145)
+LIDAR_SENSOR_NAME = "hokuyo"
 CAMERA_IMAGE_PX = (640, 480)
 CAMERA_CLIP_M = (0.02, 300.0)
 CAMERA_RATE_HZ = 15
@@ -120,6 +132,21 @@ def tyre_obj(radius_m: float, width_m: float, segments: int = WHEEL_SEGMENTS) ->
     return "\n".join(lines) + "\n"
 
 
+def box_obj(lo: tuple[float, float, float], hi: tuple[float, float, float], name: str) -> str:
+    """An axis-aligned box from corner ``lo`` to ``hi`` [m] as a closed OBJ mesh, every face outward."""
+    (x0, y0, z0), (x1, y1, z1) = lo, hi
+    lines = [f"# {name}: box, made by deepracer-local"]
+    lines += [f"v {x} {y} {z}" for x in (x0, x1) for y in (y0, y1) for z in (z0, z1)]   # v = 4 ix + 2 iy + iz + 1
+    v = lambda ix, iy, iz: 4 * ix + 2 * iy + iz + 1  # noqa: E731
+    faces = (((0, 0, 0), (0, 0, 1), (0, 1, 1), (0, 1, 0)), ((1, 0, 0), (1, 1, 0), (1, 1, 1), (1, 0, 1)),
+             ((0, 0, 0), (1, 0, 0), (1, 0, 1), (0, 0, 1)), ((0, 1, 0), (0, 1, 1), (1, 1, 1), (1, 1, 0)),
+             ((0, 0, 0), (0, 1, 0), (1, 1, 0), (1, 0, 0)), ((0, 0, 1), (1, 0, 1), (1, 1, 1), (0, 1, 1)))
+    for q in faces:
+        a, b, c, d = (v(*p) for p in q)
+        lines += [f"f {a} {b} {c}", f"f {a} {c} {d}"]
+    return "\n".join(lines) + "\n"
+
+
 def road_quads(track: Track) -> np.ndarray:
     """(N-1, 4, 2) the road between the two borders, segment by segment [m]."""
     lb, rb = track.left_border, track.right_border
@@ -166,11 +193,14 @@ class WorldBundle:
     meta: dict = field(default_factory=dict)
     #: the object models (boxes, bot cars) the commands place, in their order (also in ``names``)
     objects: list[str] = field(default_factory=list)
+    #: ray sensors on the car (0 or 1): the bridge sends a scan with every step
+    lidars: int = 0
 
     def message(self, request_id: str) -> str:
         """The JSON of the bridge's ``/deepracer/world`` message."""
         return json.dumps({"id": request_id, "files": self.files, "models": self.models, "names": self.names,
-                           "remove": [TRACK_MODEL], "cameras": self.cameras, "car_key": self.car_key,
+                           "remove": [TRACK_MODEL], "cameras": self.cameras, "lidars": self.lidars,
+                           "car_key": self.car_key,
                            "track_key": self.track_key, "objects": self.objects})
 
     @property
@@ -272,6 +302,29 @@ def _camera_sensor(name: str, lens_left_m: float) -> str:
             f'<format>R8G8B8</format></image><clip><near>{near}</near><far>{far}</far></clip></camera></sensor>')
 
 
+def _lidar_sensor() -> str:
+    """The reference's ray sensor (docs/gazebo-v5-facts.md 1.7): 64 beams over +-150 deg, 0.15-12 m at 1 cm,
+    Gaussian noise 0.01 m, 10 Hz, turned to look backwards. A CPU ray sensor: it sees collision shapes."""
+    x, y, z = LIDAR_XYZ_M
+    return (f'<sensor name="{LIDAR_SENSOR_NAME}" type="ray"><pose>{x} {y} {z} 0 0 {lidar.LIDAR_MOUNT_YAW_RAD}</pose>'
+            f'<always_on>1</always_on><update_rate>{lidar.LIDAR_UPDATE_HZ:g}</update_rate><ray><scan><horizontal>'
+            f'<samples>{len(lidar.LIDAR_SCAN_ANGLES_RAD)}</samples><resolution>1</resolution>'
+            f'<min_angle>{-lidar.LIDAR_FOV_RAD}</min_angle><max_angle>{lidar.LIDAR_FOV_RAD}</max_angle>'
+            f'</horizontal></scan><range><min>{lidar.LIDAR_RANGE_MIN_M}</min><max>{lidar.LIDAR_MAX_RANGE_M}</max>'
+            f'<resolution>0.01</resolution></range><noise><type>gaussian</type><mean>{lidar.LIDAR_NOISE_MEAN_M}</mean>'
+            f'<stddev>{lidar.LIDAR_NOISE_STDDEV_M}</stddev></noise></ray></sensor>')
+
+
+def has_lidar(sensors: list[str]) -> bool:
+    return any(s in LIDAR_SENSORS for s in sensors)
+
+
+def car_key(sensors: list[str]) -> str:
+    """What the car carries, as the bridge compares it: "none", "camera" or "stereo", "+lidar" with one."""
+    key = {0: "none", 1: "camera", 2: "stereo"}[len(camera_names(sensors))]
+    return key + "+lidar" if has_lidar(sensors) else key
+
+
 def camera_names(sensors: list[str]) -> list[str]:
     """The reference's camera sensor names for a model's sensors, in the bridge's (sorted) order."""
     if "STEREO_CAMERAS" in sensors:
@@ -281,12 +334,31 @@ def camera_names(sensors: list[str]) -> list[str]:
     return []
 
 
+def body_boxes(sensors: list[str]) -> tuple:
+    """The body shell's collision boxes (lo, hi) in the chassis frame [m] for a car with ``sensors``. They
+    collide as trimeshes (``car_files``), as the reference's shell does: with box primitives Gazebo 11's
+    ray sensor reported hits 0.15-0.23 m behind the scanner in random backward beams, even with the box
+    10 cm below the beam plane (tried); with the same boxes as meshes, none."""
+    return LIDAR_BODY_BOXES_M if has_lidar(sensors) else (BODY_BOX_M,)
+
+
+def car_files(sensors: list[str]) -> dict[str, str]:
+    """The mesh files of a car with ``sensors``: its wheels and its body boxes."""
+    files = {name: tyre_obj(WHEEL_RADIUS_M, w) for w, name in WHEEL_MESH_FILES.items()}
+    files.update({f"body_{k}.obj": box_obj(lo, hi, f"body box {k}") for k, (lo, hi) in enumerate(body_boxes(sensors))})
+    return files
+
+
 def car_sdf(sensors: list[str]) -> str:
     """The car as an SDF model named ``racecar`` whose origin is the chassis centre (base_link)."""
     cz = CHASSIS_Z_M
-    (bx0, by0, bz0), (bx1, by1, bz1) = BODY_BOX_M
-    body_geo = f"<geometry><box><size>{bx1 - bx0:.4f} {by1 - by0:.4f} {bz1 - bz0:.4f}</size></box></geometry>"
-    body_pose = f"<pose>{(bx0 + bx1) / 2:.4f} {(by0 + by1) / 2:.4f} {(bz0 + bz1) / 2:.4f} 0 0 0</pose>"
+    body_xml = ""
+    for k, ((bx0, by0, bz0), (bx1, by1, bz1)) in enumerate(body_boxes(sensors)):
+        geo = f"<geometry><box><size>{bx1 - bx0:.4f} {by1 - by0:.4f} {bz1 - bz0:.4f}</size></box></geometry>"
+        pose = f"<pose>{(bx0 + bx1) / 2:.4f} {(by0 + by1) / 2:.4f} {(bz0 + bz1) / 2:.4f} 0 0 0</pose>"
+        mesh = f"<geometry><mesh><uri>file://@WORLD_DIR@/body_{k}.obj</uri></mesh></geometry>"
+        body_xml += (f'<collision name="body_{k}">{mesh}</collision>'
+                     f'<visual name="body_{k}">{pose}{geo}{_material(40)}</visual>')
     cams = camera_names(sensors)
     if len(cams) == 2:
         sensor_xml = (_camera_sensor(cams[0], car.STEREO_HALF_BASELINE_M)
@@ -295,10 +367,11 @@ def car_sdf(sensors: list[str]) -> str:
         sensor_xml = _camera_sensor(cams[0], 0.0)
     else:
         sensor_xml = ""
+    if has_lidar(sensors):
+        sensor_xml += _lidar_sensor()
     parts = [
         f'<link name="chassis"><pose>0 0 {cz} 0 0 0</pose>{_inertial(CHASSIS_MASS_KG, CHASSIS_INERTIA)}'
-        f'<collision name="body">{body_pose}{body_geo}</collision>'
-        f'<visual name="body">{body_pose}{body_geo}{_material(40)}</visual>{sensor_xml}</link>',
+        f'{body_xml}{sensor_xml}</link>',
     ]
     rx, ry, rz = REAR_WHEEL_XYZ
     hx, hy, hz = HINGE_XYZ
@@ -318,12 +391,19 @@ def car_sdf(sensors: list[str]) -> str:
 
 @dataclass(frozen=True)
 class ObjectSpec:
-    """One object slot of the race world: a box of this body size [m] and gray level (0-255)."""
+    """One object slot of the race world: a box of this body size [m] and gray level (0-255); a bot car
+    (``kind`` KIND_BOT) also has the raised front of its shell up to BOT_SHELL_TOP_M, which is what the
+    lidar's beam plane cuts of it (simulation/lidar.py LIDAR_OBSTACLE_SECTIONS)."""
 
     half_length_m: float
     half_width_m: float
     height_m: float
     gray: float
+    kind: int = 0
+
+
+#: A bot car's shell top above the ground [m]: the body shell mesh's 0.195 m on its 0.01577 m joint.
+BOT_SHELL_TOP_M = 0.195 + 0.01577
 
 
 def object_sdf(name: str, spec: ObjectSpec) -> str:
@@ -331,10 +411,16 @@ def object_sdf(name: str, spec: ObjectSpec) -> str:
     whose origin is on the ground under its centre."""
     sx, sy, h = 2 * spec.half_length_m, 2 * spec.half_width_m, spec.height_m
     geo = f"<geometry><box><size>{sx:.4f} {sy:.4f} {h:.4f}</size></box></geometry>"
+    shapes = f'<collision name="collision">{geo}</collision><visual name="visual">{geo}{_material(spec.gray)}</visual>'
+    if spec.kind == KIND_BOT and KIND_BOT in lidar.LIDAR_OBSTACLE_SECTIONS:
+        ahead, hl, hw = lidar.LIDAR_OBSTACLE_SECTIONS[KIND_BOT]
+        th = BOT_SHELL_TOP_M - h
+        front = (f"<pose>{ahead:.4f} 0 {h / 2 + th / 2:.4f} 0 0 0</pose>"
+                 f"<geometry><box><size>{2 * hl:.4f} {2 * hw:.4f} {th:.4f}</size></box></geometry>")
+        shapes += f'<collision name="front">{front}</collision>'   # seen by the lidar, drawn as the fast camera does
     return (f'<?xml version="1.0"?><sdf version="1.6"><model name="{name}"><pose>{HIDDEN_X_M} 0 0 0 0 0</pose>'
             f'<link name="body"><pose>0 0 {h / 2:.4f} 0 0 0</pose><kinematic>true</kinematic>'
-            f'<gravity>false</gravity><collision name="collision">{geo}</collision>'
-            f'<visual name="visual">{geo}{_material(spec.gray)}</visual></link></model></sdf>')
+            f'<gravity>false</gravity>{shapes}</link></model></sdf>')
 
 
 #: Where objects not in play wait [m, world x]: beyond the cameras' 300 m far clip (the reference hides
@@ -354,9 +440,9 @@ def world_bundle(track: Track, sensors: list[str], objects: list[ObjectSpec] | t
     the model's ``sensors`` (cameras; a lidar is not mounted yet) and the race's ``objects`` slots."""
     sdf, files, walls = track_sdf(track)
     cams = camera_names(sensors)
-    files.update({name: tyre_obj(WHEEL_RADIUS_M, w) for w, name in WHEEL_MESH_FILES.items()})
+    files.update(car_files(sensors))
     names = object_names(len(objects))
     return WorldBundle(files=files, models=[sdf, car_sdf(sensors)] + [object_sdf(n, o) for n, o in zip(names, objects)],
                        names=[TRACK_MODEL, CAR_MODEL] + names,
-                       cameras=len(cams), car_key={0: "none", 1: "camera", 2: "stereo"}[len(cams)], walls_m=walls,
+                       cameras=len(cams), car_key=car_key(sensors), lidars=int(has_lidar(sensors)), walls_m=walls,
                        meta={"track": track.name, "road_quads": len(road_quads(track))}, objects=names)

@@ -21,6 +21,9 @@
 //                        stay where they are put and the car runs into them
 //   camera  sensor_msgs/Image       out  each camera's frame at the end of the step (rgb8, frame_id
 //                                         "<seq> <camera index>", stamp = simulated time)
+//   lidar   sensor_msgs/LaserScan   out  with a car that has a ray sensor ("lidars": 1 in the world message):
+//                                         its latest scan at the end of the step (it scans at its own 10 Hz,
+//                                         as the reference's; frame_id "<seq> lidar", stamp = the scan's time)
 //   state   std_msgs/Float64MultiArray out [seq, sim_time_s, x, y, z, roll, pitch, yaw, vx, vy, vz, wx, wy, wz,
 //                                         steer_left_rad, steer_right_rad, w_left_rear, w_right_rear,
 //                                         w_left_front, w_right_front (rad/s), extra_physics_steps, wall_ms]
@@ -45,6 +48,7 @@
 #include <nlohmann/json.hpp>
 #include <ros/ros.h>
 #include <sensor_msgs/Image.h>
+#include <sensor_msgs/LaserScan.h>
 #include <std_msgs/Float64MultiArray.h>
 #include <std_msgs/String.h>
 
@@ -108,6 +112,7 @@ class DeepRacerBridge : public WorldPlugin {
     events_pub_ = nh_->advertise<std_msgs::String>("events", 10, true);
     state_pub_ = nh_->advertise<std_msgs::Float64MultiArray>("state", 10);
     camera_pub_ = nh_->advertise<sensor_msgs::Image>("camera", 4);
+    lidar_pub_ = nh_->advertise<sensor_msgs::LaserScan>("lidar", 4);
     spinner_.reset(new ros::AsyncSpinner(1));
     spinner_->start();
     update_ = event::Events::ConnectWorldUpdateBegin(
@@ -181,6 +186,7 @@ class DeepRacerBridge : public WorldPlugin {
     nlohmann::json reply = {{"id", id}, {"ok", false}};
     try {
       expected_cameras_ = req.value("cameras", 1);
+      expected_lidars_ = req.value("lidars", 0);
       {
         std::lock_guard<std::mutex> lock(car_mutex_);
         car_.reset();
@@ -188,6 +194,7 @@ class DeepRacerBridge : public WorldPlugin {
         hinges_.clear();
       }
       cameras_.clear();
+      rays_.clear();
       camera_links_.clear();
       // The car stays once inserted: removing a model with camera sensors from a paused world crashes
       // gzserver 11 (tried). A world message for a car with other sensors is refused instead.
@@ -268,6 +275,7 @@ class DeepRacerBridge : public WorldPlugin {
       reply["ok"] = true;
       reply["cameras"] = camera_names_;
       reply["objects"] = object_names_;
+      reply["lidars"] = rays_.size();
       reply["step_size_s"] = world_->Physics()->GetMaxStepSize();
       reply["sim_time_s"] = world_->SimTime().Double();
     } catch (const std::exception &e) {
@@ -332,6 +340,20 @@ class DeepRacerBridge : public WorldPlugin {
       }
       return cameras_.size() >= expected_cameras_;
     }, 20.0, "the car's camera sensors");
+    WaitFor([&] {
+      rays_.clear();
+      for (auto &s : sensors::SensorManager::Instance()->GetSensors()) {
+        auto ray = std::dynamic_pointer_cast<sensors::RaySensor>(s);
+        if (ray && s->ScopedName().find(std::string("::") + kCarName + "::") != std::string::npos) rays_.push_back(ray);
+      }
+      return rays_.size() >= expected_lidars_;
+    }, 20.0, "the car's ray sensor");
+    // a first scan before the first step (the sensor scans on its own 10 Hz schedule)
+    WaitFor([&] {
+      for (auto &r : rays_)
+        if (r->LastMeasurementTime().Double() <= 0.0) return false;
+      return true;
+    }, 20.0, "the car's ray sensor to scan");
     std::sort(cameras_.begin(), cameras_.end(),
               [](const sensors::CameraSensorPtr &a, const sensors::CameraSensorPtr &b) { return a->Name() < b->Name(); });
     {
@@ -484,6 +506,20 @@ class DeepRacerBridge : public WorldPlugin {
         camera_pub_.publish(img);
       }
     }
+    for (auto &ray : rays_) {
+      sensor_msgs::LaserScan scan;
+      scan.header.stamp.fromSec(ray->LastMeasurementTime().Double());
+      scan.header.frame_id = std::to_string(int64_t(seq)) + " lidar";
+      scan.angle_min = ray->AngleMin().Radian();
+      scan.angle_max = ray->AngleMax().Radian();
+      scan.angle_increment = ray->AngleResolution();
+      scan.range_min = ray->RangeMin();
+      scan.range_max = ray->RangeMax();
+      std::vector<double> ranges;
+      ray->Ranges(ranges);
+      scan.ranges.assign(ranges.begin(), ranges.end());
+      lidar_pub_.publish(scan);
+    }
     auto pose = car->WorldPose();
     auto v = car->WorldLinearVel();
     auto w = car->WorldAngularVel();
@@ -518,7 +554,7 @@ class DeepRacerBridge : public WorldPlugin {
   physics::WorldPtr world_;
   std::unique_ptr<ros::NodeHandle> nh_;
   std::unique_ptr<ros::AsyncSpinner> spinner_;
-  ros::Publisher events_pub_, state_pub_, camera_pub_;
+  ros::Publisher events_pub_, state_pub_, camera_pub_, lidar_pub_;
   ros::Subscriber world_sub_, command_sub_;
   event::ConnectionPtr update_;
 
@@ -540,6 +576,8 @@ class DeepRacerBridge : public WorldPlugin {
   std::vector<std::string> object_names_;
 
   size_t expected_cameras_ = 1;
+  size_t expected_lidars_ = 0;
+  std::vector<sensors::RaySensorPtr> rays_;
   std::vector<sensors::CameraSensorPtr> cameras_;
   std::vector<std::string> camera_names_;
   std::vector<event::ConnectionPtr> camera_links_;
