@@ -11,7 +11,7 @@ nor Python packages of ours. Every geometric fact comes from its one home:
   inertias, joint origins and limits, wheel friction 0.5 with kp 1e6 / kd 1, the camera at its reference
   pose. The reference's collision shapes are STL meshes, not copied: our wheels are meshes we make from
   the facts of theirs (a 38-sided prism of radius 0.036 m, ``tyre_obj``), the body shell is its
-  bounding box. The ground is a trimesh too, as in the reference, whose track models collide through a
+  bounding box (two boxes on a lidar car), as meshes too (``body_boxes``). The ground is a trimesh too, as in the reference, whose track models collide through a
   field mesh of two triangles: the car's contacts are trimesh against trimesh, as there (cylinders on a
   plane corner differently: docs/gazebo.md, calibration).
 
