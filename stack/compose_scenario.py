@@ -6,9 +6,12 @@ Compose 1.29 cannot start one service several times with different settings, so 
 services are generated: ``compose/scenario.generated.yml`` holds ``trainer-<model>`` and
 ``sim-<model>`` for each model, copied from the ``trainer`` and ``sim`` services of the compose files
 in use (so a CI or GPU override reaches them too) with the model's name, budget and multi-track mode
-written in. The Makefile adds that file to every compose command while it exists, so `make ps`,
-`make logs` and `make down` see the models' containers; `make scale MODEL=name SIMS=n` scales one
-model's sims (``--scale sim-<model>=n``).
+written in. A model with ``sim_backend: gazebo`` also gets ``sim-gazebo-<model>``, a copy of the
+``sim-gazebo`` service (without its profile), as many as its sims, and its sims drive those
+(``http://sim-gazebo-<model>:11311``, one claim each), never another model's. The Makefile adds that
+file to every compose command while it exists, so `make ps`, `make logs` and `make down` see the
+models' containers; `make scale MODEL=name SIMS=n` scales one model's sims (``--scale sim-<model>=n``,
+and its Gazebo sims with them).
 
     python -m stack.compose_scenario up --scenario FILE --compose "docker-compose -f compose/docker-compose.yml ..."
     python -m stack.compose_scenario scale --model NAME --sims N --compose "..."
@@ -46,11 +49,18 @@ GENERATED_FILE = ROOT / "compose" / "scenario.generated.yml"
 #: The placeholders of the shipped trainer / sim services that name the model and its settings.
 _MODEL_VARS = ("${DEEPRACER_MODEL:-my-model}",)
 _MULTI_TRACK_VAR = "${DEEPRACER_MULTI_TRACK:-auto}"
+_SIM_BACKEND_VAR = "${DEEPRACER_SIM_BACKEND:-fast}"
+_GAZEBO_URI_VAR = "${GAZEBO_MASTER_URI:-http://sim-gazebo:11311}"
 
 
 def service_names(model: str) -> tuple[str, str]:
     """(trainer service, sim service) of a scenario model."""
     return f"trainer-{model}", f"sim-{model}"
+
+
+def gazebo_service_name(model: str) -> str:
+    """The Gazebo sims of a scenario model with ``sim_backend: gazebo``."""
+    return f"sim-gazebo-{model}"
 
 
 def compose_files(compose_cmd: list[str]) -> list[Path]:
@@ -80,10 +90,14 @@ def _merged_service(files: list[Path], name: str) -> dict[str, Any]:
 
 
 def _fill(value: Any, model: ModelSpec) -> Any:
-    """``value`` with the model's name and multi-track mode in place of the shipped placeholders."""
+    """``value`` with the model's name, multi-track mode and simulator (its own Gazebo sims) in place of
+    the shipped placeholders (so a DEEPRACER_SIM_BACKEND left in compose/.env by a single-model `make up`
+    does not reach a scenario's sims)."""
     if isinstance(value, str):
         for var in _MODEL_VARS:
             value = value.replace(var, model.name)
+        value = value.replace(_SIM_BACKEND_VAR, model.sim_backend)
+        value = value.replace(_GAZEBO_URI_VAR, f"http://{gazebo_service_name(model.name)}:11311")
         return value.replace(_MULTI_TRACK_VAR, model.multi_track)
     if isinstance(value, list):
         return [_fill(v, model) for v in value]
@@ -95,6 +109,8 @@ def _fill(value: Any, model: ModelSpec) -> Any:
 def generate(scenario: Scenario, files: list[Path]) -> dict[str, Any]:
     """The generated compose file (a mapping) with a trainer and a sim service per model."""
     trainer, sim = _merged_service(files, "trainer"), _merged_service(files, "sim")
+    gazebo = (_merged_service(files, "sim-gazebo") if any(m.sim_backend == "gazebo" for m in scenario.models)
+              else None)
     services: dict[str, Any] = {}
     for m in scenario.models:
         t_name, s_name = service_names(m.name)
@@ -105,6 +121,8 @@ def generate(scenario: Scenario, files: list[Path]) -> dict[str, Any]:
             DEEPRACER_MINUTES="" if m.minutes is None else f"{m.minutes:g}")
         services[t_name] = t
         services[s_name] = _fill({k: v for k, v in sim.items() if k != "build"}, m)
+        if m.sim_backend == "gazebo":     # the image is built once, by `sim-gazebo`; no profile: it runs with the model
+            services[gazebo_service_name(m.name)] = {k: v for k, v in gazebo.items() if k not in ("build", "profiles")}
     return {"services": services}
 
 
@@ -161,16 +179,24 @@ def up(scenario: Scenario, compose_cmd: list[str], s3_service: str | None = "s3"
     _run(dc + ["up", "-d", "redis"] + ([s3_service] if s3_service else []), run_env)
     storage = stack_storage(endpoint, bucket, env_file, wait_s)
     folders = upload(storage, scenario, resume)
+    gazebo_models = [m for m in scenario.models if m.sim_backend == "gazebo"]
     if build:
         _run(dc + ["build", "trainer"], run_env)
+        if gazebo_models:
+            _run(dc + ["--profile", "gazebo", "build", "sim-gazebo"], run_env)
     services, scale = [], []
+    for m in gazebo_models:        # first, so the sims find theirs
+        g = gazebo_service_name(m.name)
+        services.append(g)
+        scale += ["--scale", f"{g}={m.sims}"]
     for m in scenario.models:
         t, s = service_names(m.name)
         services += [t, s]
         scale += ["--scale", f"{s}={m.sims}"]
     _run(dc + ["up", "-d", "--no-build"] + scale + services, run_env)
     print(f"scenario {scenario.name}: {len(scenario.models)} model(s) training in the stack: "
-          + ", ".join(f"{m.name} ({m.sims} sim{'s' if m.sims > 1 else ''}, {m.budget})" for m in scenario.models))
+          + ", ".join(f"{m.name} ({m.sims} {'Gazebo ' if m.sim_backend == 'gazebo' else ''}sim{'s' if m.sims > 1 else ''}, "
+                      f"{m.budget})" for m in scenario.models))
     return folders
 
 
@@ -244,8 +270,12 @@ def scale(model: str, sims: int, compose_cmd: list[str], generated: Path = GENER
     if sims < 1:
         raise ConfigError(f"SIMS must be >= 1, got {sims}")
     _, s = service_names(model)
-    _run(list(compose_cmd) + ["-f", str(generated), "up", "-d", "--no-recreate", "--no-build",
-                              "--scale", f"{s}={sims}", s], run_env)
+    services = (yaml.safe_load(generated.read_text()) or {}).get("services") or {}
+    g = gazebo_service_name(model)
+    names = ([g] if g in services else []) + [s]           # the Gazebo sims first, so the sims find theirs
+    scale_args = [a for n in names for a in ("--scale", f"{n}={sims}")]
+    _run(list(compose_cmd) + ["-f", str(generated), "up", "-d", "--no-recreate", "--no-build"] + scale_args + names,
+         run_env)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,8 @@ Layout::
       minutes: 20
       seed: 0
       multi_track: auto             # several tracks: own, spread or auto (see make train MULTI_TRACK=)
+      sim_backend: fast             # or gazebo: each sim drives one car in a Gazebo sim of the model's
+                                    # own (compose mode only: make up / make train SCENARIO=... MODE=compose)
     models:                         # one entry per model: a name and any key of ``defaults``
       - name: lr-high
         hyperparameters: {lr: 0.001}
@@ -47,12 +49,15 @@ import yaml
 
 from core.config import ConfigError, check_model_name, closest_key
 
+from simulation.worker import SIM_BACKENDS
+
 from .model_setup import RACE_OPTION_KEYS
 from .train import DEFAULT_MODELS_DIR, TrainRequest
 
 #: Keys a model (or ``defaults``) may have.
 MODEL_KEYS = ("name", "track", "tracks", "preset", "model_metadata_file", "hyperparameters_file", "reward",
-              "model_metadata", "hyperparameters", "race", "sims", "episodes", "minutes", "seed", "multi_track")
+              "model_metadata", "hyperparameters", "race", "sims", "episodes", "minutes", "seed", "multi_track",
+              "sim_backend")
 TOP_KEYS = ("name", "defaults", "models", "compare", "early_stop")
 COMPARE_KEYS = ("held_out", "trials", "checkpoint")
 EARLY_STOP_KEYS = ("at", "keep")
@@ -78,6 +83,8 @@ class ModelSpec:
     minutes: float | None = None
     seed: int = 0
     multi_track: str = "auto"
+    #: simulation.worker.SIM_BACKENDS: "fast", or "gazebo" (compose mode: Gazebo sims of the model's own)
+    sim_backend: str = "fast"
 
     def train_request(self, source: str, models_dir: Path = DEFAULT_MODELS_DIR, resume: bool = False) -> TrainRequest:
         """The embedded training of this model (stack.train)."""
@@ -229,7 +236,8 @@ def _model(raw: Any, defaults: dict, index: int, where: str, base_dir: Path | No
         metadata_overrides=dict(merged["model_metadata"]), hyperparameter_overrides=dict(merged["hyperparameters"]),
         race=dict(merged["race"]), sims=sims, episodes=episodes, minutes=minutes,
         seed=_int(merged.get("seed", 0), f"{label}: seed", low=0),
-        multi_track=_choice(merged.get("multi_track", "auto"), ("auto", "own", "spread"), f"{label}: multi_track"))
+        multi_track=_choice(merged.get("multi_track", "auto"), ("auto", "own", "spread"), f"{label}: multi_track"),
+        sim_backend=_choice(merged.get("sim_backend", "fast"), SIM_BACKENDS, f"{label}: sim_backend"))
 
 
 def _compare(raw: Any, where: str) -> CompareSpec:

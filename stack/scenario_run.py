@@ -116,6 +116,10 @@ def check_scenario(scenario: Scenario, models_dir: Path = DEFAULT_MODELS_DIR, re
     """Validate every model's setup (files, metadata, hyperparameters, tracks, folder state) before
     anything starts; raises the first fault as a ConfigError naming the model."""
     for m in scenario.models:
+        if m.sim_backend != "fast":
+            raise ConfigError(f"{scenario.source}: model {m.name!r}: sim_backend {m.sim_backend} trains in the Docker "
+                              "stack only (make train SCENARIO=... MODE=compose, or make up SCENARIO=...): a Gazebo "
+                              "sim and its worker talk ROS between containers")
         try:
             prepare(m.train_request(scenario.source, models_dir, resume))
         except ConfigError as exc:

@@ -156,3 +156,33 @@ def test_three_models_train_at_once_and_the_worst_stops_early(tmp_path, monkeypa
     assert [json.loads(x)["iteration"] for x in lines] == [1, 2, 3]
     hp = json.loads((models / "tiny-b" / "ip" / "hyperparameters.json").read_text())
     assert hp["lr"] == 0.001                                  # the inline override reached the model
+
+
+def test_a_gazebo_model_trains_in_compose_on_gazebo_sims_of_its_own(tmp_path):
+    from stack.compose_scenario import compose_files, gazebo_service_name, generate
+
+    s = load_scenario(write(tmp_path, """
+        defaults: {preset: state, episodes: 8}
+        models:
+          - name: quick
+          - name: reference-like
+            sim_backend: gazebo
+            sims: 2
+        """))
+    fast, gz = s.models
+    assert fast.sim_backend == "fast" and gz.sim_backend == "gazebo"
+    # embedded (local) training refuses it with the reason
+    with pytest.raises(ConfigError, match=r"model 'reference-like': sim_backend gazebo trains in the Docker stack only"):
+        check_scenario(s, models_dir=tmp_path / "models")
+    # compose: its sims get its own Gazebo sims, by name; the other model's sims stay fast whatever compose/.env says
+    files = compose_files(["docker-compose", "-f", "compose/docker-compose.yml", "-f", "compose/s3-seaweedfs.yml"])
+    services = generate(s, files)["services"]
+    assert list(services) == ["trainer-quick", "sim-quick", "trainer-reference-like", "sim-reference-like",
+                              gazebo_service_name("reference-like")]
+    g = services["sim-gazebo-reference-like"]
+    assert "profiles" not in g and "build" not in g and "gazebo" in g["image"]
+    gz_cmd, fast_cmd = json.dumps(services["sim-reference-like"]), json.dumps(services["sim-quick"])
+    assert '\\"backend\\": \\"gazebo\\"' in gz_cmd and "http://sim-gazebo-reference-like:11311" in gz_cmd
+    assert '\\"backend\\": \\"fast\\"' in fast_cmd and "DEEPRACER_SIM_BACKEND" not in fast_cmd + gz_cmd
+    with pytest.raises(ConfigError, match="sim_backend must be one of fast, gazebo, got 'gazebos'"):
+        parse_scenario({"models": [{"name": "x", "episodes": 5, "sim_backend": "gazebos"}]})
