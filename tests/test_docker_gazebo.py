@@ -149,3 +149,56 @@ def test_compose_training_with_gazebo_sims_pairs_each_sim_with_its_own_gazebo(tm
         assert len(uris) == 2, f"the two sims did not drive two different Gazebo sims: {uris}\n{logs[-3000:]}"
     finally:
         stack.compose("--profile", "gazebo", "down", "-v", "--remove-orphans", check=False, timeout=300)
+
+
+def test_a_scenario_gazebo_model_trains_on_gazebo_sims_of_its_own(tmp_path):
+    """`make up SCENARIO=file` with one fast and one `sim_backend: gazebo` model (STATE, 2 iterations each):
+    the Gazebo model's sim drives its own sim-gazebo-<model>, the fast model's sim drives no Gazebo sim."""
+    import textwrap
+
+    from stack.compose_scenario import gazebo_service_name, service_names, up
+    from stack.scenario import load_scenario
+    from tests.test_docker_stack import BUCKET, Stack, _wait
+
+    reason = _engine_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    stack = Stack(tmp_path)
+    ci = _use_ci_override(stack.docker)
+    image = "deepracer-local/gazebo:ci" if ci else "deepracer-local/gazebo:0.1.0"
+    if subprocess.run([stack.docker, "image", "inspect", image], capture_output=True).returncode != 0:
+        pytest.skip(f"no Gazebo image {image} (CI: bash scripts/ci-docker.sh builds it)")
+    per_iteration, iterations = 4, 2
+    scenario_file = tmp_path / "mixed.yaml"
+    scenario_file.write_text(textwrap.dedent(f"""
+        name: docker-mixed
+        defaults:
+          preset: state
+          track: reinvent_base
+          episodes: {per_iteration * iterations}
+          hyperparameters: {{num_episodes_between_training: {per_iteration}}}
+        models:
+          - name: mixed-fast
+          - name: mixed-gazebo
+            sim_backend: gazebo
+        """))
+    stack.env["DEEPRACER_SIM_BACKEND"] = "gazebo"     # a stale single-model value must not reach mixed-fast
+    generated = tmp_path / "scenario.generated.yml"
+    try:
+        folders = up(load_scenario(scenario_file), stack.base, "s3", endpoint=stack.s3_endpoint, bucket=BUCKET,
+                     env_file=stack.env_file, build=False, generated=generated, run_env=stack.env)
+        stack.base += ["-f", str(generated)]
+        assert len(stack.containers(gazebo_service_name("mixed-gazebo"))) == 1
+        trainers = {m: stack.containers(service_names(m)[0])[0] for m in ("mixed-fast", "mixed-gazebo")}
+        _wait("both trainers to finish", lambda: not any(stack.state(c)["Running"] for c in trainers.values()), 600,
+              stack)
+        for m, cid in trainers.items():
+            assert stack.state(cid)["ExitCode"] == 0, f"{m}\n{stack.dump_logs()}"
+        for f in folders:
+            assert f.latest_checkpoint().number >= iterations
+        gz_logs = stack.compose("logs", "--no-color", service_names("mixed-gazebo")[1], check=False).stdout
+        fast_logs = stack.compose("logs", "--no-color", service_names("mixed-fast")[1], check=False).stdout
+        assert re.search(r"one car in the Gazebo sim at http://[0-9.]+:11311", gz_logs), gz_logs[-3000:]
+        assert "Gazebo sim" not in fast_logs, fast_logs[-3000:]
+    finally:
+        stack.compose("down", "-v", "--remove-orphans", check=False, timeout=300)
