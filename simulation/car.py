@@ -169,11 +169,29 @@ def step_kinematics(state: CarState, speed_cmd_mps: np.ndarray, steering_cmd_rad
     """Advance K cars by dt with the commanded speed [m/s] and steering [rad] (K,) each, in place.
 
     The motion model is simulation.dynamics.step_dynamics (grip-limited tyres; the name is kept for
-    the env and older callers). ``mask`` (K,) bool selects the cars that move (others stay put).
-    Returns the distance each car's rear axle moved [m] (K,).
+    the env and older callers), or with DEEPRACER_DYNAMICS=four-contact the candidate fitted to the
+    Gazebo car's cornering (simulation/dynamics_four.py; experimental, docs/gazebo.md). ``mask`` (K,)
+    bool selects the cars that move (others stay put). Returns the distance each car's rear axle moved
+    [m] (K,).
     """
+    return _dynamics()(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask)
+
+
+#: DEEPRACER_DYNAMICS values: the default two-contact model, or the four-contact candidate.
+DYNAMICS_MODELS = ("two-contact", "four-contact")
+
+
+def _dynamics():
+    import os
+
+    name = os.environ.get("DEEPRACER_DYNAMICS", "") or "two-contact"
+    if name == "four-contact":
+        from .dynamics_four import step_dynamics_four
+        return step_dynamics_four
+    if name != "two-contact":
+        raise ValueError(f"DEEPRACER_DYNAMICS={name!r} is not one of {', '.join(DYNAMICS_MODELS)}")
     from .dynamics import step_dynamics  # dynamics imports this module
-    return step_dynamics(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask)
+    return step_dynamics
 
 
 def wrap_angle(a):

@@ -62,3 +62,22 @@ def test_the_four_contact_candidate_drives_straight_as_the_default(fast):
         four.start()
         samples = [four.step(0.0, target) for _ in range(n)]
         assert samples[-1].speed_mps == pytest.approx(fast[f"speed_step_{target:g}_mps"]["settled"], rel=0.01)
+
+
+def test_deepracer_dynamics_selects_the_car_model(monkeypatch):
+    import numpy as np
+
+    from simulation import car
+
+    def turn(model: str) -> float:
+        monkeypatch.setenv("DEEPRACER_DYNAMICS", model)
+        s = car.CarState.zeros(1)
+        for _ in range(45):
+            car.step_kinematics(s, np.array([0.5]), np.array([np.radians(30)]))
+        return float(s.yaw_rate_rps[0] / (s.speed_mps[0] * np.tan(s.steering_rad[0]) / car.WHEELBASE_M))
+
+    assert turn("two-contact") == pytest.approx(1.0, abs=0.05)
+    assert turn("four-contact") == pytest.approx(0.6, abs=0.1)        # the Gazebo car's 0.55
+    monkeypatch.setenv("DEEPRACER_DYNAMICS", "four_contact")
+    with pytest.raises(ValueError, match="DEEPRACER_DYNAMICS='four_contact' is not one of two-contact, four-contact"):
+        car.step_kinematics(car.CarState.zeros(1), np.array([1.0]), np.array([0.0]))
