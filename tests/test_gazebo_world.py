@@ -178,6 +178,11 @@ def test_no_gazebo_sim_is_one_clear_error():
         GazeboClient(f"http://127.0.0.1:{port}", timeout_s=1.0)
 
 
+def test_a_bad_master_uri_is_one_clear_error():
+    with pytest.raises(GazeboError, match="GAZEBO_MASTER_URI 'http://sim-gazebo:abc' has no valid port"):
+        GazeboClient("http://sim-gazebo:abc", timeout_s=1.0)
+
+
 def test_one_car_per_gazebo_sim():
     with pytest.raises(ValueError, match="one car per Gazebo sim"):
         GazeboEnv("reinvent_base", num_cars=2)

@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -56,9 +57,21 @@ def _import_rospy():
     return rospy, Image, LaserScan, Float64MultiArray, String
 
 
+def _host_port(master_uri: str) -> tuple[str, int]:
+    """(host, port) of a ROS master URI such as http://sim-gazebo:11311 (port 11311 when left out)."""
+    u = urlsplit(master_uri if "//" in master_uri else f"http://{master_uri}")
+    try:
+        port = u.port or 11311
+    except ValueError:
+        raise GazeboError(f"GAZEBO_MASTER_URI {master_uri!r} has no valid port (like http://sim-gazebo:11311)") from None
+    if not u.hostname:
+        raise GazeboError(f"GAZEBO_MASTER_URI {master_uri!r} names no host (like http://sim-gazebo:11311)")
+    return u.hostname, port
+
+
 def _own_ip_towards(master_uri: str) -> str:
     """The address of this host on the route to the ROS master (what the bridge must connect back to)."""
-    host = master_uri.split("//", 1)[-1].split(":", 1)[0]
+    host = _host_port(master_uri)[0]
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.connect((socket.gethostbyname(host), 11311))
@@ -106,11 +119,11 @@ class GazeboClient:
 
     # ------------------------------------------------------------------ plumbing
     def _wait_for_master(self) -> None:
-        host, _, port = self.master_uri.split("//", 1)[-1].rstrip("/").partition(":")
+        host, port = _host_port(self.master_uri)
         deadline = time.monotonic() + self.timeout_s
         while True:
             try:
-                socket.create_connection((host, int(port or 11311)), timeout=2).close()
+                socket.create_connection((host, port), timeout=2).close()
                 return
             except OSError as e:
                 if time.monotonic() > deadline:
