@@ -173,9 +173,9 @@ swarm-up: env-files  ## deploy the stack on Docker Swarm: MODEL on TRACK with SI
 swarm-down:  ## remove the swarm stack (the models stay in its S3 volume)
 	bash scripts/swarm.sh down
 
-evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n; VIDEO=1: an MP4 per trial; BACKEND=gazebo: the same trials in the fast simulator and in a Gazebo sim side by side, in compose)
+evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n; VIDEO=1: an MP4 per trial; BACKEND=gazebo: the same trials in the fast simulator and in a Gazebo sim side by side, in compose; with VIDEO=1 an MP4 per trial of each)
 ifeq ($(BACKEND),gazebo)
-	DC='$(DC)' bash scripts/gazebo-run.sh evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG)
+	DC='$(DC)' bash scripts/gazebo-run.sh evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG) $(if $(VIDEO),--video)
 else
 	$(DRL) evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG) $(if $(VIDEO),--video)
 endif

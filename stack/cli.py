@@ -424,10 +424,10 @@ def _sim_to_sim(args, folder, race: dict, spec_race: dict) -> int:
     """evaluate --backend gazebo: the same trials in the fast simulator and in the Gazebo sim, side by side."""
     from .sim_to_sim import compare_backends, plot_sim_to_sim
 
-    if args.video:
-        raise ValueError("VIDEO=1 is not available with BACKEND=gazebo yet")
+    video_dir = args.video_dir or f"out/{args.model}"
     summaries = compare_backends(folder, args.track, trials=args.trials, checkpoint=args.checkpoint, race=race,
-                                 seed=args.seed, spec_race=spec_race, gazebo_master_uri=args.gazebo)
+                                 seed=args.seed, spec_race=spec_race, gazebo_master_uri=args.gazebo,
+                                 video=args.video, video_dir=video_dir if args.video else None)
     res = summaries[0].result
     table = Table(title=f"{args.model} checkpoint {res.checkpoint} on {res.track}: fast simulator vs Gazebo (v5 car)")
     for col in ("simulator", "laps", "mean progress", "best lap s", "mean lap s", "off track", "trials (status)"):
@@ -440,6 +440,8 @@ def _sim_to_sim(args, folder, race: dict, spec_race: dict) -> int:
     console.print(table)
     for s in summaries:
         console.print(f"{s.backend}: wrote {s.result.metrics_key} and {s.result.simtrace_key}")
+        for path in s.result.video_files:
+            console.print(f"{s.backend}: wrote {path}")
     console.print(f"wrote {plot_sim_to_sim(folder, summaries, args.video_dir or f'out/{args.model}')}")
     return 0
 

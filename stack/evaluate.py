@@ -105,7 +105,8 @@ class _Recorder:
         speed = c.speed_low_mps + (float(a[1]) + 1) / 2 * (c.speed_high_mps - c.speed_low_mps)
         return f"{steer:+.1f} deg, {speed:.2f} m/s (continuous)"
 
-    def record(self, env: BatchedEnv, obs: dict, actions: np.ndarray, cars: np.ndarray) -> None:
+    def record(self, env: BatchedEnv, obs: dict, actions: np.ndarray, cars: np.ndarray, first_trial: int = 1) -> None:
+        """Add a frame to the video of each of ``cars`` (env car i is trial ``first_trial + i``)."""
         from simulation.topdown import CarMark
 
         from .video import panel_lines
@@ -115,12 +116,13 @@ class _Recorder:
         if self.camera is None:
             frames = self.renderer.render(s.x[cars], s.y[cars], s.yaw[cars])
         for j, i in enumerate(cars.tolist()):
+            v = first_trial - 1 + i
             camera = obs[self.camera][i][..., 0] if self.camera else frames[j]
-            self.trails[i].append((float(s.x[i]), float(s.y[i])))
-            mark = CarMark(float(s.x[i]), float(s.y[i]), float(s.yaw[i]), np.array(self.trails[i]))
-            lines = panel_lines(i + 1, len(self.trails[i]), float(s.speed_mps[i]), float(np.degrees(s.steering_rad[i])),
+            self.trails[v].append((float(s.x[i]), float(s.y[i])))
+            mark = CarMark(float(s.x[i]), float(s.y[i]), float(s.yaw[i]), np.array(self.trails[v]))
+            lines = panel_lines(v + 1, len(self.trails[v]), float(s.speed_mps[i]), float(np.degrees(s.steering_rad[i])),
                                 self._action_text(actions[i]))
-            self.videos[i].add(camera, mark, lines)
+            self.videos[v].add(camera, mark, lines)
         self.seconds += time.perf_counter() - t0
 
     def close(self) -> list[Path]:
@@ -144,7 +146,7 @@ def _race(env, obs: dict, policy: FrozenPolicy, rng: np.random.Generator, metada
         actions, _, _ = policy.act(obs, rng, greedy=True)
         live = np.array([res is None for res in results])
         if recorder is not None:
-            recorder.record(env, obs, actions, np.flatnonzero(live))
+            recorder.record(env, obs, actions, np.flatnonzero(live), first_trial)
         r = env.step(actions)
         rows += simtrace_rows(r, actions, metadata.is_discrete, env.tracks.forward.length_m, np.flatnonzero(live),
                               [route.name] * k)
@@ -174,13 +176,12 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
     ``video``: also an MP4 per trial (stack.video) into the folder's ``evaluation-<ts>/video/`` and,
     when given, ``video_dir``. Without it nothing is rendered or encoded.
     ``backend``: BACKENDS; with "gazebo" the trials run one after another on the Gazebo sim's car
-    (``gazebo_master_uri``, default $GAZEBO_MASTER_URI)."""
+    (``gazebo_master_uri``, default $GAZEBO_MASTER_URI); its videos show Gazebo's camera frames as the
+    network gets them (a model without a camera: the fast renderer's view from Gazebo's pose)."""
     if trials < 1:
         raise ValueError(f"TRIALS must be >= 1, got {trials}")
     if backend not in BACKENDS:
         raise ValueError(f"BACKEND {backend!r} is not one of {', '.join(BACKENDS)}")
-    if backend == "gazebo" and video:
-        raise ValueError("VIDEO=1 is not available with BACKEND=gazebo yet")
     specs = read_run_specs(folder)
     spec = dataclasses.replace(specs[0], **(spec_race or {})) if specs else \
         folder.new_training_params(**(spec_race or {}))

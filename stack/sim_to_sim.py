@@ -44,12 +44,15 @@ class BackendSummary:
 
 def compare_backends(folder: ModelFolder, track: str | None = None, trials: int = 3, checkpoint="last",
                      race: dict | None = None, seed: int = 0, spec_race: dict | None = None,
-                     gazebo_master_uri: str | None = None) -> list[BackendSummary]:
-    """Evaluate ``folder``'s policy in the fast simulator, then in the Gazebo sim; a summary of each."""
+                     gazebo_master_uri: str | None = None, video: bool = False,
+                     video_dir: str | Path | None = None) -> list[BackendSummary]:
+    """Evaluate ``folder``'s policy in the fast simulator, then in the Gazebo sim; a summary of each
+    (``video``: an MP4 per trial of each, as stack.evaluate.evaluate writes them)."""
     out = []
     for backend in ("fast", "gazebo"):
         res = evaluate(folder, track, trials=trials, checkpoint=checkpoint, race=race, seed=seed,
-                       spec_race=spec_race, backend=backend, gazebo_master_uri=gazebo_master_uri)
+                       spec_race=spec_race, backend=backend, gazebo_master_uri=gazebo_master_uri, video=video,
+                       video_dir=video_dir)
         out.append(BackendSummary.of(backend, res))
     return out
 

@@ -72,7 +72,7 @@ def test_gazebo_sim_steps_in_lockstep_and_matches_the_fast_params(gazebo_stack):
 
 
 def test_make_evaluate_backend_gazebo_races_a_model_in_both_simulators(gazebo_stack, tmp_path):
-    """What a user runs: `make evaluate MODEL=m BACKEND=gazebo` on a small (untrained) camera model."""
+    """What a user runs: `make evaluate MODEL=m BACKEND=gazebo VIDEO=1` on a small (untrained) camera model."""
     from stack.train import TrainRequest, prepare
     from trainer.learner import Learner
 
@@ -85,7 +85,7 @@ def test_make_evaluate_backend_gazebo_races_a_model_in_both_simulators(gazebo_st
                STACK_ENV_FILE=str(COMPOSE_DIR / "stack.env.template"),
                S3_ADMIN_ENV_FILE=str(COMPOSE_DIR / "s3-admin.env.template"),
                DEEPRACER_DOCKER_CI="1" if gazebo_stack.ci else "0")
-    r = subprocess.run(["make", "evaluate", "MODEL=gz-eval", "BACKEND=gazebo", "TRIALS=2", "MODE=local"], cwd=ROOT,
+    r = subprocess.run(["make", "evaluate", "MODEL=gz-eval", "BACKEND=gazebo", "TRIALS=2", "VIDEO=1", "MODE=local"], cwd=ROOT,
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, f"{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
     assert "fast simulator vs Gazebo" in r.stdout and "gazebo" in r.stdout
@@ -94,6 +94,13 @@ def test_make_evaluate_backend_gazebo_races_a_model_in_both_simulators(gazebo_st
     for run in runs:
         rows = (run / "evaluation-simtrace/0-iteration.csv").read_text().splitlines()
         assert len(rows) > 2 and {r.split(",")[0] for r in rows[1:]} == {"0", "1"}   # two trials each
+    for run in runs:                          # a video per trial of each simulator, in the folder and in out/
+        videos = sorted(p.name for p in (run / "video").glob("*.mp4"))
+        assert videos == ["trial-1.mp4", "trial-2.mp4"], (run, videos)
+        for v in videos:
+            copy = ROOT / "out" / "gz-eval" / run.name / v
+            assert copy.stat().st_size > 1000
+            copy.unlink()
     pngs = list((ROOT / "out" / "gz-eval").glob("sim-to-sim-*.png"))
     assert pngs and pngs[-1].read_bytes()[:4] == b"\x89PNG"
     for png in pngs:
