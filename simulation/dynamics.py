@@ -31,8 +31,10 @@ hold the car back: it starts to slide at a lower lateral acceleration than mu g 
 car ploughs wide. Speeding up beyond it, the steered front wheels' drive force adds to their sideways
 grip (boxed friction), the front out-turns the rear and the car spins (at 30 deg from about 2 m/s
 commanded). A two-contact model cannot show the same conflict between the left and right
-wheels of one axle (no differential, no Ackermann geometry): that is the largest known gap, to be
-calibrated against the Gazebo backend.
+wheels of one axle (no differential, no Ackermann geometry): that is the largest known gap. Measured
+against the Gazebo (v5) car, which turns at about 0.6 of the kinematic yaw rate already at walking
+pace (docs/gazebo.md, calibration); simulation/dynamics_four.py is a four-contact model fitted to it
+(DEEPRACER_DYNAMICS=four-contact), not the default.
 
 Where each constant comes from (simapp = aws-deepracer-community/deepracer-simapp, under bundle/;
 spec = ../shared/spec/deepracer-compat.md section 9):
@@ -233,14 +235,20 @@ def step_dynamics(state: "car.CarState", speed_cmd_mps: np.ndarray, steering_cmd
         py = py + (vx * sm + vy * cm) * h
         ch, sh = cm * ca - sm * sa, sm * ca + cm * sa
         yaw = yaw + r * h
-    d = d_all[-1]
+    return store_step(state, mask, px, py, yaw, vx, vy, r, d_all[-1])
 
+
+def store_step(state: "car.CarState", mask: np.ndarray | None, px, py, yaw, vx, vy, r, steering_rad) -> np.ndarray:
+    """Write a step's end into ``state`` for the cars in ``mask`` (None: all): the centre of mass at
+    (px, py) [m], heading ``yaw`` [rad], body-frame velocity (vx, vy) of the centre of mass [m/s], yaw
+    rate r [rad/s], front wheel angle. Returns the distance each car's rear axle centre moved [m], 0
+    outside the mask."""
+    c0, s0 = np.cos(state.yaw), np.sin(state.yaw)
     c1, s1 = np.cos(yaw), np.sin(yaw)
     x1 = px - COM_AHEAD_M * c1
     y1 = py - COM_AHEAD_M * s1
     rear0x, rear0y = state.x + car.REAR_AXLE_X_M * c0, state.y + car.REAR_AXLE_X_M * s0
-    rear1x, rear1y = x1 + car.REAR_AXLE_X_M * c1, y1 + car.REAR_AXLE_X_M * s1
-    moved = np.hypot(rear1x - rear0x, rear1y - rear0y)
+    moved = np.hypot(x1 + car.REAR_AXLE_X_M * c1 - rear0x, y1 + car.REAR_AXLE_X_M * s1 - rear0y)
     if mask is None:
         mask = np.ones(np.shape(state.x), bool)
     state.x = np.where(mask, x1, state.x)
@@ -249,5 +257,5 @@ def step_dynamics(state: "car.CarState", speed_cmd_mps: np.ndarray, steering_cmd
     state.speed_mps = np.where(mask, vx, state.speed_mps)
     state.lateral_mps = np.where(mask, vy - r * COM_AHEAD_M, state.lateral_mps)
     state.yaw_rate_rps = np.where(mask, r, state.yaw_rate_rps)
-    state.steering_rad = np.where(mask, d, state.steering_rad)
+    state.steering_rad = np.where(mask, steering_rad, state.steering_rad)
     return np.where(mask, moved, 0.0)

@@ -106,18 +106,4 @@ def step_dynamics_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steerin
         ch, sh = cm * ca2 - sm * sa2, sm * ca2 + cm * sa2
         yaw = yaw + r * h
 
-    c1, s1 = np.cos(yaw), np.sin(yaw)
-    x1 = px - D.COM_AHEAD_M * c1
-    y1 = py - D.COM_AHEAD_M * s1
-    rear0x, rear0y = state.x + car.REAR_AXLE_X_M * c0, state.y + car.REAR_AXLE_X_M * s0
-    moved = np.hypot(x1 + car.REAR_AXLE_X_M * c1 - rear0x, y1 + car.REAR_AXLE_X_M * s1 - rear0y)
-    if mask is None:
-        mask = np.ones(np.shape(state.x), bool)
-    state.x = np.where(mask, x1, state.x)
-    state.y = np.where(mask, y1, state.y)
-    state.yaw = np.where(mask, car.wrap_angle(yaw), state.yaw)
-    state.speed_mps = np.where(mask, vx, state.speed_mps)
-    state.lateral_mps = np.where(mask, vy - r * D.COM_AHEAD_M, state.lateral_mps)
-    state.yaw_rate_rps = np.where(mask, r, state.yaw_rate_rps)
-    state.steering_rad = np.where(mask, d_all[-1], state.steering_rad)
-    return np.where(mask, moved, 0.0)
+    return D.store_step(state, mask, px, py, yaw, vx, vy, r, d_all[-1])

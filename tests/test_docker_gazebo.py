@@ -125,20 +125,27 @@ def test_a_lidar_car_scans_what_the_fast_ray_caster_sees(gazebo_stack):
     assert result["ok"] and result["lidars"] == 1 and result["near_beams"] >= 20, f"{result}\n{logs}"
 
 
-def test_compose_training_with_gazebo_sims_pairs_each_sim_with_its_own_gazebo(tmp_path):
-    """`make up ... SIM_BACKEND=gazebo SIMS=2` in short: two Gazebo sims, two sims that claim one each,
-    a STATE model trained for 3 iterations; every sim drove its own Gazebo sim."""
-    from stack.compose_launch import upload_model
-    from tests.test_docker_stack import Stack, _wait
+def _stack_with_gazebo_image(tmp_path):
+    """tests/test_docker_stack.py's Stack, when an engine answers and the Gazebo image is there (else skip)."""
+    from tests.test_docker_stack import Stack
 
     reason = _engine_skip_reason()
     if reason:
         pytest.skip(reason)
     stack = Stack(tmp_path)
-    ci = _use_ci_override(stack.docker)
-    image = "deepracer-local/gazebo:ci" if ci else "deepracer-local/gazebo:0.1.0"
+    image = "deepracer-local/gazebo:ci" if _use_ci_override(stack.docker) else "deepracer-local/gazebo:0.1.0"
     if subprocess.run([stack.docker, "image", "inspect", image], capture_output=True).returncode != 0:
         pytest.skip(f"no Gazebo image {image} (CI: bash scripts/ci-docker.sh builds it)")
+    return stack
+
+
+def test_compose_training_with_gazebo_sims_pairs_each_sim_with_its_own_gazebo(tmp_path):
+    """`make up ... SIM_BACKEND=gazebo SIMS=2` in short: two Gazebo sims, two sims that claim one each,
+    a STATE model trained for 3 iterations; every sim drove its own Gazebo sim."""
+    from stack.compose_launch import upload_model
+    from tests.test_docker_stack import _wait
+
+    stack = _stack_with_gazebo_image(tmp_path)
     episodes_per_iteration, iterations = 4, 3
     stack.env.update(DEEPRACER_SIM_BACKEND="gazebo", DEEPRACER_EPISODES=str(episodes_per_iteration * iterations))
     try:
@@ -165,16 +172,9 @@ def test_a_scenario_gazebo_model_trains_on_gazebo_sims_of_its_own(tmp_path):
 
     from stack.compose_scenario import gazebo_service_name, service_names, up
     from stack.scenario import load_scenario
-    from tests.test_docker_stack import BUCKET, Stack, _wait
+    from tests.test_docker_stack import BUCKET, _wait
 
-    reason = _engine_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    stack = Stack(tmp_path)
-    ci = _use_ci_override(stack.docker)
-    image = "deepracer-local/gazebo:ci" if ci else "deepracer-local/gazebo:0.1.0"
-    if subprocess.run([stack.docker, "image", "inspect", image], capture_output=True).returncode != 0:
-        pytest.skip(f"no Gazebo image {image} (CI: bash scripts/ci-docker.sh builds it)")
+    stack = _stack_with_gazebo_image(tmp_path)
     per_iteration, iterations = 4, 2
     scenario_file = tmp_path / "mixed.yaml"
     scenario_file.write_text(textwrap.dedent(f"""
