@@ -19,7 +19,7 @@ The Gazebo car measures it (docs/gazebo.md, calibration: about 0.6 of the kinema
   Gazebo car (python -m simulation.gazebo.calibrate --fit-four-contact), RMS error 0.07.
 
 Not switched on: it moves the racing line's limits, the reference lap times and every figure in the
-README, and costs 2.5-3x the two-contact step (docs/gazebo.md says what is left to do).
+README, and costs 1.6-1.8x the two-contact step (docs/gazebo.md says what is left to do).
 """
 
 from __future__ import annotations
@@ -57,15 +57,20 @@ def step_dynamics_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steerin
     d_all = cmd + (state.steering_rad - cmd) * decay
     d_mid = 0.5 * (d_all[:-1] + d_all[1:])
     c_all, s_all = np.cos(d_mid), np.sin(d_mid)
-    one = np.ones_like(c_all[0])
-    zero = np.zeros_like(c_all[0])
     # soft constraint: an impulse p [N s] along a direction lets it slip cfm x p [m/s] (force / C)
-    cfm_along = 1.0 / (slip_along_ns_m * h) if slip_along_ns_m else 0.0
-    cfm_across = 1.0 / (slip_across_ns_m * h) if slip_across_ns_m else 0.0
-    wheels = ((D.REAR_ARM_M, HALF_TRACK_REAR_M, False), (D.REAR_ARM_M, -HALF_TRACK_REAR_M, False),
-              (D.FRONT_ARM_M, HALF_TRACK_FRONT_M, True), (D.FRONT_ARM_M, -HALF_TRACK_FRONT_M, True))
-    limits = (D.FRICTION * D.REAR_LOAD_N / 2 * h,) * 2 + (D.FRICTION * D.FRONT_LOAD_N / 2 * h,) * 2
-
+    cfm_a = 1.0 / (slip_along_ns_m * h) if slip_along_ns_m else 0.0
+    cfm_c = 1.0 / (slip_across_ns_m * h) if slip_across_ns_m else 0.0
+    lim_r, lim_f = D.FRICTION * D.REAR_LOAD_N / 2 * h, D.FRICTION * D.FRONT_LOAD_N / 2 * h
+    xr, yr, xf, yf = D.REAR_ARM_M, HALF_TRACK_REAR_M, D.FRONT_ARM_M, HALF_TRACK_FRONT_M
+    # Each contact's direction (dx, dy) in the body frame and its lever arm = x dy - y dx about the centre
+    # of mass. Rear (along: (1, 0), arm -y; across: (0, 1), arm x): constants, with their effective masses.
+    k_ra = [1.0 / (m_inv + yr * yr * i_inv + cfm_a)] * 2
+    k_rc = 1.0 / (m_inv + xr * xr * i_inv + cfm_c)
+    # Front (along: (c, s); across: (-s, c)) for each sub-step's steering: arms and effective masses.
+    arm_fa = [xf * s_all - yf * c_all, xf * s_all + yf * c_all]          # left, right
+    arm_fc = [xf * c_all + yf * s_all, xf * c_all - yf * s_all]
+    k_fa = [1.0 / (m_inv + a * a * i_inv + cfm_a) for a in arm_fa]
+    k_fc = [1.0 / (m_inv + a * a * i_inv + cfm_c) for a in arm_fc]
     yaw0 = state.yaw
     c0, s0 = np.cos(yaw0), np.sin(yaw0)
     px = state.x + D.COM_AHEAD_M * c0
@@ -75,29 +80,49 @@ def step_dynamics_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steerin
     vx = state.speed_mps
     r = state.yaw_rate_rps
     vy = state.lateral_mps + r * D.COM_AHEAD_M
-    impulses = [0.0] * 8                     # per wheel: along, across (warm start across sub-steps)
+    # impulses (warm start across sub-steps): rear along left/right, rear across left/right, front along
+    # left/right, front across left/right
+    pra, prc, pfa, pfc = [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]
     for i in range(n_sub):
         cr, sr = D._cos_sin_small(r * h)
         vx, vy = cr * vx + sr * vy, cr * vy - sr * vx
-        rows = []                            # (dx, dy, arm, effective mass, target, bound, cfm)
-        for (x, y, front), lim in zip(wheels, limits):
-            ca, sa = (c_all[i], s_all[i]) if front else (one, zero)
-            for dx, dy, target, cfm in ((ca, sa, vw, cfm_along), (-sa, ca, 0.0, cfm_across)):
-                arm = x * dy - y * dx
-                k = 1.0 / (m_inv + arm * arm * i_inv + cfm)
-                rows.append((dx, dy, arm, k, target, lim, cfm))
-        for (dx, dy, arm, _k, _t, _lim, _cfm), p in zip(rows, impulses):    # warm start
-            vx = vx + dx * p * m_inv
-            vy = vy + dy * p * m_inv
-            r = r + arm * p * i_inv
+        c, s = c_all[i], s_all[i]
+        # warm start: last sub-step's impulses along this sub-step's directions
+        fa, fc = pfa[0] + pfa[1], pfc[0] + pfc[1]
+        vx = vx + (pra[0] + pra[1] + c * fa - s * fc) * m_inv
+        vy = vy + (prc[0] + prc[1] + s * fa + c * fc) * m_inv
+        r = r + (yr * (pra[1] - pra[0]) + xr * (prc[0] + prc[1])
+                 + arm_fa[0][i] * pfa[0] + arm_fa[1][i] * pfa[1] + arm_fc[0][i] * pfc[0] + arm_fc[1][i] * pfc[1]) * i_inv
         for _ in range(SOLVER_SWEEPS if i else COLD_START_SWEEPS):
-            for j, (dx, dy, arm, k, target, lim, cfm) in enumerate(rows):
-                p = impulses[j]
-                new = D._bound(p - (dx * vx + dy * vy + arm * r - target + cfm * p) * k, lim)
+            for w, arm in ((0, -yr), (1, yr)):            # rear, along the wheels: ground speed -> wheel speed
+                p = pra[w]
+                new = D._bound(p - (vx + arm * r - vw + cfm_a * p) * k_ra[w], lim_r)
                 dp = new - p
-                impulses[j] = new
-                vx = vx + dx * dp * m_inv
-                vy = vy + dy * dp * m_inv
+                pra[w] = new
+                vx = vx + dp * m_inv
+                r = r + arm * dp * i_inv
+            for w in (0, 1):                              # rear, across: no sideways slip
+                p = prc[w]
+                new = D._bound(p - (vy + xr * r + cfm_c * p) * k_rc, lim_r)
+                dp = new - p
+                prc[w] = new
+                vy = vy + dp * m_inv
+                r = r + xr * dp * i_inv
+            for w in (0, 1):                              # front, along its wheels
+                p, arm = pfa[w], arm_fa[w][i]
+                new = D._bound(p - (c * vx + s * vy + arm * r - vw + cfm_a * p) * k_fa[w][i], lim_f)
+                dp = new - p
+                pfa[w] = new
+                vx = vx + c * dp * m_inv
+                vy = vy + s * dp * m_inv
+                r = r + arm * dp * i_inv
+            for w in (0, 1):                              # front, across its wheels
+                p, arm = pfc[w], arm_fc[w][i]
+                new = D._bound(p - (c * vy - s * vx + arm * r + cfm_c * p) * k_fc[w][i], lim_f)
+                dp = new - p
+                pfc[w] = new
+                vx = vx - s * dp * m_inv
+                vy = vy + c * dp * m_inv
                 r = r + arm * dp * i_inv
         ca2, sa2 = D._cos_sin_small(0.5 * r * h)
         cm, sm = ch * ca2 - sh * sa2, sh * ca2 + ch * sa2
