@@ -159,7 +159,7 @@ def _check_objects(client: GazeboClient, track: str) -> dict:
     env = GazeboEnv(track, race={"race_type": "OBJECT_AVOIDANCE", "number_of_obstacles": 2}, seed=1,
                     autoreset=False, client=client)
     env.reset(seed=1)
-    poses = env._object_poses()
+    poses = env.object_poses()
     x, y, yaw = poses[0]
     c, s = math.cos(yaw), math.sin(yaw)
     gap_m = 0.8
@@ -177,10 +177,10 @@ def _check_objects(client: GazeboClient, track: str) -> dict:
     bots = GazeboEnv(track, race={"race_type": "HEAD_TO_BOT", "number_of_bot_cars": 2, "bot_car_speed_mps": 0.5},
                      seed=2, autoreset=False, client=client)
     bots.reset(seed=2)
-    p0 = bots._object_poses().copy()
+    p0 = bots.object_poses().copy()
     for _ in range(15):
         bots.step(np.array([0]))
-    moved = np.hypot(*(bots._object_poses() - p0)[:, :2].T)
+    moved = np.hypot(*(bots.object_poses() - p0)[:, :2].T)
     out = {"box_pixels_changed": round(changed, 3), "stopped_at_m": round(front_m, 3), "box_face_m": round(face_m, 3),
            "bots_moved_m": np.round(moved, 3).tolist()}
     why = []
@@ -208,7 +208,7 @@ def run_lidar_check(master_uri: str, track: str = "reinvent_base") -> dict:
     for i in range(20):
         env.step(np.array([i % 2]))
     for _ in range(15):
-        env._take(env.client.step(0.0, 0.0, env._object_poses()), pose=True)
+        env._take(env.client.step(0.0, 0.0, env.object_poses()), pose=True)
     gz = env._lidar_ranges(env.world.obstacles)[0]
     s = env.state
     fast = lidar_ranges(s.x, s.y, s.yaw, env.world.obstacles, None, None, field_m=env._lidar.field_m)[0]

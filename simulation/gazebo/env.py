@@ -6,9 +6,10 @@ the STATE sensor. What Gazebo replaces is the motion (``_advance_cars``: the act
 joint controllers for 1/15 s of ODE physics, simulation/gazebo/client.py) and the camera
 (``_camera_observation``: Gazebo's 640x480 frames, resized to 160x120 and converted to Y as the
 reference does) and the lidar (``_lidar_ranges``: the scan of the car's Gazebo ray sensor, which sees
-the world's collision shapes at its own 10 Hz, as the reference's; each step takes its latest scan). Objects (boxes, bot cars) are the fast simulator's race world (simulation/race.py:
-placement, bot driving, crash rules); each command places their Gazebo models where that world has
-them, so the camera sees them and the car's physics runs into them.
+the world's collision shapes at its own 10 Hz, as the reference's; each step takes its latest scan).
+Objects (boxes, bot cars) are the fast simulator's race world (simulation/race.py: placement, bot
+driving, crash rules); each command places their Gazebo models where that world has them
+(``object_poses``), so the camera sees them and the car's physics runs into them.
 
 One car per Gazebo sim (one world per container): ``num_cars`` is 1.
 """
@@ -101,10 +102,10 @@ class GazeboEnv(BatchedEnv):
 
     def _put(self, i: int) -> None:
         s = self.state
-        self._take(self.client.set_pose(float(s.x[i]), float(s.y[i]), float(s.yaw[i]), self._object_poses()),
+        self._take(self.client.set_pose(float(s.x[i]), float(s.y[i]), float(s.yaw[i]), self.object_poses()),
                    pose=False)
 
-    def _object_poses(self) -> np.ndarray | None:
+    def object_poses(self) -> np.ndarray | None:
         """(M, 3) x, y [m], yaw [rad] of each object slot as the race world has it; slots not in play wait
         out of sight (world.HIDDEN_X_M). None without objects."""
         if not self._objects:
@@ -120,9 +121,9 @@ class GazeboEnv(BatchedEnv):
         x0, y0 = self.state.x.copy(), self.state.y.copy()
         if move[0]:
             step = self.client.step(float(np.deg2rad(steer_deg[0])), float(speed_mps[0]) / car.WHEEL_RADIUS_M,
-                                    self._object_poses())
+                                    self.object_poses())
         else:   # held (prepare step, evaluation pause): the reference commands speed 0 and steering 0
-            step = self.client.step(0.0, 0.0, self._object_poses())
+            step = self.client.step(0.0, 0.0, self.object_poses())
         self._take(step, pose=bool(move[0]))
         return np.hypot(self.state.x - x0, self.state.y - y0)
 
