@@ -428,7 +428,7 @@ class DeepRacerBridge : public WorldPlugin {
                            std::to_string(objects_.size()) + " objects; got " + std::to_string(d.size())}});
         return;
       }
-      for (size_t k = 0; base + 3 * k + 2 < d.size() && k < objects_.size(); ++k) {
+      for (size_t k = 0; d.size() > base && k < objects_.size(); ++k) {
         objects_[k]->SetWorldPose(ignition::math::Pose3d(d[base + 3 * k], d[base + 3 * k + 1], 0.0, 0.0, 0.0,
                                                          d[base + 3 * k + 2]));
         objects_[k]->SetLinearVel(ignition::math::Vector3d::Zero);
