@@ -169,26 +169,26 @@ def step_kinematics(state: CarState, speed_cmd_mps: np.ndarray, steering_cmd_rad
     """Advance K cars by dt with the commanded speed [m/s] and steering [rad] (K,) each, in place.
 
     The motion model is simulation.dynamics.step_dynamics (grip-limited tyres; the name is kept for
-    the env and older callers), or with DEEPRACER_DYNAMICS=four-contact the candidate fitted to the
-    Gazebo car's cornering (simulation/dynamics_four.py; experimental, docs/gazebo.md). ``mask`` (K,)
+    the env and older callers: the v6 reference's car), or with DEEPRACER_DYNAMICS=v5 the car fitted
+    to the Gazebo (v5) car (simulation/dynamics_four.py step_dynamics_v5; docs/gazebo.md). ``mask`` (K,)
     bool selects the cars that move (others stay put). Returns the distance each car's rear axle moved
     [m] (K,).
     """
     return _dynamics()(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask)
 
 
-#: DEEPRACER_DYNAMICS values: the default two-contact model, or the four-contact candidate.
-DYNAMICS_MODELS = ("two-contact", "four-contact")
+#: DEEPRACER_DYNAMICS values: the v6 reference's car (default), or the car fitted to the Gazebo (v5) car.
+DYNAMICS_MODELS = ("v6", "v5")
 
 
 def _dynamics():
     import os
 
-    name = os.environ.get("DEEPRACER_DYNAMICS", "") or "two-contact"
-    if name == "four-contact":
-        from .dynamics_four import step_dynamics_four
-        return step_dynamics_four
-    if name != "two-contact":
+    name = os.environ.get("DEEPRACER_DYNAMICS", "") or "v6"
+    if name == "v5":
+        from .dynamics_four import step_dynamics_v5
+        return step_dynamics_v5
+    if name != "v6":
         raise ValueError(f"DEEPRACER_DYNAMICS={name!r} is not one of {', '.join(DYNAMICS_MODELS)}")
     from .dynamics import step_dynamics  # dynamics imports this module
     return step_dynamics

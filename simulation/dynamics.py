@@ -33,8 +33,8 @@ grip (boxed friction), the front out-turns the rear and the car spins (at 30 deg
 commanded). A two-contact model cannot show the same conflict between the left and right
 wheels of one axle (no differential, no Ackermann geometry): that is the largest known gap. Measured
 against the Gazebo (v5) car, which turns at about 0.6 of the kinematic yaw rate already at walking
-pace (docs/gazebo.md, calibration); simulation/dynamics_four.py is a four-contact model fitted to it
-(DEEPRACER_DYNAMICS=four-contact), not the default.
+pace (docs/gazebo.md, calibration); simulation/dynamics_four.py is a four-contact model fitted to it,
+and with the v5 steering the car DEEPRACER_DYNAMICS=v5 selects; not the default.
 
 Where each constant comes from (simapp = aws-deepracer-community/deepracer-simapp, under bundle/;
 spec = ../shared/spec/deepracer-compat.md section 9):

@@ -1,4 +1,4 @@
-"""A four-contact version of the car dynamics, fitted to the Gazebo (v5) car's cornering; not the default.
+"""A four-contact version of the car dynamics, fitted to the Gazebo (v5) car; DEEPRACER_DYNAMICS=v5, not the default.
 
 simulation/dynamics.py models the car with one contact per axle. The reference car has four wheels, all
 four servoed to the same speed and both front ones steered to the same angle, so in a turn the wheels of
@@ -18,7 +18,12 @@ The Gazebo car measures it (docs/gazebo.md, calibration: about 0.6 of the kinema
   are fitted, not reference facts: a grid search on the yaw-ratio table at 0.5, 1 and 2 m/s against the
   Gazebo car (python -m simulation.gazebo.calibrate --fit-four-contact), RMS error 0.07.
 
-Not switched on: it moves the racing line's limits, the reference lap times and every figure in the
+``step_dynamics_v5`` (DEEPRACER_DYNAMICS=v5) is this model with the v5 steering: the Gazebo car's hinges
+(position PID p 1.0, d 0.5 on a light hinge) answer a 30 deg step with t63 0.47 s and t90 1.0 s, which
+the fast car's first-order controller gives with V5_STEERING_GAIN_PER_TICK (fitted: 0.036 of the error
+per 60 Hz tick reproduces both figures to the 1/15 s step; the v6 controller closes 0.1).
+
+Not the default: it moves the racing line's limits, the reference lap times and every figure in the
 README, and costs 1.6-1.8x the two-contact step (docs/gazebo.md says what is left to do).
 """
 
@@ -35,6 +40,8 @@ HALF_TRACK_FRONT_M = abs(D.URDF_LINKS[5][2])
 #: Slip compliance of one wheel below its friction limit, along and across the wheel [N s/m] (fitted).
 SLIP_ALONG_NS_M = 50.0
 SLIP_ACROSS_NS_M = 100.0
+#: The v5 steering: the share of the steering error closed per 60 Hz tick (fitted to the Gazebo car).
+V5_STEERING_GAIN_PER_TICK = 0.036
 #: Gauss-Seidel sweeps per sub-step (warm-started) and in a step's first sub-step; 3 sweeps give the
 #: same calibration figures to 0.01.
 SOLVER_SWEEPS = 1
@@ -44,12 +51,15 @@ COLD_START_SWEEPS = 3
 def step_dynamics_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steering_cmd_rad: np.ndarray,
                        dt_s: float = car.STEP_S, mask: np.ndarray | None = None,
                        slip_along_ns_m: float = SLIP_ALONG_NS_M,
-                       slip_across_ns_m: float = SLIP_ACROSS_NS_M) -> np.ndarray:
+                       slip_across_ns_m: float = SLIP_ACROSS_NS_M,
+                       steering_gain_per_tick: float | None = None) -> np.ndarray:
     """Advance K cars by ``dt_s`` in place, as dynamics.step_dynamics does (same arguments and return: the
-    distance each car's rear axle centre moved [m]), with four wheel contacts."""
+    distance each car's rear axle centre moved [m]), with four wheel contacts; the steering closes
+    ``steering_gain_per_tick`` of its error per 60 Hz tick (default dynamics.STEERING_GAIN_PER_TICK, v6)."""
     n_sub = max(1, int(round(dt_s * D.SUBSTEP_HZ)))
     h = dt_s / n_sub
-    steer_gain = 1.0 - (1.0 - D.STEERING_GAIN_PER_TICK) ** (h * D.CONTROL_HZ)
+    gain = D.STEERING_GAIN_PER_TICK if steering_gain_per_tick is None else steering_gain_per_tick
+    steer_gain = 1.0 - (1.0 - gain) ** (h * D.CONTROL_HZ)
     m_inv, i_inv = 1.0 / D.MASS_KG, 1.0 / D.YAW_INERTIA_KG_M2
     vw = D.wheel_ground_speed(speed_cmd_mps)
     cmd = np.asarray(steering_cmd_rad, np.float64)
@@ -132,3 +142,10 @@ def step_dynamics_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steerin
         yaw = yaw + r * h
 
     return D.store_step(state, mask, px, py, yaw, vx, vy, r, d_all[-1])
+
+
+def step_dynamics_v5(state: "car.CarState", speed_cmd_mps: np.ndarray, steering_cmd_rad: np.ndarray,
+                     dt_s: float = car.STEP_S, mask: np.ndarray | None = None) -> np.ndarray:
+    """The car fitted to the Gazebo (v5) car: four contacts and the v5 steering (see the module docstring)."""
+    return step_dynamics_four(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask,
+                              steering_gain_per_tick=V5_STEERING_GAIN_PER_TICK)

@@ -41,27 +41,29 @@ def test_speed_at_1_mps_is_gazebos(stored, fast):
                                                                  rel=0.05)
 
 
-def test_the_four_contact_candidate_corners_like_the_gazebo_car(stored):
-    # simulation/dynamics_four.py (not the default yet): each wheel its own contact, so the wheels of an
-    # axle fight as in the Gazebo car; its fitted slip compliances keep the yaw-ratio table close
-    from simulation.dynamics_four import step_dynamics_four
+def test_the_v5_car_corners_like_the_gazebo_car(stored):
+    # DEEPRACER_DYNAMICS=v5 (simulation/dynamics_four.py, not the default): each wheel its own contact, so
+    # the wheels of an axle fight as in the Gazebo car; its fitted slip compliances keep the yaw-ratio
+    # table close
+    from simulation.dynamics_four import step_dynamics_v5
     from simulation.gazebo.calibrate import table_error, yaw_ratio_table
 
     reference = stored["gazebo"]["corner_yaw_ratio"]
-    rms, mean = table_error(yaw_ratio_table(FastBackend(step_dynamics_four)), reference)
+    rms, mean = table_error(yaw_ratio_table(FastBackend(step_dynamics_v5)), reference)
     assert rms < 0.1 and abs(mean) < 0.05
-    rms_two, _ = table_error(yaw_ratio_table(FastBackend()), reference)
-    assert rms_two > 3 * rms                                      # the gap it closes
+    rms_v6, _ = table_error(yaw_ratio_table(FastBackend()), reference)
+    assert rms_v6 > 3 * rms                                       # the gap it closes
 
 
-def test_the_four_contact_candidate_drives_straight_as_the_default(fast):
-    from simulation.dynamics_four import step_dynamics_four
+def test_the_v5_car_steers_like_the_gazebo_car_and_drives_straight_as_the_default(stored, fast):
+    from simulation.dynamics_four import step_dynamics_v5
 
-    four = FastBackend(step_dynamics_four)
-    for target, n in ((1.0, 30), (4.0, 45)):
-        four.start()
-        samples = [four.step(0.0, target) for _ in range(n)]
-        assert samples[-1].speed_mps == pytest.approx(fast[f"speed_step_{target:g}_mps"]["settled"], rel=0.01)
+    v5 = measure(FastBackend(step_dynamics_v5))
+    gz = stored["gazebo"]["steering_step_30_deg"]
+    assert v5["steering_step_30_deg"]["t63_s"] == pytest.approx(gz["t63_s"], abs=0.07)    # one 1/15 s step
+    assert v5["steering_step_30_deg"]["t90_s"] == pytest.approx(gz["t90_s"], abs=0.07)
+    for key in ("speed_step_1_mps", "speed_step_4_mps"):
+        assert v5[key]["settled"] == pytest.approx(fast[key]["settled"], rel=0.01)
 
 
 def test_deepracer_dynamics_selects_the_car_model(monkeypatch):
@@ -76,8 +78,9 @@ def test_deepracer_dynamics_selects_the_car_model(monkeypatch):
             car.step_kinematics(s, np.array([0.5]), np.array([np.radians(30)]))
         return float(s.yaw_rate_rps[0] / (s.speed_mps[0] * np.tan(s.steering_rad[0]) / car.WHEELBASE_M))
 
-    assert turn("two-contact") == pytest.approx(1.0, abs=0.05)
-    assert turn("four-contact") == pytest.approx(0.6, abs=0.1)        # the Gazebo car's 0.55
-    monkeypatch.setenv("DEEPRACER_DYNAMICS", "four_contact")
-    with pytest.raises(ValueError, match="DEEPRACER_DYNAMICS='four_contact' is not one of two-contact, four-contact"):
+    assert turn("v6") == pytest.approx(1.0, abs=0.05)
+    assert turn("") == pytest.approx(1.0, abs=0.05)                 # the default
+    assert turn("v5") == pytest.approx(0.6, abs=0.1)                # the Gazebo car's 0.55
+    monkeypatch.setenv("DEEPRACER_DYNAMICS", "V5")
+    with pytest.raises(ValueError, match="DEEPRACER_DYNAMICS='V5' is not one of v6, v5"):
         car.step_kinematics(car.CarState.zeros(1), np.array([1.0]), np.array([0.0]))

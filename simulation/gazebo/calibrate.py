@@ -2,7 +2,7 @@
 
     python -m simulation.gazebo.calibrate --master http://sim-gazebo:11311 --out calibration.json
     python -m simulation.gazebo.calibrate --fast-only            # the fast simulator's figures alone
-    python -m simulation.gazebo.calibrate --fast-only --four-contact   # ... with the four-contact candidate
+    python -m simulation.gazebo.calibrate --fast-only --v5      # ... of the fast car fitted to the Gazebo car
     python -m simulation.gazebo.calibrate --fit-four-contact     # its slip compliances against the stored figures
 
 Experiments (simulated time, 15 steps per second, commands held for whole steps; the car starts at rest
@@ -195,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--master", default=os.environ.get(MASTER_URI_ENV, DEFAULT_MASTER_URI))
     ap.add_argument("--fast-only", action="store_true", help="measure the fast simulator only")
     ap.add_argument("--out", help="write the JSON here too")
-    ap.add_argument("--four-contact", action="store_true",
-                    help="the fast simulator with the four-contact candidate dynamics (simulation/dynamics_four.py)")
+    ap.add_argument("--v5", action="store_true",
+                    help="the fast car fitted to the Gazebo car (DEEPRACER_DYNAMICS=v5, simulation/dynamics_four.py)")
     ap.add_argument("--fit-four-contact", action="store_true",
                     help="grid-search the four-contact slip compliances against the stored Gazebo figures; no sim")
     args = ap.parse_args(argv)
@@ -205,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         for rms, mean, a, c in fit_four_contact(reference):
             print(f"along {a:5.0f} across {c:5.0f} N s/m per wheel: RMS {rms:.3f} mean error {mean:+.3f}")
         return 0
-    if args.four_contact:
-        from ..dynamics_four import step_dynamics_four
-        out = {"fast": measure(FastBackend(step_dynamics_four))}
+    if args.v5:
+        from ..dynamics_four import step_dynamics_v5
+        out = {"fast": measure(FastBackend(step_dynamics_v5))}
     else:
         out = {"fast": measure(FastBackend())}
     if not args.fast_only:
