@@ -77,8 +77,8 @@ BODY_BOX_M = ((-0.158, -0.094, 0.0006 + 2e-5), (0.166, 0.094, 0.195 + 2e-5))
 #: frame: below 0.15 m it spans the body's footprint; above, only its raised front (x 0.067..0.166,
 #: y +-0.05) reaches the beam plane (0.16145 m), inside the scanner's blind front 60 deg. One box
 #: would put a wall 0.19 m behind the scanner in every backward beam.
-LIDAR_BODY_BOXES_M = (((-0.158, -0.094, 0.0006 + 2e-5), (0.166, 0.094, 0.15)),
-                      ((0.067, -0.05, 0.15), (0.166, 0.05, 0.195 + 2e-5)))
+LIDAR_BODY_BOXES_M = ((BODY_BOX_M[0], (*BODY_BOX_M[1][:2], 0.15)),
+                      ((0.067, -0.05, 0.15), (BODY_BOX_M[1][0], 0.05, BODY_BOX_M[1][2])))
 #: The scanner on the chassis (hokuyo_joint: 0.02913 0 0.16145, yaw pi); the rest from simulation/lidar.py.
 LIDAR_XYZ_M = (lidar.LIDAR_AHEAD_M, 0.0, 0.16145)
 LIDAR_SENSOR_NAME = "hokuyo"
@@ -237,9 +237,7 @@ def track_sdf(track: Track) -> tuple[str, dict[str, str], tuple[float, float, fl
     # the ground: two triangles over the field, as the reference's track collision meshes (SDF default
     # surface, so the wheels' mu 0.5 is the smaller one and applies)
     gx0, gy0, gx1, gy1 = cx - fx / 2, cy - fy / 2, cx + fx / 2, cy + fy / 2
-    files["field.obj"] = ("# field collision, made by deepracer-local\nvn 0 0 1\n"
-                          f"v {gx0:.4f} {gy0:.4f} 0\nv {gx1:.4f} {gy0:.4f} 0\nv {gx0:.4f} {gy1:.4f} 0\n"
-                          f"v {gx1:.4f} {gy1:.4f} 0\nf 1//1 2//1 3//1\nf 3//1 2//1 4//1\n")
+    files["field.obj"] = _quads_obj(np.array([[(gx0, gy0), (gx1, gy0), (gx1, gy1), (gx0, gy1)]]), 0.0, "field collision")
     collisions = ['<collision name="field"><geometry><mesh><uri>file://@WORLD_DIR@/field.obj</uri></mesh>'
                   '</geometry></collision>']
     if walls is not None:
@@ -437,7 +435,7 @@ def object_names(count: int) -> list[str]:
 
 def world_bundle(track: Track, sensors: list[str], objects: list[ObjectSpec] | tuple = ()) -> WorldBundle:
     """Everything the bridge needs for ``track`` (driven either way: the world is the same), a car with
-    the model's ``sensors`` (cameras; a lidar is not mounted yet) and the race's ``objects`` slots."""
+    the model's ``sensors`` (cameras, lidar) and the race's ``objects`` slots."""
     sdf, files, walls = track_sdf(track)
     cams = camera_names(sensors)
     files.update(car_files(sensors))

@@ -316,6 +316,18 @@ class DeepRacerBridge : public WorldPlugin {
     StepPhysics(3 * unsigned(std::ceil(kFrameS / world_->Physics()->GetMaxStepSize())));
   }
 
+  // The car's sensors of type T (created by the sensor manager shortly after the model appears).
+  template <typename T>
+  static std::vector<std::shared_ptr<T>> CarSensors() {
+    std::vector<std::shared_ptr<T>> out;
+    for (auto &s : sensors::SensorManager::Instance()->GetSensors()) {
+      auto typed = std::dynamic_pointer_cast<T>(s);
+      if (typed && s->ScopedName().find(std::string("::") + kCarName + "::") != std::string::npos)
+        out.push_back(typed);
+    }
+    return out;
+  }
+
   void AttachCar(physics::ModelPtr car) {
     std::vector<physics::JointPtr> wheels, hinges;
     for (const char *n : kWheelJoints) {
@@ -332,20 +344,12 @@ class DeepRacerBridge : public WorldPlugin {
     camera_names_.clear();
     WaitFor([&] {
       cameras_.clear();
-      for (auto &s : sensors::SensorManager::Instance()->GetSensors()) {
-        auto cam = std::dynamic_pointer_cast<sensors::CameraSensor>(s);
-        if (cam && s->ScopedName().find(std::string("::") + kCarName + "::") != std::string::npos &&
-            cam->Camera())
-          cameras_.push_back(cam);
-      }
+      for (auto &cam : CarSensors<sensors::CameraSensor>())
+        if (cam->Camera()) cameras_.push_back(cam);
       return cameras_.size() >= expected_cameras_;
     }, 20.0, "the car's camera sensors");
     WaitFor([&] {
-      rays_.clear();
-      for (auto &s : sensors::SensorManager::Instance()->GetSensors()) {
-        auto ray = std::dynamic_pointer_cast<sensors::RaySensor>(s);
-        if (ray && s->ScopedName().find(std::string("::") + kCarName + "::") != std::string::npos) rays_.push_back(ray);
-      }
+      rays_ = CarSensors<sensors::RaySensor>();
       return rays_.size() >= expected_lidars_;
     }, 20.0, "the car's ray sensor");
     // a first scan before the first step (the sensor scans on its own 10 Hz schedule)
