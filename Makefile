@@ -76,7 +76,7 @@ help:  ## list the targets
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,dart]"
 	touch $(BIN)/activate
 
 install: $(BIN)/activate  ## create .venv and install the project (and its test tools) into it
@@ -173,11 +173,12 @@ swarm-up: env-files  ## deploy the stack on Docker Swarm: MODEL on TRACK with SI
 swarm-down:  ## remove the swarm stack (the models stay in its S3 volume)
 	bash scripts/swarm.sh down
 
-evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n; VIDEO=1: an MP4 per trial; BACKEND=gazebo: the same trials in the fast simulator and in a Gazebo sim side by side, in compose; with VIDEO=1 an MP4 per trial of each)
+evaluate: install  ## race MODEL on TRACK: TRIALS=3 laps from the start line, a table per trial (CHECKPOINT=best|last|n; VIDEO=1: an MP4 per trial; BACKEND=gazebo: the same trials in the fast simulator and in a Gazebo sim side by side, in compose; BACKEND=dart: ... and in DART, the v6 reference's car; with VIDEO=1 an MP4 per trial of each)
+	$(if $(filter $(or $(BACKEND),fast),fast gazebo dart),,$(error BACKEND=$(BACKEND) is not one of fast, gazebo, dart))
 ifeq ($(BACKEND),gazebo)
 	DC='$(DC)' bash scripts/gazebo-run.sh evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG) $(if $(VIDEO),--video)
 else
-	$(DRL) evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG) $(if $(VIDEO),--video)
+	$(DRL) evaluate --model $(MODEL) $(call user_opt,TRACK,--track) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(RACE_FLAGS) $(STACK_FLAG) $(if $(VIDEO),--video) $(if $(filter dart,$(BACKEND)),--backend dart)
 endif
 
 video: install  ## an evaluation lap of MODEL on TRACK recorded as an MP4 (out/<model>/evaluation-<ts>/trial-1.mp4; TRIALS=1)
@@ -198,8 +199,8 @@ render: install  ## draw TRACK from above and its camera view to OUT=out/<track>
 raceline: install  ## the racing line and reference lap time of TRACK under the simulator's car model: out/raceline-<track>/raceline.csv and raceline.png (cached per track and car model; DRIVE=1 also drives it in the simulator)
 	$(DRL) raceline $(TRACK) $(call user_opt,OUT,--out) $(if $(DRIVE),--drive)
 
-bench-sim: install  ## simulator steps/s per sensor (CARS=256 SECONDS=5)
-	$(DRL) bench sim --cars $(CARS) --seconds $(SECONDS)
+bench-sim: install  ## simulator steps/s per sensor (CARS=256 SECONDS=5; BACKEND=dart: the cars moved by DART, try CARS=1)
+	$(DRL) bench sim --cars $(CARS) --seconds $(SECONDS) $(if $(filter dart,$(BACKEND)),--backend dart)
 
 bench-scenario: install  ## COUNT models (PRESET=state) one after another, then at once as a scenario: wall time and total env steps/s of both (COUNT=3 EPISODES=1200)
 	$(DRL) bench scenario --models $(or $(COUNT),3) --episodes $(or $(EPISODES),1200) --preset $(or $(PRESET),state) --track $(TRACK) --sims $(SIMS)

@@ -241,13 +241,15 @@ def _cmd_bench(args) -> int:
                       f"after {done}; {r.iterations} iterations, {r.episodes} episodes; best evaluation lap {best}; "
                       f"PPO update {r.ppo_samples_per_s:,.0f} samples/s")
         return 0
-    table = Table(title=f"simulator benchmark: {args.cars} cars, track {args.track}, one process")
+    backend = getattr(args, "backend", None) or "fast"
+    where = "" if backend == "fast" else f", the cars moved by {backend.upper()}"
+    table = Table(title=f"simulator benchmark: {args.cars} cars, track {args.track}, one process{where}")
     for col in ("sensor", "env steps/s", "reward fn %", "episodes", "s"):
         table.add_column(col, justify="right", no_wrap=True)
     for sensor in (args.sensor or list(SENSOR_SETUPS)):
         if sensor not in SENSOR_SETUPS:
             raise ValueError(f"unknown sensor setup {sensor!r}; available: {', '.join(SENSOR_SETUPS)}")
-        r = bench_sim(sensor, cars=args.cars, seconds=args.seconds, track=args.track)
+        r = bench_sim(sensor, cars=args.cars, seconds=args.seconds, track=args.track, backend=backend)
         table.add_row(sensor, f"{r.steps_per_s:,.0f}", f"{100 * r.reward_share:.1f}%", str(r.episodes),
                       f"{r.seconds:.1f}")
     console.print(table)
@@ -390,7 +392,7 @@ def _cmd_evaluate(args) -> int:
     if args.off_track_penalty is not None:
         race["off_track_penalty_s"] = args.off_track_penalty
     folder = _folder(args)
-    if args.backend == "gazebo":
+    if args.backend in ("gazebo", "dart"):
         return _sim_to_sim(args, folder, race, race_options_from_args(args))
     res = evaluate(folder, args.track, trials=args.trials, checkpoint=args.checkpoint, race=race,
                    seed=args.seed, spec_race=race_options_from_args(args), video=args.video,
@@ -421,15 +423,16 @@ def _cmd_evaluate(args) -> int:
 
 
 def _sim_to_sim(args, folder, race: dict, spec_race: dict) -> int:
-    """evaluate --backend gazebo: the same trials in the fast simulator and in the Gazebo sim, side by side."""
-    from .sim_to_sim import compare_backends, plot_sim_to_sim
+    """evaluate --backend gazebo|dart: the same trials in the fast simulator and in the other, side by side."""
+    from .sim_to_sim import LABELS, compare_backends, plot_sim_to_sim
 
     video_dir = args.video_dir or f"out/{args.model}"
     summaries = compare_backends(folder, args.track, trials=args.trials, checkpoint=args.checkpoint, race=race,
                                  seed=args.seed, spec_race=spec_race, gazebo_master_uri=args.gazebo,
-                                 video=args.video, video_dir=video_dir if args.video else None)
+                                 video=args.video, video_dir=video_dir if args.video else None, other=args.backend)
     res = summaries[0].result
-    table = Table(title=f"{args.model} checkpoint {res.checkpoint} on {res.track}: fast simulator vs Gazebo (v5 car)")
+    table = Table(title=f"{args.model} checkpoint {res.checkpoint} on {res.track}: "
+                        f"fast simulator vs {LABELS[args.backend]}")
     for col in ("simulator", "laps", "mean progress", "best lap s", "mean lap s", "off track", "trials (status)"):
         table.add_column(col, justify="right", no_wrap=True)
     for s in summaries:
@@ -592,8 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--video-dir", help="where the videos are copied to (default out/<model>)")
     ev.add_argument("--models-dir")
     ev.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
-    ev.add_argument("--backend", choices=("fast", "gazebo"), default="fast",
-                    help="gazebo: race in the fast simulator and in a Gazebo sim, side by side (sim-to-sim)")
+    ev.add_argument("--backend", choices=("fast", "gazebo", "dart"), default="fast",
+                    help="gazebo: race in the fast simulator and in a Gazebo sim, side by side (sim-to-sim); "
+                    "dart: ... and in DART, the v6 reference's car (in this process)")
     ev.add_argument("--gazebo", help="the Gazebo sim's ROS master (default $GAZEBO_MASTER_URI or "
                     "http://127.0.0.1:11311; make evaluate BACKEND=gazebo runs it in compose)")
     add_race_arguments(ev)
@@ -645,6 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seconds", type=float, default=5.0, help="sim, ppo: seconds per measurement")
     b.add_argument("--track", default="reinvent_base")
     b.add_argument("--sensor", action="append", help="sim: sensor setup to measure (repeatable); default all")
+    b.add_argument("--backend", choices=("fast", "dart"), default="fast",
+                   help="sim: dart moves the cars in DART, the v6 reference's car (simulation/dart); try --cars 1")
     b.add_argument("--network", action="append", help="ppo: network to measure (repeatable); default all")
     b.add_argument("--samples", type=int, help="ppo: samples per iteration (default 20 minibatches)")
     b.set_defaults(func=_cmd_bench)
@@ -657,6 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.storage import StorageError, StorageKeyError
     from core.transport import TransportError
     from simulation.reward import RewardFunctionError
+    from simulation.dart import DartError
     from simulation.gazebo.client import GazeboError
     from simulation.track_sources import UnknownTrackError
 
@@ -677,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(str(exc), markup=False, highlight=False)
         return 1
     except (UnknownTrackError, ConfigError, ValueError, FileNotFoundError, StorageKeyError, StorageError,
-            TransportError, GazeboError) as exc:
+            TransportError, GazeboError, DartError) as exc:
         err_console.print(f"error: {exc}", style="red", markup=False, highlight=False)
         return 2
     except KeyboardInterrupt:

@@ -129,9 +129,10 @@ class _Recorder:
         return [v.close() for v in self.videos]
 
 
-#: Simulators evaluate can race in: the fast simulator (all trials at once) or a Gazebo sim
-#: (simulation/gazebo: one car, trials one after another; GAZEBO_MASTER_URI names it).
-BACKENDS = ("fast", "gazebo")
+#: Simulators evaluate can race in: the fast simulator (all trials at once), a Gazebo sim (simulation/gazebo:
+#: the v5 kind; one car, trials one after another; GAZEBO_MASTER_URI names it) or DART (simulation/dart: the
+#: v6 reference's car in the DART physics engine, in this process; all trials at once, a DART world each).
+BACKENDS = ("fast", "gazebo", "dart")
 
 
 def _race(env, obs: dict, policy: FrozenPolicy, rng: np.random.Generator, metadata, route: Track,
@@ -177,7 +178,8 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
     when given, ``video_dir``. Without it nothing is rendered or encoded.
     ``backend``: BACKENDS; with "gazebo" the trials run one after another on the Gazebo sim's car
     (``gazebo_master_uri``, default $GAZEBO_MASTER_URI); its videos show Gazebo's camera frames as the
-    network gets them (a model without a camera: the fast renderer's view from Gazebo's pose)."""
+    network gets them (a model without a camera: the fast renderer's view from Gazebo's pose); with "dart"
+    the cars move in DART (simulation/dart) and everything else is the fast simulator's."""
     if trials < 1:
         raise ValueError(f"TRIALS must be >= 1, got {trials}")
     if backend not in BACKENDS:
@@ -215,7 +217,11 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
                 row["episode"] = t
             rows += trial_rows
     else:
-        env = BatchedEnv(route, reward, metadata, race_cfg, num_cars=trials, seed=seed, autoreset=False)
+        if backend == "dart":
+            from simulation.dart.env import DartEnv as env_class
+        else:
+            env_class = BatchedEnv
+        env = env_class(route, reward, metadata, race_cfg, num_cars=trials, seed=seed, autoreset=False)
         obs = env.reset()
         results, rows = _race(env, obs, policy, rng, metadata, route, recorder, first_trial=1)
     stamp = format_timestamp(time.time())

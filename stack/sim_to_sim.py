@@ -1,10 +1,11 @@
-"""Sim-to-sim: one model raced in the fast simulator and in a Gazebo sim, side by side.
+"""Sim-to-sim: one model raced in the fast simulator and in another simulator, side by side.
 
-``make evaluate MODEL=m BACKEND=gazebo`` (``deepracer-local evaluate --backend gazebo``) runs the same
-trials (same checkpoint, seed, race options) in both simulators and shows, per simulator: laps
-completed, mean progress, best and mean lap time, off-track count; and a picture of every trial's path
-in both over the track (``sim-to-sim-<ts>.png``). The Gazebo figures are those of our Gazebo 11 car built
-from the v5 reference's car facts (docs/gazebo-v5-facts.md), not of the reference simulator itself.
+``make evaluate MODEL=m BACKEND=gazebo`` (``deepracer-local evaluate --backend gazebo``) or ``BACKEND=dart``
+runs the same trials (same checkpoint, seed, race options) in the fast simulator and in the other one and
+shows, per simulator: laps completed, mean progress, best and mean lap time, off-track count; and a picture
+of every trial's path in both over the track (``sim-to-sim-<ts>.png``). The Gazebo figures are those of our
+Gazebo 11 car built from the v5 reference's car facts (docs/gazebo-v5-facts.md); the DART ones those of our
+DART car built from the v6 reference's facts (docs/dart-v6-facts.md); neither is the reference simulator.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from core.model_folder import ModelFolder, format_timestamp
 
 from .evaluate import EvaluationResult, evaluate
 
-#: Colours of the two simulators in the picture.
-COLOURS = {"fast": "#30a0ff", "gazebo": "#ff8c00"}
+#: Colours of the simulators in the picture, and their names in tables and titles.
+COLOURS = {"fast": "#30a0ff", "gazebo": "#ff8c00", "dart": "#d0309a"}
+LABELS = {"fast": "fast simulator", "gazebo": "Gazebo (v5 car)", "dart": "DART (v6 car)"}
 
 
 @dataclass
@@ -45,11 +47,11 @@ class BackendSummary:
 def compare_backends(folder: ModelFolder, track: str | None = None, trials: int = 3, checkpoint="last",
                      race: dict | None = None, seed: int = 0, spec_race: dict | None = None,
                      gazebo_master_uri: str | None = None, video: bool = False,
-                     video_dir: str | Path | None = None) -> list[BackendSummary]:
-    """Evaluate ``folder``'s policy in the fast simulator, then in the Gazebo sim; a summary of each
-    (``video``: an MP4 per trial of each, as stack.evaluate.evaluate writes them)."""
+                     video_dir: str | Path | None = None, other: str = "gazebo") -> list[BackendSummary]:
+    """Evaluate ``folder``'s policy in the fast simulator, then in ``other`` ("gazebo": the Gazebo sim;
+    "dart"); a summary of each (``video``: an MP4 per trial of each, as stack.evaluate.evaluate writes them)."""
     out = []
-    for backend in ("fast", "gazebo"):
+    for backend in ("fast", other):
         res = evaluate(folder, track, trials=trials, checkpoint=checkpoint, race=race, seed=seed,
                        spec_race=spec_race, backend=backend, gazebo_master_uri=gazebo_master_uri, video=video,
                        video_dir=video_dir)
@@ -80,7 +82,8 @@ def plot_sim_to_sim(folder: ModelFolder, summaries: list[BackendSummary], out_di
                 ax.plot(xy[:, 0], xy[:, 1], color=COLOURS[s.backend], lw=1.4, alpha=0.85,
                         label=f"{s.backend}: {s.laps}/{s.trials} laps" if i == 0 else None)
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(f"{folder.prefix} checkpoint {first.checkpoint} on {track.name}: fast simulator vs Gazebo (v5 car)")
+    ax.set_title(f"{folder.prefix} checkpoint {first.checkpoint} on {track.name}: "
+                 + " vs ".join(LABELS[s.backend] for s in summaries))
     out = Path(out_dir) / f"sim-to-sim-{format_timestamp(time.time())}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")

@@ -4,6 +4,7 @@
     python -m simulation.gazebo.calibrate --fast-only            # the fast simulator's figures alone
     python -m simulation.gazebo.calibrate --fast-only --v5      # ... of the fast car fitted to the Gazebo car
     python -m simulation.gazebo.calibrate --fit-four-contact     # its slip compliances against the stored figures
+    python -m simulation.gazebo.calibrate --dart --store         # the DART (v6) car's column, into calibration.json
 
 Experiments (simulated time, 15 steps per second, commands held for whole steps; the car starts at rest
 on the flat field of a world without walls):
@@ -18,8 +19,10 @@ on the flat field of a world without walls):
   circle even at walking pace, so the kinematic circle itself is not the mark), and the ratios on a
   small grid.
 The Gazebo figures are those of our Gazebo 11 car built from the v5 reference's car facts
-(docs/gazebo-v5-facts.md), ODE at 1 ms steps; stored in simulation/gazebo/calibration.json, which
-tests/test_dynamics_calibration.py holds the fast simulator to.
+(docs/gazebo-v5-facts.md), ODE at 1 ms steps; the DART figures (``--dart``) those of our DART car built from
+the v6 reference's facts (simulation/dart, docs/dart-v6-facts.md), DART at 1 ms steps as gz-sim runs it;
+stored in simulation/gazebo/calibration.json, which tests/test_dynamics_calibration.py holds the fast
+simulator to.
 """
 
 from __future__ import annotations
@@ -100,6 +103,20 @@ class GazeboBackend(Backend):
         g = self.client.step(steering_rad, speed_mps / car.WHEEL_RADIUS_M).state
         speed, _, steering = body_motion(g)
         return Sample(g["sim_time_s"] - self.t0, speed, steering, g["wz"])
+
+
+class DartBackend(Backend):
+    """The v6 reference's car in DART (simulation/dart/car.py): a new car for every experiment."""
+
+    def start(self) -> None:
+        from ..dart.car import DartCar
+
+        self.car = DartCar()
+
+    def step(self, steering_rad: float, speed_mps: float) -> Sample:
+        self.car.step(steering_rad, speed_mps / car.WHEEL_RADIUS_M)
+        m = self.car.motion()
+        return Sample(m.sim_time_s, m.speed_mps, m.steering_rad, m.yaw_rate_rps)
 
 
 def _rise(samples: list[Sample], value: Callable[[Sample], float], t0: float = 0.0) -> dict:
@@ -197,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="write the JSON here too")
     ap.add_argument("--v5", action="store_true",
                     help="the fast car fitted to the Gazebo car (DEEPRACER_DYNAMICS=v5, simulation/dynamics_four.py)")
+    ap.add_argument("--dart", action="store_true",
+                    help="measure the DART (v6) car (simulation/dart) instead of a Gazebo sim; no sim needed")
+    ap.add_argument("--store", action="store_true",
+                    help=f"merge the figures into {CALIBRATION_FILE.name} (the keys measured replace the stored ones)")
     ap.add_argument("--fit-four-contact", action="store_true",
                     help="grid-search the four-contact slip compliances against the stored Gazebo figures; no sim")
     args = ap.parse_args(argv)
@@ -210,12 +231,18 @@ def main(argv: list[str] | None = None) -> int:
         out = {"fast": measure(FastBackend(step_dynamics_v5))}
     else:
         out = {"fast": measure(FastBackend())}
-    if not args.fast_only:
+    if args.dart:
+        out["dart"] = measure(DartBackend())
+    elif not args.fast_only:
         out["gazebo"] = measure(GazeboBackend(args.master))
     text = json.dumps(out, indent=1)
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
+    if args.store:
+        stored = json.loads(CALIBRATION_FILE.read_text())
+        stored.update(out)
+        CALIBRATION_FILE.write_text(json.dumps(stored, indent=1) + "\n")
     return 0
 
 
