@@ -519,6 +519,30 @@ def as_hyperparameters(value: "Hyperparameters | dict | str | os.PathLike | None
 # --------------------------------------------------------------------------------------------------
 
 RACE_TYPES = ("TIME_TRIAL", "OBJECT_AVOIDANCE", "HEAD_TO_BOT")
+#: The fast simulator's car models (DEEPRACER_DYNAMICS, and CAR_DYNAMICS in training_params.yaml, which records
+#: the one a model was trained with): "v6-two" two contacts and the v6 steering (the default), "v6-four" four
+#: contacts and the v6 steering fitted to the DART (v6) car, "v5" four contacts and the v5 steering fitted to the
+#: Gazebo (v5) car (simulation/dynamics.py, simulation/dynamics_four.py, docs/dart.md, docs/gazebo.md).
+CAR_DYNAMICS_MODELS = ("v6-two", "v6-four", "v5")
+#: Other names accepted for them: "v6" is the default v6 car.
+CAR_DYNAMICS_ALIASES = {"v6": "v6-two"}
+DEFAULT_CAR_DYNAMICS = "v6-two"
+#: The car of a model folder whose training_params.yaml records none: every model trained before the car was
+#: recorded (unless DEEPRACER_DYNAMICS=v5 was set then, which the folder cannot tell).
+UNRECORDED_CAR_DYNAMICS = "v6-two"
+
+
+def car_dynamics_model(name: str, source: str = "DEEPRACER_DYNAMICS") -> str:
+    """The car model ``name`` stands for (CAR_DYNAMICS_MODELS); '' is the default. A ConfigError names
+    ``source`` and the allowed values for any other name."""
+    name = (name or "").strip()
+    if not name:
+        return DEFAULT_CAR_DYNAMICS
+    name = CAR_DYNAMICS_ALIASES.get(name, name)
+    if name not in CAR_DYNAMICS_MODELS:
+        allowed = ", ".join((*CAR_DYNAMICS_MODELS, *CAR_DYNAMICS_ALIASES))
+        raise ConfigError(f"{source}={name!r} is not a car model this version knows; allowed: {allowed}")
+    return name
 BEST_MODEL_METRICS = ("progress", "reward")
 
 #: (attribute, YAML key, type). Order = the order DRfC's prepare-config.py writes them.
@@ -566,6 +590,8 @@ _TRAINING_PARAM_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("randomize_bot_car_locations", "RANDOMIZE_BOT_CAR_LOCATIONS", bool),
     ("bot_car_speed", "BOT_CAR_SPEED", float),
     ("penalty_seconds", "PENALTY_SECONDS", float),
+    # ours: the fast simulator's car model the model trained with (empty: not recorded)
+    ("car_dynamics", "CAR_DYNAMICS", str),
 )
 _OA_KEYS = {"NUMBER_OF_OBSTACLES", "MIN_DISTANCE_BETWEEN_OBSTACLES", "RANDOMIZE_OBSTACLE_LOCATIONS",
             "IS_OBSTACLE_BOT_CAR", "OBSTACLE_TYPE", "OBJECT_POSITIONS"}
@@ -631,6 +657,9 @@ class TrainingParams:
     randomize_bot_car_locations: bool = False
     bot_car_speed: float = 0.2
     penalty_seconds: float = 5.0
+    #: CAR_DYNAMICS: the fast simulator's car model (CAR_DYNAMICS_MODELS) the model trained with; empty:
+    #: not recorded (a folder of an earlier version: UNRECORDED_CAR_DYNAMICS).
+    car_dynamics: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -646,6 +675,8 @@ class TrainingParams:
                               f"{', '.join(BEST_MODEL_METRICS)}")
         if not self.world_name:
             raise ConfigError(f"{source}: WORLD_NAME (the track) must not be empty")
+        if self.car_dynamics:
+            car_dynamics_model(self.car_dynamics, source=f"{source}: CAR_DYNAMICS")
         checks = (("NUM_WORKERS", self.num_workers >= 1, ">= 1"),
                   ("ROUND_ROBIN_ADVANCE_DIST", 0.0 <= self.round_robin_advance_dist <= 1.0, "a lap fraction in [0, 1]"),
                   ("START_POSITION_OFFSET", 0.0 <= self.start_position_offset <= 1.0, "a lap fraction in [0, 1]"),
@@ -697,6 +728,8 @@ class TrainingParams:
                     (key in _H2B_KEYS and self.race_type != "HEAD_TO_BOT"):
                 continue
             value = getattr(self, attr)
+            if key == "CAR_DYNAMICS" and not value:
+                continue
             if kind is tuple:
                 if value:
                     out[key] = [f"{frac:g},{lane}" for frac, lane in value]
@@ -722,6 +755,12 @@ class TrainingParams:
             raise ConfigError(f"{source}: not valid YAML ({exc})") from None
         return cls.from_dict({} if data is None else data, source)
 
+    @property
+    def trained_car_dynamics(self) -> str:
+        """The car model (CAR_DYNAMICS_MODELS) the model trained with: the recorded one, or for a folder that
+        records none, UNRECORDED_CAR_DYNAMICS."""
+        return car_dynamics_model(self.car_dynamics) if self.car_dynamics else UNRECORDED_CAR_DYNAMICS
+
     def race_options(self, track_length_m: float | None = None) -> dict[str, Any]:
         """Keyword options for the simulator's race config (simulation.race.RaceConfig.from_dict).
 
@@ -735,7 +774,8 @@ class TrainingParams:
         opts: dict[str, Any] = {
             "race_type": self.race_type, "training": True, "round_robin_advance": self.round_robin_advance_dist,
             "start_offset_m": self.start_position_offset * (track_length_m or 0.0),
-            "reverse_direction": self.reverse_dir, "alternate_direction": self.alternate_driving_direction}
+            "reverse_direction": self.reverse_dir, "alternate_direction": self.alternate_driving_direction,
+            "dynamics": self.trained_car_dynamics}
         if not self.change_start_position:
             opts["round_robin_advance"] = 0.0
         if self.race_type == "OBJECT_AVOIDANCE":

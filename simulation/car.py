@@ -37,6 +37,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from core.config import CAR_DYNAMICS_MODELS, car_dynamics_model
+
 REAR_AXLE_X_M = -0.0817
 FRONT_AXLE_X_M = 0.0823
 WHEELBASE_M = 0.164
@@ -165,31 +167,42 @@ class CarState:
 
 
 def step_kinematics(state: CarState, speed_cmd_mps: np.ndarray, steering_cmd_rad: np.ndarray,
-                    dt_s: float = STEP_S, mask: np.ndarray | None = None) -> np.ndarray:
+                    dt_s: float = STEP_S, mask: np.ndarray | None = None, dynamics: str = "") -> np.ndarray:
     """Advance K cars by dt with the commanded speed [m/s] and steering [rad] (K,) each, in place.
 
-    The motion model is simulation.dynamics.step_dynamics (grip-limited tyres; the name is kept for
-    the env and older callers: the v6 reference's car), or with DEEPRACER_DYNAMICS=v5 the car fitted
-    to the Gazebo (v5) car (simulation/dynamics_four.py step_dynamics_v5; docs/gazebo.md). ``mask`` (K,)
-    bool selects the cars that move (others stay put). Returns the distance each car's rear axle moved
-    [m] (K,).
+    The motion model is the car model ``effective_dynamics(dynamics)`` names (core.config
+    CAR_DYNAMICS_MODELS): by default simulation.dynamics.step_dynamics (grip-limited tyres, two contacts;
+    the name of this function is kept for the env and older callers). ``mask`` (K,) bool selects the cars
+    that move (others stay put). Returns the distance each car's rear axle moved [m] (K,).
     """
-    return _dynamics()(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask)
+    return dynamics_step(effective_dynamics(dynamics))(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask)
 
 
-#: DEEPRACER_DYNAMICS values: the v6 reference's car (default), or the car fitted to the Gazebo (v5) car.
-DYNAMICS_MODELS = ("v6", "v5")
+#: The car models (DEEPRACER_DYNAMICS, CAR_DYNAMICS): core.config's list, here for the simulator's callers.
+DYNAMICS_MODELS = CAR_DYNAMICS_MODELS
 
 
-def _dynamics():
+def effective_dynamics(recorded: str = "") -> str:
+    """The car model a run uses: DEEPRACER_DYNAMICS when it is set (the user's choice wins), else
+    ``recorded`` (a model's CAR_DYNAMICS), else the default. An unknown name is a ConfigError naming it and
+    the allowed ones."""
     import os
 
-    name = os.environ.get("DEEPRACER_DYNAMICS", "") or "v6"
+    chosen = os.environ.get("DEEPRACER_DYNAMICS", "").strip()
+    if chosen:
+        return car_dynamics_model(chosen)
+    return car_dynamics_model(recorded, source="CAR_DYNAMICS")
+
+
+def dynamics_step(name: str):
+    """The step function of car model ``name`` (same signature as step_kinematics, less ``dynamics``)."""
+    name = car_dynamics_model(name)
     if name == "v5":
         from .dynamics_four import step_dynamics_v5
         return step_dynamics_v5
-    if name != "v6":
-        raise ValueError(f"DEEPRACER_DYNAMICS={name!r} is not one of {', '.join(DYNAMICS_MODELS)}")
+    if name == "v6-four":
+        from .dynamics_four import step_dynamics_v6_four
+        return step_dynamics_v6_four
     from .dynamics import step_dynamics  # dynamics imports this module
     return step_dynamics
 

@@ -1,4 +1,5 @@
-"""A four-contact version of the car dynamics, fitted to the Gazebo (v5) car; DEEPRACER_DYNAMICS=v5, not the default.
+"""A four-contact version of the car dynamics, fitted to the Gazebo (v5) car (DEEPRACER_DYNAMICS=v5) and to the
+DART (v6) car (DEEPRACER_DYNAMICS=v6-four); neither is the default yet.
 
 simulation/dynamics.py models the car with one contact per axle. The reference car has four wheels, all
 four servoed to the same speed and both front ones steered to the same angle, so in a turn the wheels of
@@ -23,6 +24,13 @@ The Gazebo car measures it (docs/gazebo.md, calibration: about 0.6 of the kinema
 the fast car's first-order controller gives with V5_STEERING_GAIN_PER_TICK (fitted: 0.036 of the error
 per 60 Hz tick reproduces both figures to the 1/15 s step; the v6 controller closes 0.1).
 
+``step_dynamics_v6_four`` (DEEPRACER_DYNAMICS=v6-four) is this model with the v6 steering and the slip
+compliances fitted to the DART car (simulation/dart, the v6 reference's physics): 200 N s/m along and 400
+across (grid search on the DART car's yaw-ratio table at 0.5, 1 and 2 m/s: ``python -m
+simulation.gazebo.calibrate --fit-four-contact --against dart``; RMS 0.069, mean error -0.024). The DART car's
+contacts are rigid (no slip below the limit), so these figures stand for what its polygonal, hopping wheels
+give, not for a reference constant.
+
 Not the default: it moves the racing line's limits, the reference lap times and every figure in the
 README, and costs 1.6-1.8x the two-contact step (docs/gazebo.md says what is left to do).
 """
@@ -40,6 +48,10 @@ HALF_TRACK_FRONT_M = abs(D.URDF_LINKS[5][2])
 #: Slip compliance of one wheel below its friction limit, along and across the wheel [N s/m] (fitted).
 SLIP_ALONG_NS_M = 50.0
 SLIP_ACROSS_NS_M = 100.0
+#: Slip compliances of the car fitted to the DART (v6) car [N s/m per wheel] (fitted; refit with
+#: ``python -m simulation.gazebo.calibrate --fit-four-contact --against dart``).
+V6_SLIP_ALONG_NS_M = 200.0
+V6_SLIP_ACROSS_NS_M = 400.0
 #: The v5 steering: the share of the steering error closed per 60 Hz tick (fitted to the Gazebo car).
 V5_STEERING_GAIN_PER_TICK = 0.036
 #: Gauss-Seidel sweeps per sub-step (warm-started) and in a step's first sub-step; 3 sweeps give the
@@ -149,3 +161,10 @@ def step_dynamics_v5(state: "car.CarState", speed_cmd_mps: np.ndarray, steering_
     """The car fitted to the Gazebo (v5) car: four contacts and the v5 steering (see the module docstring)."""
     return step_dynamics_four(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask,
                               steering_gain_per_tick=V5_STEERING_GAIN_PER_TICK)
+
+
+def step_dynamics_v6_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steering_cmd_rad: np.ndarray,
+                          dt_s: float = car.STEP_S, mask: np.ndarray | None = None) -> np.ndarray:
+    """The car fitted to the DART (v6) car: four contacts, the v6 steering (see the module docstring)."""
+    return step_dynamics_four(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask,
+                              slip_along_ns_m=V6_SLIP_ALONG_NS_M, slip_across_ns_m=V6_SLIP_ACROSS_NS_M)

@@ -140,6 +140,9 @@ class BatchedEnv:
         else:
             self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.world = World(self.race, base, self.k, self.rng)
+        #: The car model that moves the cars (DEEPRACER_DYNAMICS, else the race's, e.g. a model's CAR_DYNAMICS).
+        self.dynamics = car.effective_dynamics(self.race.dynamics)
+        self._step_dynamics = car.dynamics_step(self.dynamics)
         self._episode_offset = self._next_episode = int(episode_offset)
         self.reward_time_s = 0.0
         self._init_state()
@@ -410,7 +413,7 @@ class BatchedEnv:
         """Move the cars ``move`` (K,) bool for one step with the clipped commands (K,) each, updating
         ``self.state`` in place; the others stay at rest. Returns each car's distance moved [m] (K,).
         The fast simulator's car dynamics; another backend (simulation/gazebo) replaces this."""
-        return car.step_kinematics(self.state, speed_mps, np.deg2rad(steer_deg), car.STEP_S, mask=move)
+        return self._step_dynamics(self.state, speed_mps, np.deg2rad(steer_deg), car.STEP_S, move)
 
     def _current_measure(self) -> Measure:
         """The track-relative measure of every car's current pose (cached until a car moves or restarts)."""

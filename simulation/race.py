@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from core import race_status as rs
-from core.config import RACE_TYPES, ConfigError
+from core.config import RACE_TYPES, ConfigError, car_dynamics_model
 
 from . import car
 from . import obstacles as obs_mod
@@ -110,6 +110,9 @@ class RaceConfig:
     #: None: the off-track penalty.
     reversed_penalty_s: float | None = None
     immobilized_penalty_s: float = 0.0
+    #: The fast simulator's car model (core.config CAR_DYNAMICS_MODELS; a model's CAR_DYNAMICS); empty: the
+    #: default. DEEPRACER_DYNAMICS, when set, wins (simulation.car.effective_dynamics).
+    dynamics: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, source: str = "race options") -> "RaceConfig":
@@ -127,6 +130,8 @@ class RaceConfig:
     def validate(self, source: str = "race options") -> None:
         if self.race_type not in RACE_TYPES:
             raise ConfigError(f"{source}: race_type {self.race_type!r} is not one of {', '.join(RACE_TYPES)}")
+        if self.dynamics:
+            car_dynamics_model(self.dynamics, source=f"{source}: dynamics")
         if self.max_steps < 1:
             raise ConfigError(f"{source}: max_steps must be >= 1, got {self.max_steps}")
         if self.number_of_obstacles < 0 or self.number_of_bot_cars < 0:

@@ -35,6 +35,7 @@ from core.storage import Storage, StorageKeyError, open_storage
 from core.traces import TrainingMetrics, simtrace_csv
 from core.transport import SimTransport, StdioSim, TransportError
 
+from . import car
 from .car import STEP_S
 from .env import BatchedEnv
 from .multi_env import MultiTrackEnv, TrackSetup
@@ -165,6 +166,11 @@ class Worker:
             self.tracks = [own.track]
             self.env = BatchedEnv(own.track, reward(cfg.num_cars), self.metadata, own.race, num_cars=cfg.num_cars,
                                   seed=seed, episode_offset=offset, domain_randomization=own.domain_randomization)
+        if cfg.backend != "gazebo":
+            recorded = setups[0].race.dynamics
+            used = car.effective_dynamics(recorded)
+            why = "DEEPRACER_DYNAMICS" if used != car.car_dynamics_model(recorded) else "the model's CAR_DYNAMICS"
+            print(f"worker {cfg.worker}: car model {used} ({why})", file=sys.stderr, flush=True)
         self.rng = np.random.default_rng(cfg.seed + 104729 * (cfg.worker + 1))
         # A resumed run appends to the metrics this worker id wrote before (add_iteration replaces the
         # entries of the interrupted iteration, which is played again).

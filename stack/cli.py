@@ -405,6 +405,7 @@ def _cmd_evaluate(args) -> int:
                       f"{t.progress:.1f}%", t.status, str(t.off_track), str(t.crashed), f"{t.penalty_s:.0f}",
                       str(t.resets))
     console.print(table)
+    console.print(res.car_line)
     console.print(f"wrote {res.metrics_key} and {res.simtrace_key}")
     for key, path in zip(res.video_keys, res.video_files):
         console.print(f"wrote {key} and {path} ({path.stat().st_size / 1e6:.1f} MB)")
@@ -441,6 +442,7 @@ def _sim_to_sim(args, folder, race: dict, spec_race: dict) -> int:
                       f"{s.mean_lap_s:.3f}" if s.mean_lap_s is not None else "-", str(s.off_track),
                       ", ".join(f"{t.progress:.0f}% {t.status}" for t in s.result.trials))
     console.print(table)
+    console.print(res.car_line)
     for s in summaries:
         console.print(f"{s.backend}: wrote {s.result.metrics_key} and {s.result.simtrace_key}")
         for path in s.result.video_files:

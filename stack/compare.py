@@ -305,6 +305,8 @@ def _evaluate_cell(row: ModelRow, column: TrackColumn, req: CompareRequest) -> C
         res = evaluate(row.folder, column.spec, trials=req.trials, checkpoint=row.checkpoint, seed=req.seed)
     except Exception as exc:
         return Cell(error=_message(exc), seconds=time.monotonic() - t0)
+    if res.car_line not in row.notes:
+        row.notes.append(res.car_line)
     laps = [t for t in res.trials if t.lap_time_s is not None]
     best = min(laps, key=lambda t: t.lap_time_s) if laps else max(res.trials, key=lambda t: t.progress)
     cell = Cell(trials=len(res.trials), mean_progress=float(np.mean([t.progress for t in res.trials])),

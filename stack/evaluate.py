@@ -25,7 +25,7 @@ from core.config import CAMERA_SENSORS, parse_model_metadata
 from core.model_folder import ModelFolder, format_timestamp
 from core.policy import FrozenPolicy
 from core.traces import EvaluationMetrics, simtrace_csv
-from simulation.car import STEP_HZ
+from simulation.car import STEP_HZ, effective_dynamics
 from simulation.env import BatchedEnv
 from simulation.race import RaceConfig
 from simulation.reward import IsolatedRewardFunction
@@ -70,6 +70,15 @@ class EvaluationResult:
     video_keys: list[str] = dataclasses.field(default_factory=list)     # one MP4 per trial in the folder (video=True)
     video_files: list[Path] = dataclasses.field(default_factory=list)   # their copies in ``video_dir``
     video_seconds: float = 0.0   # wall time spent drawing and encoding the videos
+    #: the fast simulator's car model the trials ran with and why ("the model's CAR_DYNAMICS" or
+    #: "DEEPRACER_DYNAMICS"); for a Gazebo or DART evaluation, the car model of the fast simulator's side
+    car_dynamics: str = ""
+    car_dynamics_source: str = ""
+
+    @property
+    def car_line(self) -> str:
+        """One line saying which car model the fast simulator used."""
+        return f"fast simulator's car model: {self.car_dynamics} ({self.car_dynamics_source})"
 
 
 class _Recorder:
@@ -237,6 +246,13 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
     simtrace_key = folder.evaluation_simtrace(stamp)
     folder.storage.put_bytes(simtrace_key, simtrace_csv(rows).encode())
     result = EvaluationResult(n, results, metrics_key, simtrace_key, route.name, bool(race_cfg.reverse_direction))
+    result.car_dynamics = effective_dynamics(race_cfg.dynamics)
+    recorded = specs[0].car_dynamics if specs else ""
+    if result.car_dynamics != spec.trained_car_dynamics:
+        result.car_dynamics_source = f"DEEPRACER_DYNAMICS; the model trained with {spec.trained_car_dynamics}"
+    else:
+        result.car_dynamics_source = ("the model's CAR_DYNAMICS" if recorded else
+                                      "not recorded in training_params.yaml: the car of earlier versions")
     if recorder is not None:
         with tmp:
             for i, path in enumerate(recorder.close()):

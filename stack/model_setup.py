@@ -27,6 +27,7 @@ from core.config import (RACE_TYPES, ConfigError, Hyperparameters, ModelMetadata
                          check_model_name, check_override_keys, load_hyperparameters, load_model_metadata,
                          parse_hyperparameters, parse_model_metadata, preset_files, show_config_warnings)
 from core.model_folder import ModelFolder, ModelLock
+from simulation.car import effective_dynamics
 from simulation.reward import IsolatedRewardFunction
 from simulation.track import Track, load_tracks, store_tracks
 
@@ -233,7 +234,16 @@ def prepare_model(folder: ModelFolder, req: SetupRequest) -> ModelSetup:
         raise ConfigError(f"unknown race option(s) {', '.join(unknown)}; allowed: {', '.join(RACE_OPTION_KEYS)}")
     race = {k: getattr(base_specs[0], k) for k in RACE_OPTION_KEYS} if base_specs else {}
     race.update(req.race)
-    params = [folder.new_training_params(world_name=t.name, num_workers=max(1, req.num_workers), **race)
+    # the car model: DEEPRACER_DYNAMICS when set, else the base's (recorded or, for an older folder, the one it
+    # must have trained with), else the default; recorded in every run spec
+    trained = base_specs[0].trained_car_dynamics if base_specs else ""
+    dynamics = effective_dynamics(trained)
+    if trained and dynamics != trained:
+        notes.append(f"car model {dynamics} (DEEPRACER_DYNAMICS; {base_what} trained with {trained})")
+    elif trained:
+        notes.append(f"car model {dynamics} from {base_what}")
+    params = [folder.new_training_params(world_name=t.name, num_workers=max(1, req.num_workers),
+                                         car_dynamics=dynamics, **race)
               for t in tracks]
     return ModelSetup(folder, metadata, hp, reward, tracks, params, clone_folder, notes)
 

@@ -80,7 +80,38 @@ def test_deepracer_dynamics_selects_the_car_model(monkeypatch):
 
     assert turn("v6") == pytest.approx(1.0, abs=0.05)
     assert turn("") == pytest.approx(1.0, abs=0.05)                 # the default
+    assert turn("v6-two") == pytest.approx(1.0, abs=0.05)
     assert turn("v5") == pytest.approx(0.6, abs=0.1)                # the Gazebo car's 0.55
+    assert turn("v6-four") == pytest.approx(0.7, abs=0.1)           # the DART car's 0.71
     monkeypatch.setenv("DEEPRACER_DYNAMICS", "V5")
-    with pytest.raises(ValueError, match="DEEPRACER_DYNAMICS='V5' is not one of v6, v5"):
+    with pytest.raises(ValueError, match=r"DEEPRACER_DYNAMICS='V5' is not a car model this version knows; "
+                                         r"allowed: v6-two, v6-four, v5, v6"):
         car.step_kinematics(car.CarState.zeros(1), np.array([1.0]), np.array([0.0]))
+
+
+def test_the_v6_four_contact_car_corners_like_the_dart_car(stored):
+    # DEEPRACER_DYNAMICS=v6-four: four contacts, the v6 steering, slip compliances fitted to the DART car's
+    # yaw-ratio table (python -m simulation.gazebo.calibrate --fit-four-contact --against dart)
+    from simulation.dynamics_four import step_dynamics_v6_four
+    from simulation.gazebo.calibrate import table_error, yaw_ratio_table
+
+    reference = stored["dart"]["corner_yaw_ratio"]
+    rms, mean = table_error(yaw_ratio_table(FastBackend(step_dynamics_v6_four)), reference)
+    assert rms < 0.1 and abs(mean) < 0.05
+    rms_two, _ = table_error(yaw_ratio_table(FastBackend()), reference)
+    assert rms_two > 5 * rms                                      # the gap it closes
+    v6_four = measure(FastBackend(step_dynamics_v6_four))
+    dart = stored["dart"]
+    # the same steering controller as the DART car's (gz_ros2_control's P-law), the same top speed
+    assert v6_four["steering_step_30_deg"] == dart["steering_step_30_deg"]
+    assert v6_four["speed_step_4_mps"]["settled"] == pytest.approx(dart["speed_step_4_mps"]["settled"], rel=0.02)
+    assert v6_four["speed_step_1_mps"]["settled"] == pytest.approx(dart["speed_step_1_mps"]["settled"], rel=0.01)
+
+
+@pytest.mark.slow
+def test_the_stored_dart_figures_are_current(stored):
+    pytest.importorskip("dartpy")
+    from simulation.gazebo.calibrate import DartBackend
+
+    assert measure(DartBackend()) == stored["dart"], \
+        "the DART car changed: re-run `python -m simulation.gazebo.calibrate --dart --store` and update docs/dart.md"

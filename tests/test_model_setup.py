@@ -80,6 +80,38 @@ def test_the_run_spec_carries_tracks_and_race_options_to_every_sim(tmp_path):
         assert up.read_text(up.training_params(i)) == folder.read_text(folder.training_params(i))
 
 
+def test_the_run_spec_records_the_car_model_and_the_sims_drive_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEEPRACER_DYNAMICS", raising=False)
+    folder = _new(tmp_path, preset="state")
+    assert "'CAR_DYNAMICS': 'v6-two'" in folder.read_text(folder.training_params())    # the default, recorded
+    monkeypatch.setenv("DEEPRACER_DYNAMICS", "v6-four")
+    four = _new(tmp_path, name="four", preset="state")
+    assert TrainingParams.from_yaml(four.read_text(four.training_params())).car_dynamics == "v6-four"
+    monkeypatch.delenv("DEEPRACER_DYNAMICS")
+    cfg = WorkerConfig(run_id="r", worker=0, storage=str(tmp_path), model_prefix="four", num_cars=2)
+    assert Worker(cfg, four.storage, transport=None).env.dynamics == "v6-four"     # the model's own car
+    monkeypatch.setenv("DEEPRACER_DYNAMICS", "v5")                                  # told otherwise
+    assert Worker(cfg, four.storage, transport=None).env.dynamics == "v5"
+    # RESUME keeps the recorded car unless DEEPRACER_DYNAMICS says otherwise, and says which it takes
+    _fake_checkpoint(four)
+    setup = prepare_model(four, SetupRequest(model="four", resume=True))
+    assert setup.params[0].car_dynamics == "v5"
+    assert any("car model v5 (DEEPRACER_DYNAMICS; model 'four' (RESUME) trained with v6-four)" in n for n in setup.notes)
+    monkeypatch.delenv("DEEPRACER_DYNAMICS")
+    assert prepare_model(four, SetupRequest(model="four", resume=True)).params[0].car_dynamics == "v6-four"
+    # a car this version does not know: one message naming it and the allowed ones, before anything is written
+    before = {k: four.storage.get_bytes(k) for k in four.storage.list("four/")}
+    spec = four.read_text(four.training_params()).replace("'v6-four'", "'v7'")
+    four.storage.put_bytes(four.training_params(), spec.encode())
+    with pytest.raises(ConfigError, match=r"CAR_DYNAMICS='v7' is not a car model this version knows; "
+                                          r"allowed: v6-two, v6-four, v5, v6"):
+        prepare_model(four, SetupRequest(model="four", resume=True))
+    assert set(four.storage.list("four/")) == set(before)
+    # a folder of an earlier version records no car: it trained with the two-contact v6 car
+    old = TrainingParams.from_yaml(folder.read_text(folder.training_params()).replace("'CAR_DYNAMICS': 'v6-two'\n", ""))
+    assert old.car_dynamics == "" and old.trained_car_dynamics == "v6-two" and "CAR_DYNAMICS" not in old.to_dict()
+
+
 def test_unknown_race_option_and_both_resume_and_clone_are_refused(tmp_path):
     folder = ModelFolder(LocalStorage(tmp_path), "m")
     with pytest.raises(ConfigError, match="unknown race option.*obstacle_count"):

@@ -136,6 +136,35 @@ def test_evaluation_writes_metrics_and_simtrace(trained):
             assert t.lap_time_s == pytest.approx(t.sim_time_s + t.penalty_s) and t.progress == 100.0
 
 
+def test_evaluate_backend_dart_races_beside_the_fast_simulator_with_the_recorded_car(trained, tmp_path, capsys,
+                                                                                    monkeypatch):
+    pytest.importorskip("dartpy")
+    import shutil
+
+    models, _, folder = trained
+    monkeypatch.delenv("DEEPRACER_DYNAMICS", raising=False)
+    assert main(["evaluate", "--model", "state-test", "--models-dir", str(models), "--backend", "dart", "--trials", "2",
+                 "--track", "reinvent_base", "--video-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "fast simulator vs DART (v6 car)" in out and "fast simulator's car model: v6-two (the model's CAR_DYNAMICS)" in out
+    rows = [ln for ln in out.splitlines() if ln.strip().startswith(("│      fast", "│      dart"))]
+    assert len(rows) == 2 and all("/2" in r for r in rows)
+    assert list(tmp_path.glob("sim-to-sim-*.png"))
+    # a copy of the model that records a car this version does not know: one clear error, nothing written
+    shutil.copytree(models / "state-test", tmp_path / "models" / "state-test")
+    spec = tmp_path / "models" / "state-test" / "training_params.yaml"
+    spec.write_text(spec.read_text().replace("'v6-two'", "'v9'"))
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "models").rglob("*"))
+    assert main(["evaluate", "--model", "state-test", "--models-dir", str(tmp_path / "models"), "--trials", "1"]) == 2
+    assert "CAR_DYNAMICS='v9' is not a car model this version knows; allowed: v6-two, v6-four, v5, v6" in \
+        capsys.readouterr().err.replace("\n", "")
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "models").rglob("*")) == before
+    # evaluation says when DEEPRACER_DYNAMICS overrides the model's car
+    monkeypatch.setenv("DEEPRACER_DYNAMICS", "v6-four")
+    res = evaluate(folder, "reinvent_base", trials=1)
+    assert res.car_dynamics == "v6-four" and "DEEPRACER_DYNAMICS; the model trained with v6-two" in res.car_line
+
+
 def test_export_car_package_by_tensor_names(trained, tmp_path):
     import tensorflow as tf
 

@@ -191,7 +191,8 @@ def table_error(table: dict, reference: dict) -> tuple[float, float]:
 
 def fit_four_contact(reference: dict, along=(25.0, 50.0, 65.0), across=(50.0, 100.0, 150.0)) -> list[tuple]:
     """Grid search of dynamics_four's slip compliances [N s/m per wheel] on the yaw-ratio table against
-    ``reference`` (the Gazebo car's corner_yaw_ratio); rows (rms, mean error, along, across), best first."""
+    ``reference`` (the Gazebo or the DART car's corner_yaw_ratio at FIT_SPEEDS_MPS); rows (rms, mean error,
+    along, across), best first."""
     from functools import partial
 
     from ..dynamics_four import step_dynamics_four
@@ -219,11 +220,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store", action="store_true",
                     help=f"merge the figures into {CALIBRATION_FILE.name} (the keys measured replace the stored ones)")
     ap.add_argument("--fit-four-contact", action="store_true",
-                    help="grid-search the four-contact slip compliances against the stored Gazebo figures; no sim")
+                    help="grid-search the four-contact slip compliances against the stored figures of --against; no sim")
+    ap.add_argument("--against", choices=("gazebo", "dart"), default="gazebo",
+                    help="--fit-four-contact: the stored car to fit to (gazebo: the v5 car; dart: the v6 car); the "
+                         "steady corners are measured with the v6 steering either way (they hardly depend on it)")
     args = ap.parse_args(argv)
     if args.fit_four_contact:
-        reference = json.loads(CALIBRATION_FILE.read_text())["gazebo"]["corner_yaw_ratio"]
-        for rms, mean, a, c in fit_four_contact(reference):
+        reference = json.loads(CALIBRATION_FILE.read_text())[args.against]["corner_yaw_ratio"]
+        reference = {d: {v: reference[d][v] for v in map("{:g}".format, FIT_SPEEDS_MPS)} for d in reference}
+        grid = {} if args.against == "gazebo" else {"along": (100.0, 200.0, 300.0), "across": (200.0, 400.0, 600.0)}
+        for rms, mean, a, c in fit_four_contact(reference, **grid):
             print(f"along {a:5.0f} across {c:5.0f} N s/m per wheel: RMS {rms:.3f} mean error {mean:+.3f}")
         return 0
     if args.v5:
