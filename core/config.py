@@ -520,13 +520,14 @@ def as_hyperparameters(value: "Hyperparameters | dict | str | os.PathLike | None
 
 RACE_TYPES = ("TIME_TRIAL", "OBJECT_AVOIDANCE", "HEAD_TO_BOT")
 #: The fast simulator's car models (DEEPRACER_DYNAMICS, and CAR_DYNAMICS in training_params.yaml, which records
-#: the one a model was trained with): "v6-two" two contacts and the v6 steering (the default), "v6-four" four
-#: contacts and the v6 steering fitted to the DART (v6) car, "v5" four contacts and the v5 steering fitted to the
-#: Gazebo (v5) car (simulation/dynamics.py, simulation/dynamics_four.py, docs/dart.md, docs/gazebo.md).
-CAR_DYNAMICS_MODELS = ("v6-two", "v6-four", "v5")
+#: the one a model was trained with): "v6-four" four contacts and the v6 steering fitted to the DART (v6) car (the
+#: default), "v6-two" two contacts and the v6 steering (the default until 2026-12-05), "v5" four contacts and the
+#: v5 steering fitted to the Gazebo (v5) car (simulation/dynamics.py, simulation/dynamics_four.py, docs/dart.md,
+#: docs/gazebo.md).
+CAR_DYNAMICS_MODELS = ("v6-four", "v6-two", "v5")
 #: Other names accepted for them: "v6" is the default v6 car.
-CAR_DYNAMICS_ALIASES = {"v6": "v6-two"}
-DEFAULT_CAR_DYNAMICS = "v6-two"
+CAR_DYNAMICS_ALIASES = {"v6": "v6-four"}
+DEFAULT_CAR_DYNAMICS = "v6-four"
 #: The car of a model folder whose training_params.yaml records none: every model trained before the car was
 #: recorded (unless DEEPRACER_DYNAMICS=v5 was set then, which the folder cannot tell).
 UNRECORDED_CAR_DYNAMICS = "v6-two"

@@ -33,8 +33,9 @@ grip (boxed friction), the front out-turns the rear and the car spins (at 30 deg
 commanded). A two-contact model cannot show the same conflict between the left and right
 wheels of one axle (no differential, no Ackermann geometry): that is the largest known gap. Measured
 against the Gazebo (v5) car, which turns at about 0.6 of the kinematic yaw rate already at walking
-pace (docs/gazebo.md, calibration); simulation/dynamics_four.py is a four-contact model fitted to it,
-and with the v5 steering the car DEEPRACER_DYNAMICS=v5 selects; not the default.
+pace (docs/gazebo.md, calibration), and so does the v6 car in DART (docs/dart.md): simulation/dynamics_four.py
+is a four-contact model fitted to each; the one fitted to DART (``v6-four``) is the default car, and this
+two-contact model is ``v6-two`` (DEEPRACER_DYNAMICS=v6-two; the default until 2026-12-05).
 
 Where each constant comes from (simapp = aws-deepracer-community/deepracer-simapp, under bundle/;
 spec = ../shared/spec/deepracer-compat.md section 9):

@@ -1,5 +1,5 @@
-"""A four-contact version of the car dynamics, fitted to the Gazebo (v5) car (DEEPRACER_DYNAMICS=v5) and to the
-DART (v6) car (DEEPRACER_DYNAMICS=v6-four); neither is the default yet.
+"""A four-contact version of the car dynamics, fitted to the DART (v6) car (``v6-four``, the default car) and to the
+Gazebo (v5) car (DEEPRACER_DYNAMICS=v5).
 
 simulation/dynamics.py models the car with one contact per axle. The reference car has four wheels, all
 four servoed to the same speed and both front ones steered to the same angle, so in a turn the wheels of
@@ -24,15 +24,15 @@ The Gazebo car measures it (docs/gazebo.md, calibration: about 0.6 of the kinema
 the fast car's first-order controller gives with V5_STEERING_GAIN_PER_TICK (fitted: 0.036 of the error
 per 60 Hz tick reproduces both figures to the 1/15 s step; the v6 controller closes 0.1).
 
-``step_dynamics_v6_four`` (DEEPRACER_DYNAMICS=v6-four) is this model with the v6 steering and the slip
+``step_dynamics_v6_four`` (``v6-four``, the default) is this model with the v6 steering and the slip
 compliances fitted to the DART car (simulation/dart, the v6 reference's physics): 200 N s/m along and 400
 across (grid search on the DART car's yaw-ratio table at 0.5, 1 and 2 m/s: ``python -m
 simulation.gazebo.calibrate --fit-four-contact --against dart``; RMS 0.069, mean error -0.024). The DART car's
 contacts are rigid (no slip below the limit), so these figures stand for what its polygonal, hopping wheels
 give, not for a reference constant.
 
-Not the default: it moves the racing line's limits, the reference lap times and every figure in the
-README, and costs 1.6-1.8x the two-contact step (docs/gazebo.md says what is left to do).
+It costs 1.6-1.8x the two-contact step (simulation/dynamics.py, ``v6-two``, the default until 2026-12-05);
+the racing line reads the corners of whichever car runs (simulation/steady_corners.py).
 """
 
 from __future__ import annotations

@@ -15,23 +15,26 @@ do not depend on the station spacing (within 1% from 0.15 to 0.05 m). It is foun
    reported. The result approximates the best lap from above: a model that beats it shows that the
    line is not optimal yet.
 
-The speed profile (speed_profile) is a forward-backward pass of the car model:
+The speed profile (speed_profile) is a forward-backward pass of the car model, the fast simulator's car
+that runs (simulation.car.effective_dynamics: DEEPRACER_DYNAMICS or the default), read off its steady
+corners measured in the simulator (simulation/steady_corners.py, ``car_table``):
 - top speed V_TOP_MPS: wheel speed cap 100 rad/s x 0.036 m wheels (dynamics.wheel_ground_speed);
 - floor V_MIN_MPS: the slowest speed the car can be commanded (car.MIN_SPEED_MPS, as ground speed);
-- lateral limit a_lat(steering) (lateral_limit_mps2): the steady-corner slide onset of
-  simulation/dynamics.py (its docstring: 2.9 m/s^2 at 30 deg, 3.9 at 15, 4.7 at 5, mu g = 4.9 at 0),
-  steering = atan(wheelbase x curvature); a curvature needing more than car.MAX_STEERING_DEG is
-  driven at V_MIN_MPS and counted in ``infeasible_stations``;
-- longitudinal limit dynamics.GRIP_MPS2 (speeding up and braking), shared with the lateral use on a
-  friction ellipse: a_long <= GRIP sqrt(1 - (a_lat / a_lat_max)^2);
+- corner limit: the fastest ground speed at which the car holds the station's curvature in a steady corner
+  (``CornerTable.max_speed``: a car whose wheels fight or whose front slides turns less than its steering
+  asks, and the table has what it does); a curvature tighter than it holds at any speed is driven at
+  V_MIN_MPS and counted in ``infeasible_stations``;
+- longitudinal limit dynamics.GRIP_MPS2 (speeding up and braking), shared with the corner on a friction
+  ellipse: a_long <= GRIP sqrt(1 - (curvature / the tightest curvature held at this speed)^2);
 - steering rate: the steering closes STEERING_GAIN_PER_TICK of its error per CONTROL_HZ tick, so it
-  turns at most STEER_RATE_MAX_RAD_S (the full-lock error closed at that rate); a line whose steering
-  changes by d(steer)/ds caps the speed at STEER_RATE_MAX_RAD_S / |d(steer)/ds|.
+  turns at most STEER_RATE_MAX_RAD_S (the full-lock error closed at that rate); a line whose steering (the
+  angle that holds its curvature at RATE_STEER_SPEED_MPS) changes by d(steer)/ds caps the speed at
+  STEER_RATE_MAX_RAD_S / |d(steer)/ds|.
 A loop's profile wraps (it starts at its slowest station, where the speed is its corner limit); an
 open track starts from rest and ends at whatever speed the car has.
 
 Results are cached per track and car model in ``$XDG_CACHE_HOME/deepracer-local/racelines/
-<track>-<sha of the route>-<CAR_MODEL_VERSION>.npz``.
+<track>-<sha of the route>-<car_model_version()>.npz``.
 """
 
 from __future__ import annotations
@@ -48,10 +51,11 @@ from scipy.interpolate import CubicSpline
 from scipy.optimize import lsq_linear
 
 from . import car, dynamics
+from .steady_corners import CornerTable, corner_table
 from .track import Track
 
 __all__ = ["Raceline", "compute_raceline", "load_or_compute", "write_outputs", "speed_profile", "drive_line", "fastest_drive", "LineDrive",
-           "lateral_limit_mps2", "cache_path", "CAR_MODEL_VERSION", "V_TOP_MPS", "V_MIN_MPS"]
+           "car_table", "cache_path", "car_model_version", "V_TOP_MPS", "V_MIN_MPS"]
 
 #: Ground speed at the top command (wheel cap 100 rad/s on 0.036 m wheels) [m/s].
 V_TOP_MPS = float(dynamics.wheel_ground_speed(car.MAX_SPEED_MPS))
@@ -60,9 +64,6 @@ V_MIN_MPS = float(dynamics.wheel_ground_speed(car.MIN_SPEED_MPS))
 #: Longitudinal grip (speeding up and braking) [m/s^2].
 ACCEL_MPS2 = dynamics.GRIP_MPS2
 MAX_STEER_RAD = float(np.radians(car.MAX_STEERING_DEG))
-#: Steady-corner slide onset against steering angle, from simulation/dynamics.py's docstring (the rear
-#: wheels spin and push in a turn, so the front slides below mu g): steering [deg] -> a_lat [m/s^2].
-LATERAL_LIMIT_TABLE = ((0.0, 5.0, 15.0, 30.0), (dynamics.GRIP_MPS2, 4.7, 3.9, 2.9))
 #: The fastest the steering turns [rad/s]: the full-lock error closed at 10% per 60 Hz tick.
 STEER_RATE_MAX_RAD_S = dynamics.STEERING_GAIN_PER_TICK * dynamics.CONTROL_HZ * MAX_STEER_RAD
 #: Half the car's width [m] and the extra margin [m] kept from each border.
@@ -83,15 +84,27 @@ MAX_KNOTS = 90
 #: Pattern-search steps [m] of a knot in each refinement round, and the most moves per step.
 PATTERN_STEPS_M = (0.08, 0.04, 0.02, 0.01)
 MAX_MOVES = 30
+#: The ground speed [m/s] whose steady-corner steering the steering-rate cap differentiates along the line.
+RATE_STEER_SPEED_MPS = 0.5
 #: Version of this algorithm (part of the cache key).
-_ALGORITHM = "raceline-1"
+_ALGORITHM = "raceline-2"
 
-_MODEL_FACTS = (_ALGORITHM, V_TOP_MPS, V_MIN_MPS, ACCEL_MPS2, MAX_STEER_RAD, LATERAL_LIMIT_TABLE,
+_MODEL_FACTS = (_ALGORITHM, V_TOP_MPS, V_MIN_MPS, ACCEL_MPS2, MAX_STEER_RAD, RATE_STEER_SPEED_MPS,
                 STEER_RATE_MAX_RAD_S, car.WHEELBASE_M, HALF_WIDTH_M, MARGIN_M, STATION_STEP_M, KNOT_STEPS_M, SMOOTH_M,
-                CURVATURE_BASELINE_M,                MIN_CURVATURE_MAX_STATIONS,
-                PATTERN_STEPS_M)
-#: Changes whenever a car constant this module reads (or the algorithm) changes: invalidates caches.
-CAR_MODEL_VERSION = hashlib.sha256(repr(_MODEL_FACTS).encode()).hexdigest()[:10]
+                CURVATURE_BASELINE_M, MIN_CURVATURE_MAX_STATIONS, PATTERN_STEPS_M)
+#: Speeds [m/s] of the tightest-curvature lookup the speed profile reads at every station.
+_KMAX_STEP_MPS = 0.01
+
+
+def car_table() -> CornerTable:
+    """The steady corners of the car model that runs (DEEPRACER_DYNAMICS or the default)."""
+    return corner_table(car.effective_dynamics())
+
+
+def car_model_version() -> str:
+    """Changes whenever a car constant this module reads, the car model's corners or the algorithm change:
+    the racing line's cache key."""
+    return hashlib.sha256((repr(_MODEL_FACTS) + car_table().digest).encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -117,31 +130,26 @@ class Raceline:
     infeasible_stations: int   # stations needing more than full lock (0 on a good line)
     compute_s: float           # time it took to compute [s]
     converged: bool            # the last round gained less than the tolerance
-    car_model_version: str = CAR_MODEL_VERSION
+    car_model_version: str = ""
 
 
 # ---------------------------------------------------------------------------------------- car model
-def lateral_limit_mps2(steer_rad: np.ndarray) -> np.ndarray:
-    """Lateral acceleration [m/s^2] at which a car steering ``steer_rad`` starts to slide (see
-    LATERAL_LIMIT_TABLE); linear in between, the 30 deg value beyond."""
-    deg, lim = LATERAL_LIMIT_TABLE
-    return np.interp(np.degrees(np.abs(steer_rad)), deg, lim)
-
-
-def _corner_speed(curvature: np.ndarray, ds_m: np.ndarray, is_loop: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-station speed cap [m/s] from grip, steering limit and steering rate, the lateral limit
-    [m/s^2], and which stations need more than full lock. Arrays (..., N)."""
-    steer = np.arctan(car.WHEELBASE_M * curvature)
-    a_lat = lateral_limit_mps2(steer)
-    k = np.maximum(np.abs(curvature), 1e-9)
-    vmax = np.minimum(np.sqrt(a_lat / k), V_TOP_MPS)
+def _corner_speed(curvature: np.ndarray, ds_m: np.ndarray, is_loop: bool,
+                  table: CornerTable) -> tuple[np.ndarray, np.ndarray]:
+    """Per-station speed cap [m/s] from the corners the car holds, the steering limit and the steering rate,
+    and which stations need more than the car can turn. Arrays (..., N)."""
+    k = np.abs(curvature)
+    grip = table.max_speed(k)
+    bad = k > float(table.max_curvature(0.0)) + 1e-9
+    vmax = np.minimum(np.where(bad, V_MIN_MPS, grip), V_TOP_MPS)
+    # the steering rate: the angle that holds the curvature at walking pace (smooth in the curvature; at speed
+    # the car needs more, in proportion, which the rate of change barely feels)
+    steer = np.radians(table.steering_deg(curvature, RATE_STEER_SPEED_MPS))
     nxt = np.roll(steer, -1, axis=-1) if is_loop else np.concatenate([steer[..., 1:], steer[..., -1:]], axis=-1)
     dsteer = np.abs(nxt - steer) / ds_m
     prev = np.roll(dsteer, 1, axis=-1) if is_loop else np.concatenate([dsteer[..., :1], dsteer[..., :-1]], axis=-1)
     vmax = np.minimum(vmax, STEER_RATE_MAX_RAD_S / np.maximum(np.maximum(dsteer, prev), 1e-9))
-    bad = np.abs(steer) > MAX_STEER_RAD + 1e-9
-    vmax = np.where(bad, V_MIN_MPS, vmax)
-    return np.maximum(vmax, V_MIN_MPS), a_lat, bad
+    return np.maximum(vmax, V_MIN_MPS), bad
 
 
 def speed_profile(curvature: np.ndarray, ds_m: np.ndarray, is_loop: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -155,8 +163,12 @@ def speed_profile(curvature: np.ndarray, ds_m: np.ndarray, is_loop: bool) -> tup
     ds = np.broadcast_to(np.atleast_2d(ds_m), (kappa.shape[0], np.shape(ds_m)[-1]))
     nb, n = kappa.shape
     ds_full = ds if is_loop else np.concatenate([ds, ds[:, -1:]], axis=1)
-    vmax, a_lat, bad = _corner_speed(kappa, ds_full, is_loop)
-    r2 = kappa ** 2 / a_lat ** 2
+    table = car_table()
+    vmax, bad = _corner_speed(kappa, ds_full, is_loop, table)
+    # the tightest curvature held at each speed, on a grid the passes index
+    kmax = np.maximum(table.max_curvature(np.arange(0.0, V_TOP_MPS + 2 * _KMAX_STEP_MPS, _KMAX_STEP_MPS)), 1e-9)
+    top = len(kmax) - 1
+    absk = np.abs(kappa)
     rows = np.arange(nb)[:, None]
     if is_loop:   # start (and end) at the slowest station: its speed is its corner cap
         order = (np.argmin(vmax, axis=1)[:, None] + np.arange(n + 1)) % n
@@ -164,18 +176,22 @@ def speed_profile(curvature: np.ndarray, ds_m: np.ndarray, is_loop: bool) -> tup
     else:
         order = np.broadcast_to(np.arange(n), (nb, n))
         seg = ds
-    vm, rr = vmax[rows, order].T.copy(), r2[rows, order].T.copy()
+    vm, kk = vmax[rows, order].T.copy(), absk[rows, order].T.copy()
     seg_t = 2.0 * ACCEL_MPS2 * seg.T
+
+    def grip_left(u: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """sqrt(1 - (k / the tightest curvature held at speed u)^2): the share of grip left for speed changes."""
+        held = kmax[np.minimum((u / _KMAX_STEP_MPS).astype(int), top)]
+        return np.sqrt(np.maximum(1.0 - (k / held) ** 2, 0.0))
+
     v = np.empty_like(vm)
     v[0] = vm[0] if is_loop else 0.0
     for i in range(len(vm) - 1):   # forward: speeding up on what grip the corner leaves
         u2 = v[i] * v[i]
-        use = np.maximum(1.0 - u2 * u2 * rr[i], 0.0)
-        v[i + 1] = np.minimum(np.sqrt(u2 + seg_t[i] * np.sqrt(use)), vm[i + 1])
+        v[i + 1] = np.minimum(np.sqrt(u2 + seg_t[i] * grip_left(v[i], kk[i])), vm[i + 1])
     for i in range(len(vm) - 2, -1, -1):   # backward: braking
         u2 = v[i + 1] * v[i + 1]
-        use = np.maximum(1.0 - u2 * u2 * rr[i + 1], 0.0)
-        v[i] = np.minimum(v[i], np.sqrt(u2 + seg_t[i] * np.sqrt(use)))
+        v[i] = np.minimum(v[i], np.sqrt(u2 + seg_t[i] * grip_left(v[i + 1], kk[i + 1])))
     lap = np.sum(2.0 * seg.T / np.maximum(v[:-1] + v[1:], 1e-9), axis=0)
     speed = np.empty((nb, n))
     speed[rows, order[:, :n]] = v[:n].T
@@ -377,7 +393,8 @@ def _build(track: Track, frame: _Frame, offset: np.ndarray, centre_time: float, 
     seg = ds[: len(v) - 1]
     t = np.concatenate([[0.0], np.cumsum(2.0 * seg / (v[:-1] + v[1:]))])
     return Raceline(track.name, frame.is_loop, frame.station_m, p, offset, k, speed, t, lap, centre_time, start_time,
-                    rounds, float(gain), float(move.max()), float(move.mean()), bad, compute_s, bool(converged))
+                    rounds, float(gain), float(move.max()), float(move.mean()), bad, compute_s, bool(converged),
+                    car_model_version())
 
 
 # ---------------------------------------------------------------------------------------- cache
@@ -393,10 +410,10 @@ def _track_digest(track: Track) -> str:
 
 
 def cache_path(track: Track) -> Path:
-    """Where ``track``'s racing line is cached (per route bytes, direction and CAR_MODEL_VERSION)."""
+    """Where ``track``'s racing line is cached (per route bytes, direction and car_model_version())."""
     base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in track.name)
-    return Path(base) / "deepracer-local" / "racelines" / f"{safe}-{_track_digest(track)}-{CAR_MODEL_VERSION}.npz"
+    return Path(base) / "deepracer-local" / "racelines" / f"{safe}-{_track_digest(track)}-{car_model_version()}.npz"
 
 
 _ARRAYS = ("station_m", "xy", "offset_m", "curvature", "speed_mps", "time_s")
@@ -412,7 +429,8 @@ def load_or_compute(track: Track, use_cache: bool = True) -> tuple[Raceline, boo
             with np.load(path) as z:
                 rl = Raceline(track.name, bool(z["is_loop"]), *(z[a] for a in _ARRAYS),
                               *(type_(z[s]) for s, type_ in zip(_SCALARS, (float, float, float, int, float, float,
-                                                                          float, int, float, bool))))
+                                                                          float, int, float, bool))),
+                              car_model_version())
             return rl, True
         except (OSError, KeyError, ValueError):
             pass   # a damaged or old-format cache file: compute again
@@ -528,6 +546,7 @@ def drive_line(track: Track, rl: Raceline, speed_scale: float = 1.0, seed: int =
     env.reset()
     _, cmd_speed = line_commands(rl)
     cmd_speed = np.maximum(cmd_speed * speed_scale, car.MIN_SPEED_MPS)
+    table = car_table()
     heading = np.arctan2(*(np.roll(rl.xy, -1, axis=0) - np.roll(rl.xy, 1, axis=0))[:, ::-1].T)
     worst = 0.0
     while True:
@@ -541,9 +560,12 @@ def drive_line(track: Track, rl: Raceline, speed_scale: float = 1.0, seed: int =
         heading_err = float(np.angle(np.exp(1j * (heading[i] - s.yaw[0]))))
         lead = _line_lookup(rl, np.array([rl.station_m[i]]), DRIVE_STEER_LEAD_S * speed)
         kappa = float(_at_index(rl.curvature, lead, rl.is_loop)[0])
-        steer = np.arctan(car.WHEELBASE_M * kappa) + heading_err - np.arctan(DRIVE_CROSS_GAIN * cross_m / (speed + 0.5))
-        # no more steering than the grip allows at this speed (a slide is what this checks, not the driver)
-        grip_steer = np.arctan(car.WHEELBASE_M * float(lateral_limit_mps2(np.array([steer]))[0]) / max(speed, 0.3) ** 2)
+        hold = np.radians(float(table.steering_deg(np.array(kappa), np.array(max(speed, V_MIN_MPS)))))
+        steer = hold + heading_err - np.arctan(DRIVE_CROSS_GAIN * cross_m / (speed + 0.5))
+        # no more steering than the car's tightest steady corner at this speed asks (a slide is what this
+        # checks, not the driver)
+        tightest = float(table.max_curvature(max(speed, V_MIN_MPS)))
+        grip_steer = np.radians(float(table.steering_deg(np.array(tightest), np.array(max(speed, V_MIN_MPS)))))
         steer = float(np.clip(steer, -grip_steer, grip_steer))
         want = float(_at_index(cmd_speed, _line_lookup(rl, np.array([rl.station_m[i]]), DRIVE_SPEED_LEAD_S * speed),
                                rl.is_loop)[0])
@@ -583,11 +605,12 @@ REWARD_POINT_STEP_M = 0.3
 
 
 def line_commands(rl: Raceline) -> tuple[np.ndarray, np.ndarray]:
-    """Per station, the command that drives the line: steering [deg] (+ = left, atan(wheelbase x
-    curvature), clipped to +-car.MAX_STEERING_DEG) and commanded speed [m/s] (the ground speed x
-    SPEED_FACTOR_RADIUS_M / WHEEL_CONTACT_RADIUS_M, since the car drives 0.036/0.035 faster than
-    commanded; clipped to [car.MIN_SPEED_MPS, car.MAX_SPEED_MPS])."""
-    steer = np.degrees(np.arctan(car.WHEELBASE_M * rl.curvature))
+    """Per station, the command that drives the line: steering [deg] (+ = left; the angle at which the car
+    holds the line's curvature at the line's speed in a steady corner, car_table; at most
+    car.MAX_STEERING_DEG) and commanded speed [m/s] (the ground speed x SPEED_FACTOR_RADIUS_M /
+    WHEEL_CONTACT_RADIUS_M, since the car drives 0.036/0.035 faster than commanded; clipped to
+    [car.MIN_SPEED_MPS, car.MAX_SPEED_MPS])."""
+    steer = car_table().steering_deg(rl.curvature, np.maximum(rl.speed_mps, V_MIN_MPS))
     steer = np.clip(steer, -car.MAX_STEERING_DEG, car.MAX_STEERING_DEG)
     speed = rl.speed_mps * (dynamics.SPEED_FACTOR_RADIUS_M / dynamics.WHEEL_CONTACT_RADIUS_M)
     return steer, np.clip(speed, car.MIN_SPEED_MPS, car.MAX_SPEED_MPS)

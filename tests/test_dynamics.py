@@ -1,6 +1,6 @@
-"""The car's dynamics (simulation/dynamics.py): grip-limited speeding up and braking, the v6 steering
-controller, the wheel-radius speed factor, kinematic circles while the tyres hold, and sliding wide
-when they do not."""
+"""The two-contact car (simulation/dynamics.py, ``v6-two``, the default until 2026-12-05): grip-limited speeding
+up and braking, the v6 steering controller, the wheel-radius speed factor, kinematic circles while the tyres
+hold, and sliding wide when they do not. The default car (``v6-four``) at the end."""
 
 from __future__ import annotations
 
@@ -8,6 +8,12 @@ import numpy as np
 import pytest
 
 from simulation import car, dynamics
+
+
+@pytest.fixture(autouse=True)
+def two_contact_car(monkeypatch):
+    """These tests are of the two-contact car; DEEPRACER_DYNAMICS selects it for car.step_kinematics."""
+    monkeypatch.setenv("DEEPRACER_DYNAMICS", "v6-two")
 
 
 def drive(state: car.CarState, speed_mps: float, steering_deg: float, steps: int, dt_s: float = car.STEP_S):
@@ -133,3 +139,16 @@ def test_mask_and_batch_independence():
     alone = before.subset(np.array([2]))
     car.step_kinematics(alone, cmd_v[2:], cmd_d[2:])
     assert (alone.x[0], alone.y[0], alone.yaw_rate_rps[0]) == (st.x[2], st.y[2], st.yaw_rate_rps[2])
+
+
+def test_the_default_car_turns_wider_than_its_wheels_already_at_walking_pace(monkeypatch):
+    # v6-four, fitted to the v6 car in DART: the wheels of each axle fight in a turn (docs/dart.md)
+    monkeypatch.delenv("DEEPRACER_DYNAMICS")
+    for deg in (30.0, 15.0):
+        radius, _ = steady_corner(0.5, deg)
+        kinematic = car.WHEELBASE_M / np.tan(np.radians(deg))
+        assert 1.3 * kinematic < radius < 1.7 * kinematic         # yaw-rate ratio about 0.67
+    # straight ahead it is the two-contact car: the same speed, grip and steering controller
+    st = car.CarState.zeros(1)
+    _, speed, _ = drive(st, 1.0, 0.0, 30)
+    assert speed[-1, 0] == pytest.approx(1.0 * dynamics.WHEEL_CONTACT_RADIUS_M / dynamics.SPEED_FACTOR_RADIUS_M, rel=0.01)

@@ -83,8 +83,11 @@ def test_the_run_spec_carries_tracks_and_race_options_to_every_sim(tmp_path):
 def test_the_run_spec_records_the_car_model_and_the_sims_drive_it(tmp_path, monkeypatch):
     monkeypatch.delenv("DEEPRACER_DYNAMICS", raising=False)
     folder = _new(tmp_path, preset="state")
-    assert "'CAR_DYNAMICS': 'v6-two'" in folder.read_text(folder.training_params())    # the default, recorded
-    monkeypatch.setenv("DEEPRACER_DYNAMICS", "v6-four")
+    assert "'CAR_DYNAMICS': 'v6-four'" in folder.read_text(folder.training_params())   # the default, recorded
+    monkeypatch.setenv("DEEPRACER_DYNAMICS", "v6-two")
+    two = _new(tmp_path, name="two", preset="state")
+    assert TrainingParams.from_yaml(two.read_text(two.training_params())).car_dynamics == "v6-two"
+    monkeypatch.setenv("DEEPRACER_DYNAMICS", "v6")                                  # the default's other name
     four = _new(tmp_path, name="four", preset="state")
     assert TrainingParams.from_yaml(four.read_text(four.training_params())).car_dynamics == "v6-four"
     monkeypatch.delenv("DEEPRACER_DYNAMICS")
@@ -104,11 +107,11 @@ def test_the_run_spec_records_the_car_model_and_the_sims_drive_it(tmp_path, monk
     spec = four.read_text(four.training_params()).replace("'v6-four'", "'v7'")
     four.storage.put_bytes(four.training_params(), spec.encode())
     with pytest.raises(ConfigError, match=r"CAR_DYNAMICS='v7' is not a car model this version knows; "
-                                          r"allowed: v6-two, v6-four, v5, v6"):
+                                          r"allowed: v6-four, v6-two, v5, v6"):
         prepare_model(four, SetupRequest(model="four", resume=True))
     assert set(four.storage.list("four/")) == set(before)
     # a folder of an earlier version records no car: it trained with the two-contact v6 car
-    old = TrainingParams.from_yaml(folder.read_text(folder.training_params()).replace("'CAR_DYNAMICS': 'v6-two'\n", ""))
+    old = TrainingParams.from_yaml(folder.read_text(folder.training_params()).replace("'CAR_DYNAMICS': 'v6-four'\n", ""))
     assert old.car_dynamics == "" and old.trained_car_dynamics == "v6-two" and "CAR_DYNAMICS" not in old.to_dict()
 
 

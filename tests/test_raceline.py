@@ -40,19 +40,34 @@ def reinvent():
 def test_speed_on_a_circle_is_the_steady_corner_limit():
     radius = 1.5
     rl = raceline.compute_raceline(_ring(radius, _narrow_width()))
-    steer = np.arctan(car.WHEELBASE_M / radius)
-    expected = np.sqrt(raceline.lateral_limit_mps2(steer) * radius)
-    assert expected < raceline.V_TOP_MPS
+    expected = float(raceline.car_table().max_speed(1.0 / radius))     # the car's steady corner at this radius
+    assert 1.0 < expected < raceline.V_TOP_MPS
     assert rl.is_loop
     np.testing.assert_allclose(rl.speed_mps, expected, rtol=0.03)
     assert rl.lap_time_s == pytest.approx(2 * np.pi * radius / expected, rel=0.03)
     assert rl.infeasible_stations == 0
 
 
-def test_lateral_limit_follows_the_dynamics_findings():
-    lim = raceline.lateral_limit_mps2(np.radians([0.0, 5.0, 15.0, 30.0, 40.0]))
-    np.testing.assert_allclose(lim, [dynamics.GRIP_MPS2, 4.7, 3.9, 2.9, 2.9])
+def test_the_corner_limits_are_the_car_models_steady_corners(monkeypatch):
+    from simulation.steady_corners import corner_table
+
     assert raceline.V_TOP_MPS == pytest.approx(3.6)
+    two, four = corner_table("v6-two"), corner_table("v6-four")
+    # the two-contact car follows the kinematic circle at walking pace, near full lock
+    assert float(two.max_curvature(0.5)) == pytest.approx(np.tan(np.radians(30)) / car.WHEELBASE_M, rel=0.05)
+    assert float(two.steering_deg(1.0, 1.0)) == pytest.approx(np.degrees(np.arctan(car.WHEELBASE_M)), abs=0.5)
+    # the four-contact car (its wheels fight) needs more steering for a corner and holds less at speed
+    assert float(four.steering_deg(1.0, 1.0)) > 1.2 * float(two.steering_deg(1.0, 1.0))
+    for v in (0.5, 1.0, 2.0, 3.0):
+        assert float(four.max_curvature(v)) < float(two.max_curvature(v))
+    # no steady corner needs more than the grip: lateral acceleration at most mu g
+    for t in (two, four):
+        assert np.nanmax(t.ground_speed_mps ** 2 * t.curvature) <= dynamics.GRIP_MPS2 * 1.02
+    # the line follows the car model that runs, and its cache key changes with it
+    monkeypatch.setenv("DEEPRACER_DYNAMICS", "v6-two")
+    key_two = raceline.car_model_version()
+    monkeypatch.setenv("DEEPRACER_DYNAMICS", "v6-four")
+    assert raceline.car_model_version() != key_two
 
 
 def test_open_track_starts_from_rest_and_reaches_top_speed():
@@ -75,8 +90,9 @@ def test_line_stays_inside_the_borders_on_reinvent(reinvent):
 
 def test_reinvent_lap_time_is_plausible_and_beats_the_centre_line(reinvent):
     _, rl = reinvent
-    # 17.7 m: above the length at top speed (4.9 s), well below the centre line's time.
-    assert 5.0 < rl.lap_time_s < 7.0
+    # 17.7 m: above the length at top speed (4.9 s), well below the centre line's time (the default car, whose
+    # wheels fight in corners, holds less in them than the two-contact car's 6.0 s line)
+    assert 5.0 < rl.lap_time_s < 8.0
     assert rl.lap_time_s < rl.centre_lap_time_s - 0.5
     assert rl.lap_time_s <= rl.start_lap_time_s       # refinement improves or keeps the time
     assert rl.infeasible_stations == 0
@@ -94,11 +110,11 @@ def test_cache_is_hit_and_invalidated_by_a_different_route(tmp_path, monkeypatch
     assert second.lap_time_s == first.lap_time_s
     np.testing.assert_array_equal(second.xy, first.xy)
     path = raceline.cache_path(track)
-    assert path.is_file() and raceline.CAR_MODEL_VERSION in path.name
+    assert path.is_file() and raceline.car_model_version() in path.name
     other = _ring(1.6, _narrow_width())
     assert raceline.cache_path(other) != path
     third, cached3 = raceline.load_or_compute(other)
-    assert not cached3 and third.lap_time_s > first.lap_time_s
+    assert not cached3 and third.lap_time_s != first.lap_time_s
 
 
 def test_outputs_are_written(tmp_path):
@@ -123,7 +139,8 @@ def test_other_tracks(name):
 
 
 def test_lap_time_does_not_depend_on_the_station_spacing(reinvent, monkeypatch):
-    """The line found on 0.15 m stations, driven on 0.05 m stations, gives the same lap within 1%."""
+    """The line found on 0.15 m stations, driven on 0.05 m stations, gives the same lap within 1.5% (the default
+    car's corner limit falls steeply with speed, so curvature peaks sampled finer cost a little more)."""
     from scipy.interpolate import CubicSpline
 
     track, rl = reinvent
@@ -133,7 +150,7 @@ def test_lap_time_does_not_depend_on_the_station_spacing(reinvent, monkeypatch):
     spline = CubicSpline(np.append(rl.station_m, track.length_m), np.append(rl.offset_m, rl.offset_m[0]),
                          bc_type="periodic")
     lap = raceline._lap_time(fine, np.clip(spline(fine.station_m), fine.lo, fine.hi))
-    assert lap == pytest.approx(rl.lap_time_s, rel=0.01)
+    assert lap == pytest.approx(rl.lap_time_s, rel=0.015)
 
 
 def test_cli_writes_the_files(tmp_path, monkeypatch, capsys):
@@ -252,7 +269,7 @@ def test_the_simulator_car_drives_the_line_at_most_of_its_speeds(reinvent):
     share, drive = raceline.fastest_drive(track, rl, shares=(0.9, 0.85, 0.8))
     assert share >= 0.8
     assert drive.lap_time_s == pytest.approx(rl.lap_time_s / share, rel=0.08)
-    assert drive.max_off_line_m < 0.3
+    assert drive.max_off_line_m < 0.5        # the default car turns wider than its steering asks: it drifts out
 
 
 def test_a_line_too_fast_for_the_car_ends_off_track(reinvent):

@@ -95,13 +95,13 @@ def test_the_car_pose_is_the_chassis_centre_with_the_urdf_axles():
     c, sn = np.cos(s.yaw[0]), np.sin(s.yaw[0])
     along = (wheels[:, 0] - s.x[0]) * c + (wheels[:, 1] - s.y[0]) * sn
     assert np.allclose(along, [-0.0817, -0.0817, 0.0823, 0.0823], atol=1e-4)
-    # held steering: the rear axle runs on a circle of radius wheelbase / tan(steering)
+    # held steering: the rear axle of the two-contact car runs on a circle of radius wheelbase / tan(steering)
     r = np.full(1, np.tan(np.radians(20)) / car.WHEELBASE_M)   # already on the circle: its yaw rate, no slip
     st = car.CarState(np.zeros(1), np.zeros(1), np.zeros(1), np.ones(1), np.full(1, np.radians(20)),
                       lateral_mps=-car.REAR_AXLE_X_M * r, yaw_rate_rps=r)
     rear = []
     for _ in range(60):
-        car.step_kinematics(st, np.ones(1), np.full(1, np.radians(20)))
+        car.step_kinematics(st, np.ones(1), np.full(1, np.radians(20)), dynamics="v6-two")
         rear.append(st.rear_axle()[0])
     rear = np.array(rear)
     a = np.c_[2 * rear, np.ones(len(rear))]

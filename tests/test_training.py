@@ -146,23 +146,23 @@ def test_evaluate_backend_dart_races_beside_the_fast_simulator_with_the_recorded
     assert main(["evaluate", "--model", "state-test", "--models-dir", str(models), "--backend", "dart", "--trials", "2",
                  "--track", "reinvent_base", "--video-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "fast simulator vs DART (v6 car)" in out and "fast simulator's car model: v6-two (the model's CAR_DYNAMICS)" in out
+    assert "fast simulator vs DART (v6 car)" in out and "fast simulator's car model: v6-four (the model's CAR_DYNAMICS)" in out
     rows = [ln for ln in out.splitlines() if ln.strip().startswith(("│      fast", "│      dart"))]
     assert len(rows) == 2 and all("/2" in r for r in rows)
     assert list(tmp_path.glob("sim-to-sim-*.png"))
     # a copy of the model that records a car this version does not know: one clear error, nothing written
     shutil.copytree(models / "state-test", tmp_path / "models" / "state-test")
     spec = tmp_path / "models" / "state-test" / "training_params.yaml"
-    spec.write_text(spec.read_text().replace("'v6-two'", "'v9'"))
+    spec.write_text(spec.read_text().replace("'v6-four'", "'v9'"))
     before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "models").rglob("*"))
     assert main(["evaluate", "--model", "state-test", "--models-dir", str(tmp_path / "models"), "--trials", "1"]) == 2
-    assert "CAR_DYNAMICS='v9' is not a car model this version knows; allowed: v6-two, v6-four, v5, v6" in \
+    assert "CAR_DYNAMICS='v9' is not a car model this version knows; allowed: v6-four, v6-two, v5, v6" in \
         capsys.readouterr().err.replace("\n", "")
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "models").rglob("*")) == before
     # evaluation says when DEEPRACER_DYNAMICS overrides the model's car
-    monkeypatch.setenv("DEEPRACER_DYNAMICS", "v6-four")
+    monkeypatch.setenv("DEEPRACER_DYNAMICS", "v6-two")
     res = evaluate(folder, "reinvent_base", trials=1)
-    assert res.car_dynamics == "v6-four" and "DEEPRACER_DYNAMICS; the model trained with v6-two" in res.car_line
+    assert res.car_dynamics == "v6-two" and "DEEPRACER_DYNAMICS; the model trained with v6-four" in res.car_line
 
 
 def test_export_car_package_by_tensor_names(trained, tmp_path):

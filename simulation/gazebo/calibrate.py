@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="write the JSON here too")
     ap.add_argument("--v5", action="store_true",
                     help="the fast car fitted to the Gazebo car (DEEPRACER_DYNAMICS=v5, simulation/dynamics_four.py)")
+    ap.add_argument("--dynamics", help="the fast car model to measure (v6-two, v6-four, v5; default: the default)")
     ap.add_argument("--dart", action="store_true",
                     help="measure the DART (v6) car (simulation/dart) instead of a Gazebo sim; no sim needed")
     ap.add_argument("--store", action="store_true",
@@ -232,11 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         for rms, mean, a, c in fit_four_contact(reference, **grid):
             print(f"along {a:5.0f} across {c:5.0f} N s/m per wheel: RMS {rms:.3f} mean error {mean:+.3f}")
         return 0
-    if args.v5:
-        from ..dynamics_four import step_dynamics_v5
-        out = {"fast": measure(FastBackend(step_dynamics_v5))}
-    else:
-        out = {"fast": measure(FastBackend())}
+    out = {"fast": measure(FastBackend(car.dynamics_step("v5" if args.v5 else (args.dynamics or ""))))}
     if args.dart:
         out["dart"] = measure(DartBackend())
     elif not args.fast_only:
