@@ -24,7 +24,7 @@ user_opt = $(if $(filter-out file default undefined,$(origin $(1))),$(2) '$($(1)
 TRACK_FLAG = $(if $(TRACKS),--track '$(TRACKS)',$(call user_opt,TRACK,--track))
 # The run spec's race options (training_params.yaml): RACE_TYPE=OBJECT_AVOIDANCE OBSTACLES=6 ...
 RACE_FLAGS = $(call opt,RACE_TYPE,--race-type) $(if $(REVERSE),--reverse) $(if $(ALTERNATE_DIRECTION),--alternate-direction) \
-	$(if $(DOMAIN_RANDOMIZATION),--domain-randomization) $(call opt,OBSTACLES,--obstacles) \
+	$(if $(DOMAIN_RANDOMIZATION),--domain-randomization) $(if $(ROBUST),--robust) $(call opt,OBSTACLES,--obstacles) \
 	$(call opt,OBJECT_POSITIONS,--object-positions) $(if $(RANDOMIZE_OBSTACLES),--randomize-obstacles) \
 	$(call opt,BOT_CARS,--bot-cars) $(call opt,BOT_SPEED,--bot-speed) $(if $(LANE_CHANGE),--lane-change)
 TRAIN_FLAGS = $(TRACK_FLAG) $(call user_opt,REWARD,--reward) $(call user_opt,PRESET,--preset) --sims $(SIMS) \
@@ -67,7 +67,7 @@ DC = $(COMPOSE) $(COMPOSE_FILES) $(if $(wildcard compose/scenario.generated.yml)
 ENV_FILE = $(or $(STACK_ENV_FILE),compose/stack.env)
 export S3_ADMIN_ENV_FILE := $(or $(S3_ADMIN_ENV_FILE),$(if $(STACK_ENV_FILE),$(dir $(STACK_ENV_FILE))s3-admin.env))
 
-.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario bench-ppo bench-laps train evaluate video compare export report \
+.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario bench-ppo bench-laps bench-transfer train evaluate video compare export report \
 	env-files doctor up down logs ps viewer scale s3-copy swarm-up swarm-down clean
 
 help:  ## list the targets
@@ -199,8 +199,8 @@ render: install  ## draw TRACK from above and its camera view to OUT=out/<track>
 raceline: install  ## the racing line and reference lap time of TRACK under the simulator's car model: out/raceline-<track>/raceline.csv and raceline.png (cached per track and car model; DRIVE=1 also drives it in the simulator)
 	$(DRL) raceline $(TRACK) $(call user_opt,OUT,--out) $(if $(DRIVE),--drive)
 
-bench-sim: install  ## simulator steps/s per sensor (CARS=256 SECONDS=5; BACKEND=dart: the cars moved by DART, try CARS=1)
-	$(DRL) bench sim --cars $(CARS) --seconds $(SECONDS) $(if $(filter dart,$(BACKEND)),--backend dart)
+bench-sim: install  ## simulator steps/s per sensor (CARS=256 SECONDS=5; BACKEND=dart: the cars moved by DART, try CARS=1; ROBUST=1: robust training's randomized cars and cameras)
+	$(DRL) bench sim --cars $(CARS) --seconds $(SECONDS) $(if $(filter dart,$(BACKEND)),--backend dart) $(if $(ROBUST),--robust)
 
 bench-scenario: install  ## COUNT models (PRESET=state) one after another, then at once as a scenario: wall time and total env steps/s of both (COUNT=3 EPISODES=1200)
 	$(DRL) bench scenario --models $(or $(COUNT),3) --episodes $(or $(EPISODES),1200) --preset $(or $(PRESET),state) --track $(TRACK) --sims $(SIMS)
@@ -213,6 +213,13 @@ bench-ppo: install  ## PPO update samples/s per network, float32 against mixed b
 
 bench-laps: install  ## PRESET (default: the camera preset) from scratch on TRACK with the racing line's actions and reward: best evaluation lap after 15 and 30 min against the reference lap (MARKS=15,30,60)
 	$(DRL) bench laps --preset $(PRESET) --track $(TRACK) --sims $(SIMS) $(call opt,MARKS,--marks)
+
+bench-transfer: install  ## camera models at racing speed (the racing line's actions and reward) trained MINUTES=30 each without and with robust training, and a STATE model; each raced TRIALS=10 laps in the fast simulator, in DART and (GAZEBO=1, in compose) in Gazebo: laps, progress, best and mean lap, ratio to the fast simulator; out/bench-transfer/
+ifeq ($(GAZEBO),1)
+	DC='$(DC)' bash scripts/gazebo-run.sh bench transfer --minutes $(or $(MINUTES),30) --trials $(or $(TRIALS_T),10) --track $(TRACK)
+else
+	$(DRL) bench transfer --minutes $(or $(MINUTES),30) --trials $(or $(TRIALS_T),10) --track $(TRACK)
+endif
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache out

@@ -591,8 +591,9 @@ _TRAINING_PARAM_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("randomize_bot_car_locations", "RANDOMIZE_BOT_CAR_LOCATIONS", bool),
     ("bot_car_speed", "BOT_CAR_SPEED", float),
     ("penalty_seconds", "PENALTY_SECONDS", float),
-    # ours: the fast simulator's car model the model trained with (empty: not recorded)
+    # ours: the fast simulator's car model the model trained with (empty: not recorded); robust training
     ("car_dynamics", "CAR_DYNAMICS", str),
+    ("robust_training", "ROBUST_TRAINING", bool),
 )
 _OA_KEYS = {"NUMBER_OF_OBSTACLES", "MIN_DISTANCE_BETWEEN_OBSTACLES", "RANDOMIZE_OBSTACLE_LOCATIONS",
             "IS_OBSTACLE_BOT_CAR", "OBSTACLE_TYPE", "OBJECT_POSITIONS"}
@@ -661,6 +662,8 @@ class TrainingParams:
     #: CAR_DYNAMICS: the fast simulator's car model (CAR_DYNAMICS_MODELS) the model trained with; empty:
     #: not recorded (a folder of an earlier version: UNRECORDED_CAR_DYNAMICS).
     car_dynamics: str = ""
+    #: ROBUST_TRAINING: per episode and car, randomize the car and the camera (simulation/robust.py)
+    robust_training: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -729,7 +732,7 @@ class TrainingParams:
                     (key in _H2B_KEYS and self.race_type != "HEAD_TO_BOT"):
                 continue
             value = getattr(self, attr)
-            if key == "CAR_DYNAMICS" and not value:
+            if key in ("CAR_DYNAMICS", "ROBUST_TRAINING") and not value:
                 continue
             if kind is tuple:
                 if value:
@@ -776,7 +779,7 @@ class TrainingParams:
             "race_type": self.race_type, "training": True, "round_robin_advance": self.round_robin_advance_dist,
             "start_offset_m": self.start_position_offset * (track_length_m or 0.0),
             "reverse_direction": self.reverse_dir, "alternate_direction": self.alternate_driving_direction,
-            "dynamics": self.trained_car_dynamics}
+            "dynamics": self.trained_car_dynamics, "robust": self.robust_training}
         if not self.change_start_position:
             opts["round_robin_advance"] = 0.0
         if self.race_type == "OBJECT_AVOIDANCE":

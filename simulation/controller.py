@@ -11,14 +11,17 @@ import numpy as np
 
 from . import car
 from .env import BatchedEnv
+from .steady_corners import corner_table
 
 
 def pure_pursuit(env: BatchedEnv, lookahead_m: float = 0.45, target_speed_mps: float = 1.0,
                  steering_noise_deg: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
     """Actions for every car of ``env`` that steer towards a centre-line point ``lookahead_m`` ahead.
 
-    Discrete action spaces get the action closest to the wanted (steering, speed); continuous ones
-    get the wanted values scaled to [-1, 1].
+    The arc to that point asks for a curvature; the steering is the angle at which the env's car model holds
+    that curvature at the car's speed in a steady corner (simulation/steady_corners.py: a car whose wheels
+    fight needs more than the kinematic atan(wheelbase x curvature)). Discrete action spaces get the action
+    closest to the wanted (steering, speed); continuous ones get the wanted values scaled to [-1, 1].
     """
     s = env.state
     m = env.tracks.measure(s, env.reversed)
@@ -32,7 +35,9 @@ def pure_pursuit(env: BatchedEnv, lookahead_m: float = 0.45, target_speed_mps: f
     alpha = np.arctan2(dy, dx) - s.yaw
     alpha = np.pi - np.mod(np.pi - alpha, 2 * np.pi)
     dist = np.maximum(np.hypot(dx, dy), 1e-6)
-    steer_deg = np.degrees(np.arctan2(2.0 * car.WHEELBASE_M * np.sin(alpha), dist))
+    curvature = 2.0 * np.sin(alpha) / dist
+    table = corner_table(getattr(env, "dynamics", None) or car.effective_dynamics())
+    steer_deg = table.steering_deg(curvature, np.maximum(np.abs(s.speed_mps), 0.25))
     if steering_noise_deg > 0:
         steer_deg = steer_deg + (rng or np.random.default_rng()).normal(0.0, steering_noise_deg, env.k)
     steer_deg = car.clip_steering(steer_deg)

@@ -64,10 +64,12 @@ def step_dynamics_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steerin
                        dt_s: float = car.STEP_S, mask: np.ndarray | None = None,
                        slip_along_ns_m: float = SLIP_ALONG_NS_M,
                        slip_across_ns_m: float = SLIP_ACROSS_NS_M,
-                       steering_gain_per_tick: float | None = None) -> np.ndarray:
+                       steering_gain_per_tick: float | np.ndarray | None = None,
+                       grip_scale: float | np.ndarray = 1.0) -> np.ndarray:
     """Advance K cars by ``dt_s`` in place, as dynamics.step_dynamics does (same arguments and return: the
     distance each car's rear axle centre moved [m]), with four wheel contacts; the steering closes
-    ``steering_gain_per_tick`` of its error per 60 Hz tick (default dynamics.STEERING_GAIN_PER_TICK, v6)."""
+    ``steering_gain_per_tick`` of its error per 60 Hz tick (default dynamics.STEERING_GAIN_PER_TICK, v6), the
+    tyres' friction is ``grip_scale`` x dynamics.FRICTION (both may be (K,) arrays: simulation/robust.py)."""
     n_sub = max(1, int(round(dt_s * D.SUBSTEP_HZ)))
     h = dt_s / n_sub
     gain = D.STEERING_GAIN_PER_TICK if steering_gain_per_tick is None else steering_gain_per_tick
@@ -82,7 +84,8 @@ def step_dynamics_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steerin
     # soft constraint: an impulse p [N s] along a direction lets it slip cfm x p [m/s] (force / C)
     cfm_a = 1.0 / (slip_along_ns_m * h) if slip_along_ns_m else 0.0
     cfm_c = 1.0 / (slip_across_ns_m * h) if slip_across_ns_m else 0.0
-    lim_r, lim_f = D.FRICTION * D.REAR_LOAD_N / 2 * h, D.FRICTION * D.FRONT_LOAD_N / 2 * h
+    mu = D.FRICTION * np.asarray(grip_scale, np.float64)
+    lim_r, lim_f = mu * D.REAR_LOAD_N / 2 * h, mu * D.FRONT_LOAD_N / 2 * h
     xr, yr, xf, yf = D.REAR_ARM_M, HALF_TRACK_REAR_M, D.FRONT_ARM_M, HALF_TRACK_FRONT_M
     # Each contact's direction (dx, dy) in the body frame and its lever arm = x dy - y dx about the centre
     # of mass. Rear (along: (1, 0), arm -y; across: (0, 1), arm x): constants, with their effective masses.
@@ -161,6 +164,23 @@ def step_dynamics_v5(state: "car.CarState", speed_cmd_mps: np.ndarray, steering_
     """The car fitted to the Gazebo (v5) car: four contacts and the v5 steering (see the module docstring)."""
     return step_dynamics_four(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask,
                               steering_gain_per_tick=V5_STEERING_GAIN_PER_TICK)
+
+
+#: The four-contact car models by name (core.config CAR_DYNAMICS_MODELS): slip compliances along and across
+#: [N s/m] and the steering's share of its error closed per tick.
+FOUR_CONTACT_MODELS = {"v6-four": (V6_SLIP_ALONG_NS_M, V6_SLIP_ACROSS_NS_M, D.STEERING_GAIN_PER_TICK),
+                       "v5": (SLIP_ALONG_NS_M, SLIP_ACROSS_NS_M, V5_STEERING_GAIN_PER_TICK)}
+
+
+def step_dynamics_randomized(model: str, state: "car.CarState", speed_cmd_mps: np.ndarray,
+                             steering_cmd_rad: np.ndarray, dt_s: float, mask: np.ndarray | None,
+                             steering_gain_per_tick: np.ndarray, grip_scale: np.ndarray) -> np.ndarray:
+    """The four-contact car ``model`` (FOUR_CONTACT_MODELS) with each car's own steering response and grip
+    (robust training, simulation/robust.py); its slip compliances stay the model's."""
+    along, across, _ = FOUR_CONTACT_MODELS[model]
+    return step_dynamics_four(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask, slip_along_ns_m=along,
+                              slip_across_ns_m=across, steering_gain_per_tick=steering_gain_per_tick,
+                              grip_scale=grip_scale)
 
 
 def step_dynamics_v6_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steering_cmd_rad: np.ndarray,

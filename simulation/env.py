@@ -21,13 +21,14 @@ import numpy as np
 from gymnasium import spaces
 
 from core import race_status as rs
-from core.config import CAMERA_SENSORS, ModelMetadata, as_model_metadata
+from core.config import CAMERA_SENSORS, ConfigError, ModelMetadata, as_model_metadata
 
 from . import car, sensors, state_sensor
 from .lidar import LidarSensor
 from .params import Measure, TrackPair, build_params, measure_objects, progress_percent
 from .race import RaceConfig, World
 from .reward import RewardFunction
+from .robust import RobustDraw
 from .track import Track
 
 REWARDS_DIR = Path(__file__).resolve().parent.parent / "rewards"
@@ -126,7 +127,7 @@ class BatchedEnv:
         self._camera = None
         if any(s in CAMERA_SENSORS for s in self.sensor_names):
             self._camera = sensors.CameraRenderer(base, rng_seed=int(self.rng.integers(2**31)),
-                                                  domain_randomization=domain_randomization)
+                                                  domain_randomization=domain_randomization or self.race.robust)
         self._lidar = LidarSensor.for_sensors(base, self.sensor_names, self.metadata.lidar_config)  # None: no lidar
         self.observation_space = spaces.Dict({s: self._space_for(s) for s in self.sensor_names})
         #: the camera lenses' offsets to the left [m] that object_in_camera tests (two for stereo)
@@ -143,6 +144,16 @@ class BatchedEnv:
         #: The car model that moves the cars (DEEPRACER_DYNAMICS, else the race's, e.g. a model's CAR_DYNAMICS).
         self.dynamics = car.effective_dynamics(self.race.dynamics)
         self._step_dynamics = car.dynamics_step(self.dynamics)
+        #: robust training (simulation/robust.py): what each car drew for its episode; None when off
+        self.robust: RobustDraw | None = None
+        if self.race.robust:
+            from .dynamics_four import FOUR_CONTACT_MODELS
+            if self.dynamics not in FOUR_CONTACT_MODELS:
+                raise ConfigError(f"robust training randomizes a four-contact car ({', '.join(FOUR_CONTACT_MODELS)}); "
+                                  f"the car model is {self.dynamics} (DEEPRACER_DYNAMICS or the model's CAR_DYNAMICS)")
+            self.robust = RobustDraw.nominal(self.k)
+            self._last_steer_deg = np.zeros(self.k)
+            self._last_speed_mps = np.zeros(self.k)
         self._episode_offset = self._next_episode = int(episode_offset)
         self.reward_time_s = 0.0
         self._init_state()
@@ -243,6 +254,8 @@ class BatchedEnv:
             self.lap_length_m[cars] = np.maximum(fwd.length_m - start_arc, 1e-6)
         self.preparing[cars] = True
         self.pause_left_s[cars] = 0.0
+        if self.robust is not None:
+            self.robust.draw(cars, self.rng)
         self._update_measure(cars, m)
         if self._camera is not None:   # domain randomization: new lights and colours per episode
             self._camera.randomize(cars)
@@ -392,6 +405,12 @@ class BatchedEnv:
             steer_eff = steer_eff + self.rng.normal(0.0, cfg.action_noise_steering_deg, self.k)
         speed_eff = car.clip_speed(speed_eff)
         steer_eff = car.clip_steering(steer_eff)
+        if self.robust is not None:   # one step of latency for the cars that drew it, and each car's speed gain
+            late = self.robust.latency
+            steer_now, speed_now = steer_eff, speed_eff
+            steer_eff = np.where(late, self._last_steer_deg, steer_now)
+            speed_eff = np.where(late, self._last_speed_mps, speed_now) * self.robust.speed_gain
+            self._last_steer_deg, self._last_speed_mps = steer_now, speed_now
         self.world.step(car.STEP_S)
         moved = self._advance_cars(move, steer_eff, speed_eff)
         self.sim_time_s += car.STEP_S
@@ -413,6 +432,10 @@ class BatchedEnv:
         """Move the cars ``move`` (K,) bool for one step with the clipped commands (K,) each, updating
         ``self.state`` in place; the others stay at rest. Returns each car's distance moved [m] (K,).
         The fast simulator's car dynamics; another backend (simulation/gazebo) replaces this."""
+        if self.robust is not None:
+            from .dynamics_four import step_dynamics_randomized
+            return step_dynamics_randomized(self.dynamics, self.state, speed_mps, np.deg2rad(steer_deg), car.STEP_S,
+                                            move, self.robust.steering_gain_per_tick, self.robust.grip_scale)
         return self._step_dynamics(self.state, speed_mps, np.deg2rad(steer_deg), car.STEP_S, move)
 
     def _current_measure(self) -> Measure:
@@ -458,6 +481,8 @@ class BatchedEnv:
         for name in self.sensor_names:
             if name in CAMERA_SENSORS:
                 out[name] = self._camera_observation(name, ob)
+                if self.robust is not None:
+                    out[name] = self.robust.camera(out[name], self.rng)
             elif name == "STATE":
                 m = self._current_measure()
                 out[name] = state_sensor.state_vector(self.tracks, s, self.reversed, m.arc_m, m.ref_xy)

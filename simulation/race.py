@@ -113,6 +113,9 @@ class RaceConfig:
     #: The fast simulator's car model (core.config CAR_DYNAMICS_MODELS; a model's CAR_DYNAMICS); empty: the
     #: default. DEEPRACER_DYNAMICS, when set, wins (simulation.car.effective_dynamics).
     dynamics: str = ""
+    #: Robust training: each episode every car draws its own steering response, grip, speed gain, action
+    #: latency and camera (simulation/robust.py); needs a four-contact car. Training only.
+    robust: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, source: str = "race options") -> "RaceConfig":

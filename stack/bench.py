@@ -56,9 +56,10 @@ class SimBenchResult:
 
 
 def bench_sim(sensor: str, cars: int = 256, seconds: float = 5.0, track: str = "reinvent_base",
-              seed: int = 0, backend: str = "fast") -> SimBenchResult:
+              seed: int = 0, backend: str = "fast", robust: bool = False) -> SimBenchResult:
     """Step ``cars`` cars for about ``seconds`` of wall time (only env.step is timed); ``backend`` "dart":
-    the cars move in DART (simulation/dart), everything else as in the fast simulator."""
+    the cars move in DART (simulation/dart), everything else as in the fast simulator; ``robust``: robust
+    training's randomized cars and cameras (simulation/robust.py)."""
     sensors, race_type = SENSOR_SETUPS[sensor]
     meta = {"action_space": [{"steering_angle": s, "speed": v} for s in (-30, -15, 0, 15, 30) for v in (0.8, 1.6)],
             "sensor": sensors, "neural_network": "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"}
@@ -68,7 +69,7 @@ def bench_sim(sensor: str, cars: int = 256, seconds: float = 5.0, track: str = "
         from simulation.dart.env import DartEnv as env_class
     else:
         env_class = BatchedEnv
-    env = env_class(track, None, meta, {"race_type": race_type}, num_cars=cars, seed=seed)
+    env = env_class(track, None, meta, {"race_type": race_type, "robust": robust}, num_cars=cars, seed=seed)
     env.reset()
     rng = np.random.default_rng(seed)
     for _ in range(3):  # warm-up

@@ -197,6 +197,19 @@ def _cmd_bench(args) -> int:
                            console=console)
         console.print(scenario_bench_table(r))
         return 0
+    if args.what == "transfer":
+        import os
+
+        from .transfer_bench import bench_transfer, table_lines
+
+        r = bench_transfer(args.minutes, args.state_minutes, track=args.track, trials=args.trials, seed=args.seed,
+                           out_dir=args.out or "out/bench-transfer",
+                           gazebo_master_uri=args.gazebo or os.environ.get("GAZEBO_MASTER_URI"), console=console)
+        console.print("\n".join(table_lines(r)), markup=False, highlight=False)
+        for note in r.notes:
+            console.print(note)
+        console.print(f"wrote {r.out_dir / 'report.md'} and {r.out_dir / 'curves.png'}")
+        return 0
     if args.what == "laps":
         from .bench import LAPS_MARKS_MIN, bench_laps
 
@@ -242,14 +255,16 @@ def _cmd_bench(args) -> int:
                       f"PPO update {r.ppo_samples_per_s:,.0f} samples/s")
         return 0
     backend = getattr(args, "backend", None) or "fast"
-    where = "" if backend == "fast" else f", the cars moved by {backend.upper()}"
+    where = ("" if backend == "fast" else f", the cars moved by {backend.upper()}") + \
+        (", robust training (randomized cars and cameras)" if getattr(args, "robust", False) else "")
     table = Table(title=f"simulator benchmark: {args.cars} cars, track {args.track}, one process{where}")
     for col in ("sensor", "env steps/s", "reward fn %", "episodes", "s"):
         table.add_column(col, justify="right", no_wrap=True)
     for sensor in (args.sensor or list(SENSOR_SETUPS)):
         if sensor not in SENSOR_SETUPS:
             raise ValueError(f"unknown sensor setup {sensor!r}; available: {', '.join(SENSOR_SETUPS)}")
-        r = bench_sim(sensor, cars=args.cars, seconds=args.seconds, track=args.track, backend=backend)
+        r = bench_sim(sensor, cars=args.cars, seconds=args.seconds, track=args.track, backend=backend,
+                      robust=bool(getattr(args, "robust", False)))
         table.add_row(sensor, f"{r.steps_per_s:,.0f}", f"{100 * r.reward_share:.1f}%", str(r.episodes),
                       f"{r.seconds:.1f}")
     console.print(table)
@@ -635,12 +650,21 @@ def build_parser() -> argparse.ArgumentParser:
     b = command("bench", help="benchmarks: `bench sim` (simulator steps/s), `bench train` (time to 3/3 laps), "
                               "`bench scenario` (several models at once against one after another), "
                               "`bench ppo` (PPO update samples/s per network, float32 and mixed bfloat16), "
-                              "`bench laps` (best lap after 15 and 30 minutes against the reference lap)")
-    b.add_argument("what", choices=["sim", "train", "scenario", "ppo", "laps"])
+                              "`bench laps` (best lap after 15 and 30 minutes against the reference lap), "
+                              "`bench transfer` (camera models trained at racing speed, with and without robust "
+                              "training, raced in the fast simulator, in DART and in Gazebo)")
+    b.add_argument("what", choices=["sim", "train", "scenario", "ppo", "laps", "transfer"])
     b.add_argument("--preset", default="state", help="train, scenario, laps: the preset to train from scratch")
     b.add_argument("--marks", help="laps: minutes at which to report the best lap, comma-separated (default 15,30)")
     b.add_argument("--actions", type=int, help="laps: how many suggested actions (default 7)")
-    b.add_argument("--minutes", type=float, default=5.0, help="train: give up after this long")
+    b.add_argument("--minutes", type=float, default=5.0, help="train: give up after this long; transfer: each camera "
+                                                              "model's training time")
+    b.add_argument("--state-minutes", type=float, help="transfer: the STATE model's training time (default a third "
+                                                       "of --minutes; 0: none)")
+    b.add_argument("--trials", type=int, default=10, help="transfer: evaluation laps per model and simulator")
+    b.add_argument("--out", help="transfer: the report's folder (default out/bench-transfer)")
+    b.add_argument("--gazebo", help="transfer: a Gazebo sim's ROS master (default $GAZEBO_MASTER_URI; none: no "
+                                    "Gazebo column)")
     b.add_argument("--sims", type=int, default=1, help="train, scenario: rollout workers (per model)")
     b.add_argument("--seed", type=int, default=0, help="train, scenario: random seed of the run (scenario: of the "
                                                        "first model; the others count up)")
@@ -653,6 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sensor", action="append", help="sim: sensor setup to measure (repeatable); default all")
     b.add_argument("--backend", choices=("fast", "dart"), default="fast",
                    help="sim: dart moves the cars in DART, the v6 reference's car (simulation/dart); try --cars 1")
+    b.add_argument("--robust", action="store_true", help="sim: with robust training's randomized cars and cameras")
     b.add_argument("--network", action="append", help="ppo: network to measure (repeatable); default all")
     b.add_argument("--samples", type=int, help="ppo: samples per iteration (default 20 minibatches)")
     b.set_defaults(func=_cmd_bench)

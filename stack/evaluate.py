@@ -206,6 +206,7 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
                "max_steps": int(EVAL_TIME_LIMIT_S * 15)}
     options.update(race or {})
     options["training"] = False  # every trial starts at the start line
+    options["robust"] = False    # and drives the nominal car (robust training randomizes training only)
     race_cfg = RaceConfig.from_dict(options)
     rng = np.random.default_rng(seed)
     reward = IsolatedRewardFunction(folder.storage.get_bytes(folder.reward_function()), copies=trials,

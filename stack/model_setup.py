@@ -40,7 +40,8 @@ DEFAULT_PRESET = "default"
 RACE_OPTION_KEYS = ("race_type", "reverse_dir", "alternate_driving_direction", "enable_domain_randomization",
                     "number_of_obstacles", "object_positions", "randomize_obstacle_locations",
                     "min_distance_between_obstacles", "number_of_bot_cars", "bot_car_speed", "is_lane_change",
-                    "min_distance_between_bot_cars", "randomize_bot_car_locations", "penalty_seconds")
+                    "min_distance_between_bot_cars", "randomize_bot_car_locations", "penalty_seconds",
+                    "robust_training")
 
 
 @dataclass
@@ -108,6 +109,9 @@ def add_race_arguments(parser) -> None:
     g.add_argument("--bot-cars", type=int, help="HEAD_TO_BOT: number of bot cars (default 3)")
     g.add_argument("--bot-speed", type=float, help="HEAD_TO_BOT: bot car speed in m/s (default 0.2)")
     g.add_argument("--lane-change", action="store_true", default=None, help="HEAD_TO_BOT: bots change lanes")
+    g.add_argument("--robust", action="store_true", default=None,
+                   help="robust training: every episode each car draws its own steering response, grip, speed gain, "
+                        "action latency and camera exposure, contrast, blur, noise and lighting (simulation/robust.py)")
 
 
 def race_options_from_args(args) -> dict[str, Any]:
@@ -115,7 +119,8 @@ def race_options_from_args(args) -> dict[str, Any]:
     pairs = (("race_type", "race_type"), ("reverse_dir", "reverse"), ("alternate_driving_direction",
              "alternate_direction"), ("enable_domain_randomization", "domain_randomization"),
              ("number_of_obstacles", "obstacles"), ("randomize_obstacle_locations", "randomize_obstacles"),
-             ("number_of_bot_cars", "bot_cars"), ("bot_car_speed", "bot_speed"), ("is_lane_change", "lane_change"))
+             ("number_of_bot_cars", "bot_cars"), ("bot_car_speed", "bot_speed"), ("is_lane_change", "lane_change"),
+             ("robust_training", "robust"))
     out = {key: getattr(args, arg) for key, arg in pairs if getattr(args, arg, None) is not None}
     if getattr(args, "object_positions", None):
         out["object_positions"] = tuple(_position(p) for p in args.object_positions.split(";") if p.strip())

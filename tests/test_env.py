@@ -302,7 +302,9 @@ def test_every_loop_track_is_driven_round_by_the_centre_line_controller():
         env = BatchedEnv(name, None, STATE_CONTINUOUS, {"max_steps": 20000}, num_cars=1, seed=0)
         env.reset()
         for _ in range(20000):
-            r = env.step(pure_pursuit(env, target_speed_mps=1.5))
+            # 1.2 m/s: the default car (its wheels fight in corners) cannot hold 1.5 m/s in the tightest corners
+            # of 34 of the tracks (it could with two contacts; DEEPRACER_DYNAMICS=v6-two)
+            r = env.step(pure_pursuit(env, target_speed_mps=1.2))
             if r.done[0]:
                 break
         if rs.STATUSES[r.status[0]] != "lap_complete":

@@ -1,0 +1,205 @@
+"""``make bench-transfer``: does a model trained here drive where races are held?
+
+Trains camera models at racing speed (the racing line's suggested actions and its reward, as ``bench laps``)
+for MINUTES each, without and with robust training (simulation/robust.py), and a STATE model; then races each
+TRIALS evaluation laps from the start line (the last checkpoint, the greedy policy) in the fast simulator,
+with the v6 reference's car in DART (simulation/dart) and, when a Gazebo sim answers, in our Gazebo (v5) car.
+Per model and simulator: laps completed, mean progress, best and mean lap, and the mean lap's ratio to the
+fast simulator's. The training curves (the learner's greedy evaluation lap per iteration against wall time)
+go into ``curves.png``, the table into ``report.md``, in ``out/bench-transfer/``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: The simulators raced in, in order; "gazebo" only with a Gazebo sim.
+SIMULATORS = ("fast", "dart", "gazebo")
+
+
+@dataclass
+class TransferRow:
+    model: str
+    simulator: str
+    trials: int
+    laps: int
+    mean_progress: float
+    best_lap_s: float | None
+    mean_lap_s: float | None
+    ratio_to_fast: float | None = None     # mean lap / the fast simulator's mean lap
+
+
+@dataclass
+class TrainedModel:
+    name: str
+    sensor: str
+    robust: bool
+    minutes: float
+    iterations: int
+    episodes: int
+    curve: list[tuple[float, float | None, float]] = field(default_factory=list)   # (wall min, eval lap s, eval progress)
+
+
+@dataclass
+class TransferResult:
+    track: str
+    reference_lap_s: float
+    models: list[TrainedModel]
+    rows: list[TransferRow]
+    notes: list[str]
+    out_dir: Path
+
+
+def _train(name: str, preset: str, robust: bool, minutes: float, track: str, seed: int, models_dir: Path,
+           console) -> TrainedModel:
+    """Train ``preset``'s sensors and network with the racing line's actions and reward (bench laps' recipe)."""
+    from core.config import preset_files
+    from simulation.raceline import DEFAULT_ACTIONS, action_space_metadata, load_or_compute, reward_source
+    from simulation.track import Track
+
+    from .bench import _NO_EARLY_STOP
+    from .train import TrainRequest, run_training
+
+    rl, _ = load_or_compute(Track.load(track))
+    metadata_file, hp_file = preset_files(preset)
+    meta = action_space_metadata(rl, DEFAULT_ACTIONS, json.loads(metadata_file.read_text()))
+    model = TrainedModel(name, meta["sensor"][0], robust, minutes, 0, 0)
+    t0 = {"t": time.monotonic()}
+
+    def on_report(r, _folder) -> None:
+        model.curve.append(((time.monotonic() - t0["t"]) / 60.0, r.eval_best_lap_s,
+                            float(r.eval_progress) if r.eval_progress is not None else 0.0))
+
+    with tempfile.TemporaryDirectory(prefix="deepracer-bench-transfer-") as tmp:
+        setup = Path(tmp)
+        (setup / "model_metadata.json").write_text(json.dumps(meta, indent=4))
+        (setup / "reward_function.py").write_text(reward_source(rl, track))
+        req = TrainRequest(track=track, model=name, metadata=setup / "model_metadata.json", hyperparameters=hp_file,
+                           reward=setup / "reward_function.py", minutes=minutes, models_dir=models_dir, seed=seed,
+                           race={"robust_training": True} if robust else None,
+                           hyperparameter_overrides=dict(_NO_EARLY_STOP), overrides_source="bench transfer")
+        if console:
+            console.print(f"training {name}: {preset} network, {'robust' if robust else 'plain'}, {minutes:g} min")
+        t0["t"] = time.monotonic()
+        reports, _ = run_training(req, console, on_report=on_report)
+    model.iterations = len(reports)
+    model.episodes = reports[-1].total_episodes if reports else 0
+    return model
+
+
+def _race(folder, track: str, trials: int, simulator: str, seed: int, gazebo_master_uri: str | None) -> TransferRow:
+    from .evaluate import evaluate
+
+    res = evaluate(folder, track, trials=trials, checkpoint="last", seed=seed, backend=simulator,
+                   gazebo_master_uri=gazebo_master_uri)
+    laps = [t.lap_time_s for t in res.trials if t.lap_time_s is not None]
+    return TransferRow(folder.prefix, simulator, len(res.trials), len(laps),
+                       float(np.mean([t.progress for t in res.trials])), min(laps) if laps else None,
+                       float(np.mean(laps)) if laps else None)
+
+
+def gazebo_answers(master_uri: str | None) -> tuple[bool, str]:
+    """(a Gazebo sim's ROS master answers at ``master_uri``, why not)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if not master_uri:
+        return False, "no GAZEBO_MASTER_URI (run it in compose: make bench-transfer GAZEBO=1)"
+    parts = urlsplit(master_uri)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 11311), timeout=2.0):
+            return True, ""
+    except OSError as exc:
+        return False, f"no Gazebo sim answers at {master_uri} ({exc})"
+
+
+def bench_transfer(minutes: float = 30.0, state_minutes: float | None = None, track: str = "reinvent_base",
+                   trials: int = 10, seed: int = 0, out_dir: str | Path = "out/bench-transfer",
+                   gazebo_master_uri: str | None = None, console=None) -> TransferResult:
+    """Train and race (the module docstring). ``state_minutes``: the STATE model's training time (default
+    a third of ``minutes``; 0 leaves it out)."""
+    from core.model_folder import ModelFolder
+    from core.storage import LocalStorage
+    from simulation.raceline import load_or_compute
+    from simulation.track import Track
+
+    out = Path(out_dir)
+    models_dir = out / "models"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    rl, _ = load_or_compute(Track.load(track))
+    plan = [(f"transfer-camera-{stamp}", "default", False, minutes),
+            (f"transfer-camera-robust-{stamp}", "default", True, minutes)]
+    state_minutes = minutes / 3.0 if state_minutes is None else state_minutes
+    if state_minutes > 0:
+        plan.append((f"transfer-state-{stamp}", "state", False, state_minutes))
+    notes: list[str] = []
+    gazebo_ok, why = gazebo_answers(gazebo_master_uri)
+    if not gazebo_ok:
+        notes.append(f"Gazebo (v5 car) not raced: {why}")
+    simulators = [s for s in SIMULATORS if s != "gazebo" or gazebo_ok]
+    models, rows = [], []
+    for name, preset, robust, mins in plan:
+        models.append(_train(name, preset, robust, mins, track, seed, models_dir, console))
+        folder = ModelFolder(LocalStorage(models_dir), name)
+        fast = None
+        for sim in simulators:
+            if console:
+                console.print(f"racing {name}: {trials} trials in {sim}")
+            row = _race(folder, track, trials, sim, seed, gazebo_master_uri)
+            if sim == "fast":
+                fast = row
+            if fast is not None and fast.mean_lap_s and row.mean_lap_s:
+                row.ratio_to_fast = row.mean_lap_s / fast.mean_lap_s
+            rows.append(row)
+    result = TransferResult(track, rl.lap_time_s, models, rows, notes, out)
+    write_report(result)
+    return result
+
+
+def table_lines(result: TransferResult) -> list[str]:
+    """The result as Markdown table lines."""
+    lines = ["| model | simulator | laps | mean progress | best lap | mean lap | mean lap / fast |",
+             "|---|---|---|---|---|---|---|"]
+    for r in result.rows:
+        lap = (lambda v: f"{v:.2f} s" if v is not None else "-")
+        lines.append(f"| {r.model} | {r.simulator} | {r.laps}/{r.trials} | {r.mean_progress:.0f}% | {lap(r.best_lap_s)} "
+                     f"| {lap(r.mean_lap_s)} | {f'{r.ratio_to_fast:.3f}' if r.ratio_to_fast else '-'} |")
+    return lines
+
+
+def write_report(result: TransferResult) -> tuple[Path, Path]:
+    """``report.md`` (the models, the table, the notes) and ``curves.png`` into the result's folder."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    result.out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for m in result.models:
+        pts = [(t, lap) for t, lap, _ in m.curve if lap is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", ms=3, label=f"{m.name} ({m.sensor}{', robust' if m.robust else ''})")
+    ax.axhline(result.reference_lap_s, color="k", ls="--", lw=1, label=f"reference lap {result.reference_lap_s:.2f} s")
+    ax.set_xlabel("wall time [min]")
+    ax.set_ylabel("greedy evaluation lap [s]")
+    ax.set_title(f"bench transfer on {result.track}: evaluation laps while training")
+    ax.legend(fontsize=8)
+    png = result.out_dir / "curves.png"
+    fig.savefig(png, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    lines = [f"# bench transfer on {result.track}", "",
+             f"Reference lap (the racing line of the default car): {result.reference_lap_s:.2f} s.", ""]
+    for m in result.models:
+        lines.append(f"- {m.name}: {m.sensor}, {'robust training' if m.robust else 'no robust training'}, "
+                     f"{m.minutes:g} min, {m.iterations} iterations, {m.episodes} episodes")
+    lines += ["", *table_lines(result), "", *[f"- {n}" for n in result.notes], "", "![curves](curves.png)", ""]
+    md = result.out_dir / "report.md"
+    md.write_text("\n".join(lines))
+    return md, png

@@ -1,0 +1,131 @@
+"""Robust training (simulation/robust.py): per episode and car, the car and the camera are drawn anew."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.config import ConfigError, TrainingParams
+from simulation import robust
+from simulation.controller import pure_pursuit
+from simulation.env import BatchedEnv
+
+CAMERA = {"action_space": [{"steering_angle": s, "speed": 1.0} for s in (-30, -15, 0, 15, 30)],
+          "sensor": ["FRONT_FACING_CAMERA"]}
+STATE = {"action_space": [{"steering_angle": s, "speed": 1.0} for s in (-30, -15, 0, 15, 30)], "sensor": ["STATE"]}
+
+
+def test_draws_stay_in_their_ranges_and_the_nominal_camera_is_untouched():
+    rng = np.random.default_rng(0)
+    d = robust.RobustDraw.nominal(400)
+    frames = rng.integers(0, 256, (400, 120, 160, 1)).astype(np.uint8)
+    assert np.array_equal(d.camera(frames, rng), frames)
+    d.draw(np.arange(400), rng)
+    for name, (lo, hi) in (("steering_gain_per_tick", robust.STEERING_GAIN_PER_TICK), ("grip_scale", robust.GRIP_SCALE),
+                           ("speed_gain", robust.SPEED_GAIN), ("exposure", robust.EXPOSURE),
+                           ("contrast", robust.CONTRAST), ("blur_sigma_px", robust.BLUR_SIGMA_PX),
+                           ("noise_sigma", robust.NOISE_SIGMA)):
+        v = getattr(d, name)
+        assert lo <= v.min() and v.max() <= hi and v.max() - v.min() > 0.6 * (hi - lo), name
+    # below the v5 hinges' 0.036 and above the v6 controller's 0.1, log-uniform
+    assert (d.steering_gain_per_tick < 0.036).any() and (d.steering_gain_per_tick > 0.1).any()
+    assert 0.4 < d.latency.mean() < 0.6
+    out = d.camera(frames, rng)
+    assert out.dtype == np.uint8 and out.shape == frames.shape and not np.array_equal(out, frames)
+
+
+def test_a_dark_low_contrast_blurred_frame():
+    rng = np.random.default_rng(1)
+    d = robust.RobustDraw.nominal(1)
+    y, x = np.mgrid[0:120, 0:160]
+    frame = np.where((x // 20) % 2 == 0, 200, 50).astype(np.uint8)[None, ..., None]
+    d.exposure[:] = 0.7
+    d.contrast[:] = 0.7
+    d.blur_sigma_px[:] = 1.2
+    out = d.camera(frame, rng).astype(float)
+    assert out.mean() == pytest.approx(0.7 * frame.mean(), abs=1.0)                   # exposure
+    assert out.std() < 0.7 * 0.7 * frame.std() + 1.0                                 # contrast and exposure
+    edge = np.abs(np.diff(out[0, 60, :, 0])).max()
+    assert edge < 0.7 * 0.7 * 150 * 0.6                                              # the blur softens the edges
+
+
+def test_robust_training_randomizes_each_cars_episode():
+    env = BatchedEnv("reinvent_base", None, STATE, {"robust": True}, num_cars=8, seed=0)
+    env.reset()
+    first = env.robust.steering_gain_per_tick.copy()
+    assert len(set(first.round(6))) == 8                                         # each car its own
+    for _ in range(5):
+        env.step(pure_pursuit(env))
+    env._reset_cars(np.array([0, 1]))
+    assert (env.robust.steering_gain_per_tick[:2] != first[:2]).all()        # a new episode, a new draw
+    assert (env.robust.steering_gain_per_tick[2:] == first[2:]).all()
+
+
+def test_latency_applies_the_previous_steps_action():
+    env = BatchedEnv("reinvent_base", None, STATE, {"robust": True}, num_cars=2, seed=0, autoreset=False)
+    env.reset()
+    env.robust.latency[:] = [True, False]
+    env.robust.steering_gain_per_tick[:] = 0.1
+    env.robust.grip_scale[:] = 1.0
+    env.robust.speed_gain[:] = 1.0
+    env.step(np.array([2, 2]))            # the prepare step: straight
+    env.step(np.array([4, 4]))            # 30 deg left: the late car still goes straight
+    assert env.state.steering_rad[0] == pytest.approx(0.0, abs=1e-9)
+    assert env.state.steering_rad[1] > 0.1
+    env.step(np.array([4, 4]))
+    assert env.state.steering_rad[0] > 0.1                                   # one step late
+
+
+def test_robust_training_needs_a_four_contact_car_and_evaluation_never_randomizes(monkeypatch):
+    with pytest.raises(ConfigError, match=r"robust training randomizes a four-contact car \(v6-four, v5\); "
+                                          r"the car model is v6-two"):
+        BatchedEnv("reinvent_base", None, STATE, {"robust": True, "dynamics": "v6-two"}, num_cars=1)
+    spec = TrainingParams(robust_training=True)
+    assert spec.to_dict()["ROBUST_TRAINING"] == "True" and "ROBUST_TRAINING" not in TrainingParams().to_dict()
+    assert TrainingParams.from_yaml(spec.to_yaml()).race_options()["robust"] is True
+    # the camera's lights and colours are randomized too
+    env = BatchedEnv("reinvent_base", None, CAMERA, {"robust": True}, num_cars=2, seed=0)
+    assert env._camera.domain_randomization
+
+
+def test_scenario_files_and_the_command_line_take_the_flag(tmp_path):
+    from stack.model_setup import RACE_OPTION_KEYS, race_options_from_args
+    from stack.scenario import load_scenario
+
+    assert "robust_training" in RACE_OPTION_KEYS
+    import argparse
+
+    from stack.model_setup import add_race_arguments
+    p = argparse.ArgumentParser()
+    add_race_arguments(p)
+    assert race_options_from_args(p.parse_args(["--robust"])) == {"robust_training": True}
+    assert race_options_from_args(p.parse_args([])) == {}
+    f = tmp_path / "s.yaml"
+    f.write_text("name: s\nmodels:\n  - name: a\n    preset: state\n    episodes: 40\n    race: {robust_training: true}\n")
+    assert load_scenario(f).models[0].race == {"robust_training": True}
+
+
+def test_gazebo_column_needs_a_gazebo_sim():
+    from stack.transfer_bench import gazebo_answers
+
+    assert gazebo_answers(None) == (False, "no GAZEBO_MASTER_URI (run it in compose: make bench-transfer GAZEBO=1)")
+    ok, why = gazebo_answers("http://127.0.0.1:9")          # nothing listens on the discard port here
+    assert not ok and "no Gazebo sim answers at http://127.0.0.1:9" in why
+
+
+@pytest.mark.slow
+def test_bench_transfer_trains_both_ways_and_races_in_fast_and_dart(tmp_path, monkeypatch):
+    pytest.importorskip("dartpy")
+    pytest.importorskip("tensorflow")
+    from stack.transfer_bench import bench_transfer
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    r = bench_transfer(minutes=0.05, state_minutes=0, trials=1, out_dir=tmp_path / "out")
+    assert [m.robust for m in r.models] == [False, True] and all(m.iterations >= 1 for m in r.models)
+    assert [(row.model.split("-")[1], row.simulator) for row in r.rows] == \
+        [("camera", "fast"), ("camera", "dart"), ("camera", "fast"), ("camera", "dart")]
+    assert "Gazebo (v5 car) not raced" in r.notes[0]
+    spec = (tmp_path / "out" / "models" / r.models[1].name / "training_params.yaml").read_text()
+    assert "'ROBUST_TRAINING': 'True'" in spec and "'CAR_DYNAMICS': 'v6-four'" in spec
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| mean lap / fast |" in report and (tmp_path / "out" / "curves.png").stat().st_size > 5000
