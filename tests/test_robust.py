@@ -120,7 +120,7 @@ def test_bench_transfer_trains_both_ways_and_races_in_fast_and_dart(tmp_path, mo
     from stack.transfer_bench import bench_transfer
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    r = bench_transfer(minutes=0.05, state_minutes=0, trials=1, out_dir=tmp_path / "out")
+    r = bench_transfer(minutes=0.4, state_minutes=0, trials=1, out_dir=tmp_path / "out")
     assert [m.robust for m in r.models] == [False, True] and all(m.iterations >= 1 for m in r.models)
     assert [(row.model.split("-")[1], row.simulator) for row in r.rows] == \
         [("camera", "fast"), ("camera", "dart"), ("camera", "fast"), ("camera", "dart")]
