@@ -80,21 +80,25 @@ class RobustDraw:
         is a window of a fixed bank of Gaussian noise at a random place (drawing fresh noise for every pixel
         cost four times the rest)."""
         x = frames.astype(np.float32)
-        mean = x.mean(axis=(1, 2, 3), keepdims=True)
-        c = self.contrast[:, None, None, None].astype(np.float32)
-        e = self.exposure[:, None, None, None].astype(np.float32)
-        x = ((x - mean) * c + mean) * e
+        mean = frames.mean(axis=(1, 2, 3), dtype=np.float64).astype(np.float32)
+        gain = (self.contrast * self.exposure).astype(np.float32)
+        offset = (mean * self.exposure * (1.0 - self.contrast)).astype(np.float32) + np.float32(0.5)   # + 0.5: rounding
         k, h, w, channels = x.shape
         bank = _noise_bank(h, w)
         picks = rng.integers(0, [len(bank), NOISE_MARGIN_PX, NOISE_MARGIN_PX], size=(k, channels, 3))
-        for i in range(k):
+        for i in range(k):       # ((x - mean) contrast + mean) exposure, blurred, plus noise: in place, car by car
+            xi = x[i]
+            xi *= gain[i]
+            xi += offset[i]
             sigma = float(self.blur_sigma_px[i])
+            noise = np.float32(self.noise_sigma[i])
             for ch in range(channels):
                 if sigma >= MIN_BLUR_SIGMA_PX:
-                    x[i, :, :, ch] = cv2.GaussianBlur(x[i, :, :, ch], (0, 0), sigma)
+                    xi[:, :, ch] = cv2.GaussianBlur(xi[:, :, ch], (0, 0), sigma)
                 b, dy, dx = picks[i, ch]
-                x[i, :, :, ch] += bank[b, dy:dy + h, dx:dx + w] * np.float32(self.noise_sigma[i])
-        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+                xi[:, :, ch] += bank[b, dy:dy + h, dx:dx + w] * noise
+        np.clip(x, 0.0, 255.0, out=x)
+        return x.astype(np.uint8)
 
 
 #: Frames of standard Gaussian noise in the bank, and how far a window of it can move [px].
