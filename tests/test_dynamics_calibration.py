@@ -42,20 +42,24 @@ def test_speed_at_1_mps_is_gazebos(stored, fast):
                                                                  rel=0.05)
 
 
-def test_the_v5_car_corners_like_the_gazebo_car(stored):
-    # DEEPRACER_DYNAMICS=v5 (simulation/dynamics_four.py, not the default): each wheel its own contact, so
-    # the wheels of an axle fight as in the Gazebo car; its fitted slip compliances keep the yaw-ratio
-    # table close
-    from simulation.dynamics_four import step_dynamics_v5
+def _yaw_table_fit(stored: dict, against: str, model: str) -> tuple[float, float, float]:
+    """(RMS, mean error) of car model ``model``'s yaw-ratio table against the stored ``against`` car's, and the
+    two-contact car's RMS against the same table."""
+    from simulation import car
     from simulation.gazebo.calibrate import table_error, yaw_ratio_table
 
-    reference = stored["gazebo"]["corner_yaw_ratio"]
-    rms, mean = table_error(yaw_ratio_table(FastBackend(step_dynamics_v5)), reference)
-    assert rms < 0.1 and abs(mean) < 0.05
-    from simulation import car
+    reference = stored[against]["corner_yaw_ratio"]
+    rms, mean = table_error(yaw_ratio_table(FastBackend(car.dynamics_step(model))), reference)
+    rms_two, _ = table_error(yaw_ratio_table(FastBackend(car.dynamics_step("v6-two"))), reference)
+    return rms, mean, rms_two
 
-    rms_v6, _ = table_error(yaw_ratio_table(FastBackend(car.dynamics_step("v6-two"))), reference)
-    assert rms_v6 > 3 * rms                                       # the gap it closes
+
+def test_the_v5_car_corners_like_the_gazebo_car(stored):
+    # DEEPRACER_DYNAMICS=v5 (simulation/dynamics_four.py): each wheel its own contact, so the wheels of an axle
+    # fight as in the Gazebo car; its fitted slip compliances keep the yaw-ratio table close
+    rms, mean, rms_two = _yaw_table_fit(stored, "gazebo", "v5")
+    assert rms < 0.1 and abs(mean) < 0.05
+    assert rms_two > 3 * rms                                      # the gap it closes
 
 
 def test_the_v5_car_steers_like_the_gazebo_car_and_drives_straight_as_the_default(stored, fast):
@@ -93,17 +97,12 @@ def test_deepracer_dynamics_selects_the_car_model(monkeypatch):
 
 
 def test_the_v6_four_contact_car_corners_like_the_dart_car(stored):
-    # DEEPRACER_DYNAMICS=v6-four: four contacts, the v6 steering, slip compliances fitted to the DART car's
+    # v6-four, the default: four contacts, the v6 steering, slip compliances fitted to the DART car's
     # yaw-ratio table (python -m simulation.gazebo.calibrate --fit-four-contact --against dart)
     from simulation.dynamics_four import step_dynamics_v6_four
-    from simulation.gazebo.calibrate import table_error, yaw_ratio_table
 
-    reference = stored["dart"]["corner_yaw_ratio"]
-    rms, mean = table_error(yaw_ratio_table(FastBackend(step_dynamics_v6_four)), reference)
+    rms, mean, rms_two = _yaw_table_fit(stored, "dart", "v6-four")
     assert rms < 0.1 and abs(mean) < 0.05
-    from simulation import car
-
-    rms_two, _ = table_error(yaw_ratio_table(FastBackend(car.dynamics_step("v6-two"))), reference)
     assert rms_two > 5 * rms                                      # the gap it closes
     v6_four = measure(FastBackend(step_dynamics_v6_four))
     dart = stored["dart"]
