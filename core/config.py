@@ -544,6 +544,8 @@ def car_dynamics_model(name: str, source: str = "DEEPRACER_DYNAMICS") -> str:
         allowed = ", ".join((*CAR_DYNAMICS_MODELS, *CAR_DYNAMICS_ALIASES))
         raise ConfigError(f"{source}={name!r} is not a car model this version knows; allowed: {allowed}")
     return name
+
+
 BEST_MODEL_METRICS = ("progress", "reward")
 
 #: (attribute, YAML key, type). Order = the order DRfC's prepare-config.py writes them.

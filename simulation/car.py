@@ -27,8 +27,10 @@ the DeepRacer simapp and its car model):
   looks CHASSIS_TILT_UP_RAD (1.4 deg) less down than its mount angle, as the car rests nose up on its
   wheels (calibrated against the Gazebo backend: CAMERA_VIEW_PITCH_DOWN_RAD). Horizontal FOV 1.13 rad, 640x480 (the vertical FOV follows from the aspect ratio),
   near clip 0.02 m, resized to 160x120. Stereo: camera_link_leftcam / _rightcam at y = +-0.03 m.
-- Motion: simulation/dynamics.py (a dynamic bicycle with grip-limited tyres, the v6 steering
-  controller and the wheel-radius speed factor; its constants and their sources are listed there).
+- Motion: the car model ``effective_dynamics`` names (core.config CAR_DYNAMICS_MODELS): by default
+  simulation/dynamics_four.py's four-contact car fitted to the v6 car in DART (docs/dart.md), on the body,
+  grip, v6 steering controller and wheel-radius speed factor of simulation/dynamics.py (its constants and
+  their sources are listed there), whose two-contact car is ``v6-two``.
 """
 
 from __future__ import annotations
@@ -171,9 +173,10 @@ def step_kinematics(state: CarState, speed_cmd_mps: np.ndarray, steering_cmd_rad
     """Advance K cars by dt with the commanded speed [m/s] and steering [rad] (K,) each, in place.
 
     The motion model is the car model ``effective_dynamics(dynamics)`` names (core.config
-    CAR_DYNAMICS_MODELS): by default simulation.dynamics.step_dynamics (grip-limited tyres, two contacts;
-    the name of this function is kept for the env and older callers). ``mask`` (K,) bool selects the cars
-    that move (others stay put). Returns the distance each car's rear axle moved [m] (K,).
+    CAR_DYNAMICS_MODELS): by default ``v6-four``, simulation/dynamics_four.py's car fitted to the v6 car in DART
+    (grip-limited tyres, four contacts; the name of this function is kept for the env and older callers).
+    ``mask`` (K,) bool selects the cars that move (others stay put). Returns the distance each car's rear axle
+    moved [m] (K,).
     """
     return dynamics_step(effective_dynamics(dynamics))(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask)
 

@@ -5,7 +5,7 @@ The line is a lateral offset [m] (positive = left of travel) at stations every ~
 (at most MAX_STATIONS) along the centre line smoothed over +-SMOOTH_M (the files' centre lines are
 polygons), kept inside the borders minus half the car's width and MARGIN_M. Its curvature at a
 station is that of the circle through the points CURVATURE_BASELINE_M behind and ahead, so lap times
-do not depend on the station spacing (within 1% from 0.15 to 0.05 m). It is found in two stages:
+do not depend much on the station spacing (within 1.5% from 0.15 to 0.05 m with the default car). It is found in two stages:
 
 1. minimum curvature: a bounded linear least-squares fit of the offsets (curvature linearised about
    the reference line), a good first guess;
