@@ -216,9 +216,9 @@ bench-laps: install  ## PRESET (default: the camera preset) from scratch on TRAC
 
 bench-transfer: install  ## camera models at racing speed (the racing line's actions and reward) trained MINUTES=30 each without and with robust training, and a STATE model; each raced TRIALS=10 laps in the fast simulator, in DART and (GAZEBO=1, in compose) in Gazebo: laps, progress, best and mean lap, ratio to the fast simulator; out/bench-transfer/
 ifeq ($(GAZEBO),1)
-	DC='$(DC)' bash scripts/gazebo-run.sh bench transfer --minutes $(or $(MINUTES),30) --trials $(or $(TRIALS_T),10) --track $(TRACK)
+	DC='$(DC)' bash scripts/gazebo-run.sh bench transfer --minutes $(or $(MINUTES),30) --trials $(if $(filter-out file default undefined,$(origin TRIALS)),$(TRIALS),10) --track $(TRACK)
 else
-	$(DRL) bench transfer --minutes $(or $(MINUTES),30) --trials $(or $(TRIALS_T),10) --track $(TRACK)
+	$(DRL) bench transfer --minutes $(or $(MINUTES),30) --trials $(if $(filter-out file default undefined,$(origin TRIALS)),$(TRIALS),10) --track $(TRACK)
 endif
 
 clean:  ## remove the virtual environment and caches
