@@ -144,6 +144,14 @@ class _Recorder:
 BACKENDS = ("fast", "gazebo", "dart")
 
 
+def batched_env_class(backend: str):
+    """The env class that runs all of a batch's cars at once in ``backend`` ("fast" or "dart")."""
+    if backend == "dart":
+        from simulation.dart.env import DartEnv
+        return DartEnv
+    return BatchedEnv
+
+
 def _race(env, obs: dict, policy: FrozenPolicy, rng: np.random.Generator, metadata, route: Track,
           recorder: "_Recorder | None", first_trial: int) -> tuple[list[TrialResult], list[dict]]:
     """Race every car of ``env`` from its first observations ``obs`` (just reset) until each finishes: car
@@ -227,11 +235,7 @@ def evaluate(folder: ModelFolder, track: str | None = None, trials: int = 3, che
                 row["episode"] = t
             rows += trial_rows
     else:
-        if backend == "dart":
-            from simulation.dart.env import DartEnv as env_class
-        else:
-            env_class = BatchedEnv
-        env = env_class(route, reward, metadata, race_cfg, num_cars=trials, seed=seed, autoreset=False)
+        env = batched_env_class(backend)(route, reward, metadata, race_cfg, num_cars=trials, seed=seed, autoreset=False)
         obs = env.reset()
         results, rows = _race(env, obs, policy, rng, metadata, route, recorder, first_trial=1)
     stamp = format_timestamp(time.time())

@@ -4,8 +4,8 @@ Only the motion is DART's (``_advance_cars``: each car's commands go to its Dart
 and motion it reports become the car's state). Everything else is the fast simulator's own code at that
 pose: track, episodes and statuses, progress, the reward params and the reward call, the camera, the lidar,
 objects and bots and their crash rules, domain randomization. Each car has a DART world of its own (cars
-do not touch each other, as in the fast simulator). For evaluation and checking (about 500 steps/s for one
-car on a 2-core machine), not for training.
+do not touch each other, as in the fast simulator). For evaluation and checking (300-380 env steps/s for one
+car on a 2-core machine, docs/dart.md), not for training.
 """
 
 from __future__ import annotations
