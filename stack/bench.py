@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulation.controller import pure_pursuit
-from simulation.env import BatchedEnv
 
 #: name -> (model_metadata sensors, race type). Lidar sees only objects, so it runs with boxes.
 SENSOR_SETUPS = {
