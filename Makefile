@@ -67,7 +67,7 @@ DC = $(COMPOSE) $(COMPOSE_FILES) $(if $(wildcard compose/scenario.generated.yml)
 ENV_FILE = $(or $(STACK_ENV_FILE),compose/stack.env)
 export S3_ADMIN_ENV_FILE := $(or $(S3_ADMIN_ENV_FILE),$(if $(STACK_ENV_FILE),$(dir $(STACK_ENV_FILE))s3-admin.env))
 
-.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario bench-ppo bench-laps bench-transfer train evaluate video compare export report \
+.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario bench-ppo bench-laps bench-transfer train evaluate video compare export import report \
 	env-files doctor up down logs ps viewer scale s3-copy swarm-up swarm-down clean
 
 help:  ## list the targets
@@ -81,12 +81,14 @@ $(BIN)/activate: pyproject.toml
 
 install: $(BIN)/activate  ## create .venv and install the project (and its test tools) into it
 
-test: install  ## run every test (what CI runs; installs redis-server, chromium and chromium-driver with apt when missing)
+test: install  ## run every test (what CI runs; installs redis-server, chromium and chromium-driver with apt when missing, and fetches the public test models: scripts/fetch_test_models.py)
 	bash scripts/install-test-services.sh
+	$(BIN)/python scripts/fetch_test_models.py
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-quick: install  ## run the fast tests only
 	bash scripts/install-test-services.sh
+	$(BIN)/python scripts/fetch_test_models.py
 	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow and not docker" $(PYTEST_ARGS)
 
 tracks: install  ## list the tracks here (length, width, direction, folder or cache) and those that can be downloaded
@@ -189,6 +191,9 @@ compare: install  ## race models side by side: SCENARIO=file, or MODELS=a,b [TRA
 
 export: install  ## write out/MODEL-car.tar.gz for the physical car (CHECKPOINT=best by default)
 	$(DRL) export --model $(MODEL) $(call opt,CHECKPOINT,--checkpoint) $(STACK_FLAG)
+
+import: install  ## FROM=<model folder | .tar.gz | s3://bucket/prefix> MODEL=name: a deepracer-for-cloud / DeepRacer-on-AWS model folder or a console / car tar.gz as a model folder in models/, its weights checked against its own frozen graph (CHECKPOINT=best; TRACK= when it names none)
+	$(DRL) import --from '$(FROM)' --model '$(MODEL)' $(call opt,CHECKPOINT,--checkpoint) $(call user_opt,TRACK,--track)
 
 report: install  ## write out/MODEL/training.png and evaluation-laps.png
 	$(DRL) report --model $(MODEL) $(STACK_FLAG)

@@ -1,6 +1,6 @@
 """`deepracer-local`: the command line.
 
-Subcommands: tracks, reward-check, render, raceline, train, evaluate, export, report, bench. Every user error ends as one message naming the
+Subcommands: tracks, reward-check, render, raceline, train, evaluate, export, import, report, bench. Every user error ends as one message naming the
 thing that was wrong and what is allowed (exit code 2), never a traceback.
 """
 
@@ -476,6 +476,21 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_import(args) -> int:
+    from .model_import import import_model
+    from .train import DEFAULT_MODELS_DIR
+
+    res = import_model(args.source, args.model, args.models_dir or DEFAULT_MODELS_DIR, args.checkpoint, args.track)
+    diff = "not checked" if res.max_difference != res.max_difference else f"max |difference| {res.max_difference:.2g}"
+    console.print(f"imported {args.source} as {res.folder}: checkpoint {res.checkpoint} (weights from "
+                  f"{res.weights_from}; value network: {res.value_from}); policy output against its own frozen graph "
+                  f"on {res.frames} frames: {diff}; {res.seconds:.1f} s")
+    for note in res.notes:
+        console.print(f"note: {note}")
+    console.print(f"race it: make evaluate MODEL={res.model}; train on from it: make train CLONE={res.model} MODEL=...")
+    return 0
+
+
 def _cmd_report(args) -> int:
     from core.config import TrainingParams
 
@@ -628,6 +643,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
     ex.set_defaults(func=_cmd_export)
 
+    im = command("import", help="a DRfC / DeepRacer-on-AWS model folder, a console or car tar.gz, or s3://bucket/prefix "
+                 "as a model folder here (checked against its own frozen graph)")
+    im.add_argument("--from", dest="source", required=True, help="a model folder, a .tar.gz or s3://bucket/prefix")
+    im.add_argument("--model", required=True, help="the new model folder's name under models/")
+    im.add_argument("--checkpoint", default="best", help="best (deepracer_checkpoints.json), last or a number")
+    im.add_argument("--track", help="the track it races on when the source names none (default reinvent_base)")
+    im.add_argument("--models-dir")
+    im.set_defaults(func=_cmd_import)
+
     rp = command("report", help="PNGs: reward and progress per iteration, evaluation laps on the track")
     rp.add_argument("--model", required=True)
     rp.add_argument("--track", help="default: the model's training track")
@@ -695,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     from simulation.track_sources import UnknownTrackError
 
     args = build_parser().parse_args(argv)
-    if args.command in ("train", "evaluate", "export", "bench", "compare"):
+    if args.command in ("train", "evaluate", "export", "bench", "compare", "import"):
         from core.quiet import import_tensorflow
 
         import_tensorflow()      # without TensorFlow's start-up notices

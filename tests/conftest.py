@@ -33,9 +33,22 @@ def pytest_configure(config) -> None:
         raise pytest.UsageError(f"{track_sources.ENV_TRACKS_DIR}={folder} lacks {len(missing)} of the 61 tracks: "
                                 f"{', '.join(missing[:5])}...")
     os.environ[track_sources.ENV_TRACKS_DIR] = str(Path(folder).resolve())
+    # the public models scripts/fetch_test_models.py put in the user's cache (read before the cache moves)
+    os.environ.setdefault("DEEPRACER_TEST_MODELS", str(_fetch_script().target_dir()))
     config._track_cache = tempfile.TemporaryDirectory(prefix="deepracer-test-cache-")
     os.environ["XDG_CACHE_HOME"] = config._track_cache.name
     os.environ[track_sources.ENV_TRACKS_URL] = "http://127.0.0.1:9/"  # discard port: nothing answers
+
+
+def _fetch_script():
+    """scripts/fetch_test_models.py as a module (scripts/ is not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "fetch_test_models.py"
+    spec = importlib.util.spec_from_file_location("fetch_test_models", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_unconfigure(config) -> None:
