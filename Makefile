@@ -189,8 +189,8 @@ video: install  ## an evaluation lap of MODEL on TRACK recorded as an MP4 (out/<
 compare: install  ## race models side by side: SCENARIO=file, or MODELS=a,b [TRACKS=x,y] [HELD_OUT=z] (TRIALS=3 CHECKPOINT=best); a table, out/compare-<name>/report.md and PNGs
 	$(DRL) compare $(call opt,SCENARIO,--scenario) $(call opt,MODELS,--models) $(call opt,TRACKS,--tracks) $(call opt,HELD_OUT,--held-out) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(STACK_FLAG)
 
-export: install  ## write out/MODEL-car.tar.gz for the physical car (CHECKPOINT=best by default)
-	$(DRL) export --model $(MODEL) $(call opt,CHECKPOINT,--checkpoint) $(STACK_FLAG)
+export: install  ## write out/MODEL-car.tar.gz for the physical car (CHECKPOINT=best by default); FORMAT=virtual: out/MODEL-virtual/ and .tar.gz, the model as deepracer-for-cloud and DeepRacer-on-AWS keep it (an rl_coach checkpoint)
+	$(DRL) export --model $(MODEL) $(call opt,CHECKPOINT,--checkpoint) $(call opt,FORMAT,--format) $(STACK_FLAG)
 
 import: install  ## FROM=<model folder | .tar.gz | s3://bucket/prefix> MODEL=name: a deepracer-for-cloud / DeepRacer-on-AWS model folder or a console / car tar.gz as a model folder in models/, its weights checked against its own frozen graph (CHECKPOINT=best; TRACK= when it names none)
 	$(DRL) import --from '$(FROM)' --model '$(MODEL)' $(call opt,CHECKPOINT,--checkpoint) $(call user_opt,TRACK,--track)

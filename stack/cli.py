@@ -467,9 +467,15 @@ def _sim_to_sim(args, folder, race: dict, spec_race: dict) -> int:
 
 
 def _cmd_export(args) -> int:
-    from .export import export_car_package
+    from .export import VIRTUAL_SUFFIX, export_car_package, export_virtual_model
 
     folder = _folder(args)
+    if args.format == "virtual":
+        out, tarball = export_virtual_model(folder, args.out or f"out/{args.model}{VIRTUAL_SUFFIX}", args.checkpoint)
+        console.print(f"wrote {out}/ and {tarball}: a virtual model (rl_coach checkpoint, model_<n>.pb, "
+                      "model_metadata.json, reward_function.py, training_params.yaml, hyperparameters.json, metrics) "
+                      "for deepracer-for-cloud's S3 prefix or DeepRacer-on-AWS's import")
+        return 0
     out = args.out or f"out/{args.model}-car.tar.gz"
     path = export_car_package(folder, out, args.checkpoint)
     console.print(f"wrote {path} (agent/model.pb + model_metadata.json)")
@@ -638,7 +644,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex = command("export", help="write the car package (tar.gz: agent/model.pb + model_metadata.json)")
     ex.add_argument("--model", required=True)
     ex.add_argument("--checkpoint", default="best", help="best, last or a number")
-    ex.add_argument("--out", help="default out/<model>-car.tar.gz")
+    ex.add_argument("--format", choices=("car", "virtual"), default="car",
+                    help="car: the physical car's package; virtual: a DRfC / DeepRacer-on-AWS model folder and tar.gz "
+                    "(rl_coach checkpoint)")
+    ex.add_argument("--out", help="default out/<model>-car.tar.gz (virtual: out/<model>-virtual)")
     ex.add_argument("--models-dir")
     ex.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
     ex.set_defaults(func=_cmd_export)

@@ -1,7 +1,8 @@
-"""`make export MODEL=...`: the package the physical car loads (spec section 7).
+"""`make export MODEL=...`: the package the physical car loads (spec section 7); FORMAT=virtual: the model as
+deepracer-for-cloud and DeepRacer-on-AWS keep it (export_virtual_model).
 
-A tar.gz holding ``agent/model.pb`` (the frozen policy graph with the DeepRacer tensor names) and
-``model_metadata.json``, taken from the best checkpoint unless another is asked for.
+The car package is a tar.gz holding ``agent/model.pb`` (the frozen policy graph with the DeepRacer tensor
+names) and ``model_metadata.json``, taken from the best checkpoint unless another is asked for.
 """
 
 from __future__ import annotations
@@ -61,3 +62,88 @@ def export_car_package(folder: ModelFolder, out: str | Path, checkpoint: str | i
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
     return out
+
+
+#: What a virtual model is written as, beside out/<model>-virtual.tar.gz.
+VIRTUAL_SUFFIX = "-virtual"
+
+
+def export_virtual_model(folder: ModelFolder, out_dir: str | Path, checkpoint: str | int | None = "best"
+                         ) -> tuple[Path, Path]:
+    """Write ``folder``'s checkpoint as a deepracer-for-cloud / DeepRacer-on-AWS "virtual model": a folder
+    ``out_dir`` and the same files as ``out_dir``.tar.gz (names at the tarball's root, as DeepRacer-on-AWS
+    exports). rl_coach's TF1 checkpoint (trainer.coach: its variable names and shapes; .index, .data, .meta),
+    ``model/.coach_checkpoint``, ``model/deepracer_checkpoints.json`` (best = last = this checkpoint, as
+    DRfC's upload writes it), ``model/model_<n>.pb`` (the policy alone, as the simapp freezes it),
+    ``model_metadata.json`` (root and model/), ``reward_function.py``, ``training_params.yaml``,
+    ``hyperparameters.json`` (root and ip/) and ``metrics/``. ConfigError, and nothing written, when
+    rl_coach has no network like the model's (trainer.coach.check_exportable). Returns (folder, tarball)."""
+    import shutil
+    import tempfile
+
+    from core.config import TrainingParams, parse_model_metadata
+    from trainer import coach
+    from trainer.export import export_frozen_graph
+    from trainer.learner import CheckpointIO
+    from trainer.networks import build_policy_value
+
+    meta_bytes = folder.storage.get_bytes(folder.model_metadata())
+    md = parse_model_metadata(json.loads(meta_bytes), source=folder.model_metadata())
+    coach.check_exportable(md, folder.model_metadata())
+    n = choose_checkpoint(folder, checkpoint)
+    steps = next(s for k, s in folder.list_checkpoints() if k == n)
+    net = build_policy_value(md, seed=0)
+    CheckpointIO(net, folder).restore(n, steps)
+    variables = coach.coach_variables(net)
+    # the written checkpoint read back as an import reads it gives the same network (a self-check)
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        name = f"{n}_Step-{steps}.ckpt"
+        model_dir = staging / "model"
+        model_dir.mkdir(parents=True)
+        coach.write_tf1_checkpoint(variables, model_dir / name)
+        back, _ = coach.load_into_network(md, coach.read_checkpoint(model_dir / name, name), name)
+        frames = coach.check_frames(md, 8)
+        ours_pb = export_frozen_graph(net, include_value=False)
+        diff = coach.max_policy_difference(coach.read_frozen_graph(ours_pb, "export"),
+                                           export_frozen_graph(back, include_value=False), md, frames)
+        if not diff < 1e-6:
+            raise RuntimeError(f"the written rl_coach checkpoint reads back as another policy (max |difference| {diff:.3g})")
+        (model_dir / ".coach_checkpoint").write_text(name)
+        metric = None
+        for entry in (folder.checkpoint_record() or {}).values():
+            if isinstance(entry, dict) and entry.get("name") == name:
+                metric = entry.get("avg_eval_metric")
+        entry = {"name": name, "avg_eval_metric": metric, "time_stamp": time.time()}
+        (model_dir / "deepracer_checkpoints.json").write_text(json.dumps({"best_checkpoint": entry,
+                                                                           "last_checkpoint": entry}))
+        (model_dir / f"model_{n}.pb").write_bytes(ours_pb)
+        (model_dir / "model_metadata.json").write_bytes(meta_bytes)
+        (staging / "model_metadata.json").write_bytes(meta_bytes)
+        (staging / "reward_function.py").write_bytes(folder.storage.get_bytes(folder.reward_function()))
+        if folder.storage.exists(folder.training_params()):
+            params = TrainingParams.from_yaml(folder.storage.get_bytes(folder.training_params()).decode())
+            (staging / "training_params.yaml").write_text(params.to_yaml())
+        hp = folder.storage.get_bytes(folder.hyperparameters())
+        (staging / "ip").mkdir()
+        (staging / "ip" / "hyperparameters.json").write_bytes(hp)
+        (staging / "hyperparameters.json").write_bytes(hp)
+        for key in folder.training_metrics_keys():
+            dest = staging / "metrics" / key.rpartition("/")[2]
+            dest.parent.mkdir(exist_ok=True)
+            dest.write_bytes(folder.storage.get_bytes(key))
+        staging.chmod(0o755)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    tarball = out.with_name(out.name + ".tar.gz")
+    with tarfile.open(tarball, "w:gz") as tar:
+        for p in sorted(out.rglob("*")):
+            if p.is_file():
+                tar.add(p, p.relative_to(out).as_posix())
+    return out, tarball

@@ -163,8 +163,9 @@ def find_layout(source: Source) -> Layout:
     if not metas:
         raise ImportError_(f"{source.where}: no model_metadata.json (a DRfC model folder has model/model_metadata.json, "
                            "a car package model_metadata.json beside agent/model.pb)")
-    # the shallowest one: a folder may also hold copies (e.g. under sim-traces or a nested upload)
-    meta = min(metas, key=lambda n: (n.count("/"), n))
+    # the one in a model/ folder (a virtual model also keeps a copy at its root), else the shallowest
+    meta = min(metas, key=lambda n: (not (n == "model/model_metadata.json" or n.endswith("/model/model_metadata.json")),
+                                     n.count("/"), n))
     model_dir = meta[: -len("model_metadata.json")]
     root = model_dir[: -len("model/")] if model_dir.endswith("model/") or model_dir == "model/" else model_dir
     lay = Layout(meta, root, model_dir)

@@ -188,3 +188,37 @@ def test_clone_trains_on_from_an_imported_console_model(sample_dir, tmp_path):
     assert len(reports) >= 1 and folder.latest_checkpoint() is not None
     # the first iteration is played by the imported policy: far beyond a fresh camera model's ~10% progress
     assert reports[0].mean_progress > 30.0
+
+
+def test_a_legacy_model_with_an_observation_input_imports(sample_dir, tmp_path):
+    """Metadata v1/v2 (no "sensor") and a graph whose input and camera scope are called ``observation``:
+    the console model with its nodes renamed as the older simapp named them."""
+    from core.policy import input_tensor_name
+    from stack.model_import import import_model
+    from trainer import coach
+
+    graph = coach.read_frozen_graph((sample_dir / "model" / "model_30.pb").read_bytes(), "test")
+    old = "main_level/agent/main/online/network_{}/FRONT_FACING_CAMERA/"
+    new = "main_level/agent/main/online/network_{}/observation/"
+
+    def rename(name: str) -> str:
+        if name.lstrip("^") == input_tensor_name("FRONT_FACING_CAMERA"):
+            return name.replace(input_tensor_name("FRONT_FACING_CAMERA"), input_tensor_name("observation"))
+        return name.replace(old.format(1), new.format(1))
+
+    for node in graph.node:
+        node.name = rename(node.name)
+        node.input[:] = [rename(i) for i in node.input]
+        if "_class" in node.attr:           # colocation hints ("loc:@<node>") name nodes too
+            node.attr["_class"].list.s[:] = [rename(v.decode()).encode() for v in node.attr["_class"].list.s]
+    src = tmp_path / "legacy" / "model"
+    src.mkdir(parents=True)
+    (src / "model_30.pb").write_bytes(graph.SerializeToString())
+    md = json.loads((sample_dir / "model" / "model_metadata.json").read_text())
+    for key in ("sensor", "neural_network", "training_algorithm", "action_space_type"):
+        md.pop(key)
+    md["version"] = "2"
+    (src / "model_metadata.json").write_text(json.dumps(md))
+    res = import_model(str(src.parent), "legacy", tmp_path / "models")
+    assert res.max_difference < 1e-4
+    assert any(n.name == input_tensor_name("observation") for n in graph.node)

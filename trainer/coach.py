@@ -137,12 +137,13 @@ def _assign(layer, kernel, bias, what: str, source: str) -> None:
 
 def _load_tower(model, md: ModelMetadata, weights: dict[str, np.ndarray], tower: str, source: str) -> None:
     """The embedders and middleware of one Keras tower (trainer.networks layer names) from ``tower``."""
-    from .networks import ARCHITECTURES, LIDAR_EMBEDDER
+    from .networks import ARCHITECTURES, LIDAR_EMBEDDER, camera_plan
 
-    convs, cam_dense, middleware = ARCHITECTURES[md.neural_network]
+    middleware = ARCHITECTURES[md.neural_network][2]
     for sensor in sorted(md.sensors):
         scope = _sensor_scope(weights, tower, sensor)
-        plan = [("Conv2d", f"{sensor}_conv{i}") for i in range(len(convs))] if sensor in CAMERA_SENSORS else []
+        convs, cam_dense = camera_plan(sensor, md.neural_network) if sensor in CAMERA_SENSORS else ((), ())
+        plan = [("Conv2d", f"{sensor}_conv{i}") for i in range(len(convs))]
         dense = cam_dense if sensor in CAMERA_SENSORS else LIDAR_EMBEDDER
         plan_dense = [f"{sensor}_dense{i}" for i in range(len(dense))]
         got_conv = _scoped_layers(weights, scope, "Conv2d")
@@ -197,6 +198,91 @@ def load_into_network(md: ModelMetadata, weights: dict[str, np.ndarray], source:
     return net, "policy tower copy"
 
 
+# ------------------------------------------------------------------------------------------------ writing
+#: The scalar every rl_coach network keeps for scaling the gradients from its head (value 1.0: no scaling).
+RESCALER = "gradients_from_head_0-0_rescalers"
+
+
+def check_exportable(md: ModelMetadata, source: str) -> None:
+    """CoachFormatError with the reason when rl_coach's DeepRacer agent has no network like ``md``'s."""
+    unknown = [s for s in md.sensors if s not in COACH_SENSORS]
+    if unknown:
+        raise CoachFormatError(f"{source}: sensor {', '.join(unknown)} is this project's own; rl_coach's agents have "
+                               f"no embedder for it, so DRfC and DeepRacer-on-AWS could not load the model (train "
+                               f"with {', '.join(COACH_SENSORS[:3])} or a lidar to export it)")
+    if md.training_algorithm != "clipped_ppo":
+        raise CoachFormatError(f"{source}: training_algorithm {md.training_algorithm!r}: rl_coach's SAC networks differ "
+                               "from this project's (a Dense 256 in the policy head, Q heads of 256, 256 without "
+                               "middleware, a separate V network), so its weights do not map; only clipped_ppo "
+                               "models export as virtual models")
+
+
+def coach_variables(net: PolicyValueNet) -> dict[str, np.ndarray]:
+    """The checkpoint variables rl_coach's clipped PPO agent saves (its trainable online variables), with
+    ``net``'s values: both towers' embedders and middleware, the two rescalers, the heads."""
+    from .networks import float32_twin
+
+    net = float32_twin(net)
+    md = net.metadata
+    out: dict[str, np.ndarray] = {}
+    for tower, model in ((TOWERS["value"], net.value_net), (TOWERS["policy"], net.policy_net)):
+        for sensor in sorted(md.sensors):
+            k = 0
+            for layer in model.layers:
+                for kind, ours in (("Conv2d", f"{sensor}_conv"), ("Dense", f"{sensor}_dense")):
+                    if layer.name.startswith(ours) and layer.name[len(ours):].isdigit():
+                        kernel, bias = layer.get_weights()
+                        out[f"{tower}/{sensor}/{kind}_{k}/kernel"], out[f"{tower}/{sensor}/{kind}_{k}/bias"] = kernel, bias
+                        k += 2
+        k = 0
+        for layer in model.layers:
+            if layer.name.startswith("middleware_dense"):
+                kernel, bias = layer.get_weights()
+                out[f"{tower}/{MIDDLEWARE_SCOPE}/Dense_{k}/kernel"], out[f"{tower}/{MIDDLEWARE_SCOPE}/Dense_{k}/bias"] = \
+                    kernel, bias
+                k += 2
+        out[f"{tower}/{RESCALER}"] = np.float32(1.0)
+    heads = [(net.value_net, "value", f"{TOWERS['value']}/{VALUE_HEAD}")]
+    if md.is_discrete:
+        heads.append((net.policy_net, "logits", f"{TOWERS['policy']}/{DISCRETE_POLICY_HEAD}"))
+    else:
+        heads.append((net.policy_net, "mean", f"{TOWERS['policy']}/{CONTINUOUS_MEAN_HEAD}"))
+        out[f"{TOWERS['policy']}/{CONTINUOUS_LOG_STD}"] = np.reshape(net.log_std.numpy(), (1, 2)).astype(np.float32)
+    for model, layer, name in heads:
+        out[f"{name}/kernel"], out[f"{name}/bias"] = model.get_layer(layer).get_weights()
+    return {k: np.asarray(v, np.float32) for k, v in out.items()}
+
+
+def write_tf1_checkpoint(variables: dict[str, np.ndarray], prefix: str | Path) -> list[Path]:
+    """A TF1 checkpoint of ``variables`` (name -> value) as rl_coach's saver writes one (tf.compat.v1 Saver
+    over variables of those names: ``prefix``.index, .data-00000-of-00001 and the .meta graph); returns the
+    files written. The Saver's own ``checkpoint`` state file is removed (the simapp refuses a restore folder
+    that holds one)."""
+    import tensorflow as tf
+
+    prefix = Path(prefix)
+    g = tf.Graph()
+    names = sorted(variables)
+    with g.as_default():
+        # zero-initialised, then loaded: values given as initial values would also go into the .meta graph
+        tf_vars = [tf.compat.v1.get_variable(name, shape=np.shape(variables[name]), dtype=tf.float32,
+                                             initializer=tf.compat.v1.zeros_initializer()) for name in names]
+        for v, name in zip(tf_vars, names):
+            if v.op.name != name:
+                raise RuntimeError(f"variable {name} came out as {v.op.name}")
+        saver = tf.compat.v1.train.Saver(tf_vars, max_to_keep=None)
+        with tf.compat.v1.Session(graph=g) as sess:
+            sess.run(tf.compat.v1.variables_initializer(tf_vars))
+            for v, name in zip(tf_vars, names):
+                v.load(variables[name], sess)
+            saver.save(sess, str(prefix), write_meta_graph=True, write_state=False)
+    files = [Path(f"{prefix}.{sfx}") for sfx in ("index", "data-00000-of-00001", "meta")]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise RuntimeError(f"TensorFlow wrote no {', '.join(missing)}")
+    return files
+
+
 # ------------------------------------------------------------------------------------------------ checking
 def check_frames(md: ModelMetadata, n: int, seed: int = 0) -> dict[str, np.ndarray]:
     """``n`` observations per sensor for comparing two graphs: camera frames that are smooth gradients,
@@ -249,4 +335,4 @@ def max_policy_difference(theirs, ours_bytes: bytes, md: ModelMetadata, obs: dic
 
 
 __all__ = ["COACH_SENSORS", "CoachFormatError", "check_importable", "read_frozen_graph", "graph_constants",
-           "read_checkpoint", "load_into_network", "check_frames", "run_policy_graph", "max_policy_difference"]
+           "read_checkpoint", "load_into_network", "check_exportable", "coach_variables", "write_tf1_checkpoint", "check_frames", "run_policy_graph", "max_policy_difference"]

@@ -9,6 +9,12 @@ outputs concatenated, then the middleware Dense layers of the chosen ``neural_ne
 | DEEP_CONVOLUTIONAL_NETWORK          | Conv (32,5,2) (32,3,1) (64,3,2) (64,3,1), Dense 64           | Dense 512   |
 | DEEP_CONVOLUTIONAL_NETWORK_DEEP     | Conv (32,8,4) (32,4,2) (64,4,2) (64,3,1), Dense 512, 512     | Dense 256, 128 |
 
+These are rl_coach's layer plans as the simapp builds them (trainer/coach.py; docs/coach.md), so that a
+model moves to and from deepracer-for-cloud unchanged: a camera embedder's Dense layers act on each
+position of the last convolution's output (on its channels; kernel (channels, units)) and the Flatten
+(NHWC order) comes after them; STEREO_CAMERAS under the two larger networks has convolutions of its own,
+(32,3,1) (64,3,2) (64,3,1) (128,3,2) (128,3,1) and no Dense; a legacy ``observation`` camera always has
+the SHALLOW convolutions (camera_plan).
 Conv = (filters, kernel, stride), valid padding, ReLU; camera inputs are uint8-valued gray levels
 (0..255, uint8 or float tensors) divided by 255 in the graph. Lidar sensors (LIDAR, SECTOR_LIDAR,
 DISCRETIZED_SECTOR_LIDAR): Dense 256, 256, ReLU. STATE (ours): Dense 128, 128 with tanh (the CleanRL
@@ -57,6 +63,13 @@ ARCHITECTURES: dict[str, tuple[tuple[ConvSpec, ...], tuple[int, ...], tuple[int,
     "DEEP_CONVOLUTIONAL_NETWORK": (((32, 5, 2), (32, 3, 1), (64, 3, 2), (64, 3, 1)), (64,), (512,)),
     "DEEP_CONVOLUTIONAL_NETWORK_DEEP": (((32, 8, 4), (32, 4, 2), (64, 4, 2), (64, 3, 1)), (512, 512), (256, 128)),
 }
+#: STEREO_CAMERAS embedders of the networks where they differ from the single camera's (convolutions, Dense).
+STEREO_ARCHITECTURES: dict[str, tuple[tuple[ConvSpec, ...], tuple[int, ...]]] = {
+    "DEEP_CONVOLUTIONAL_NETWORK": (((32, 3, 1), (64, 3, 2), (64, 3, 1), (128, 3, 2), (128, 3, 1)), ()),
+    "DEEP_CONVOLUTIONAL_NETWORK_DEEP": (((32, 3, 1), (64, 3, 2), (64, 3, 1), (128, 3, 2), (128, 3, 1)), ()),
+}
+#: The legacy (metadata v1/v2) camera input, whose embedder is the SHALLOW one whatever the network.
+LEGACY_CAMERA = "observation"
 LIDAR_EMBEDDER = (256, 256)
 STATE_EMBEDDER = (128, 128)
 STATE_ACTIVATION = "tanh"
@@ -85,10 +98,20 @@ class _Init:
         return keras.initializers.Orthogonal(gain=gain, seed=self._seed())
 
 
+def camera_plan(sensor: str, neural_network: str) -> tuple[tuple[ConvSpec, ...], tuple[int, ...]]:
+    """(convolutions, per-position Dense sizes) of a camera sensor's embedder under ``neural_network``."""
+    if sensor == LEGACY_CAMERA:
+        neural_network = "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"
+    if sensor == "STEREO_CAMERAS" and neural_network in STEREO_ARCHITECTURES:
+        return STEREO_ARCHITECTURES[neural_network]
+    convs, dense, _ = ARCHITECTURES[neural_network]
+    return convs, dense
+
+
 def _tower(metadata: ModelMetadata, init: _Init, with_action: bool = False) -> tuple[dict, tf.Tensor]:
     """Keras inputs {sensor: Input(obs_shape)} (+ "action" (2,) if ``with_action``) and the
     middleware output (B, last middleware width) of one tower."""
-    convs, cam_dense, middleware = ARCHITECTURES[metadata.neural_network]
+    middleware = ARCHITECTURES[metadata.neural_network][2]
 
     def dense(x, units, name, activation="relu"):
         return keras.layers.Dense(units, activation, kernel_initializer=init.glorot(), name=name,
@@ -98,14 +121,17 @@ def _tower(metadata: ModelMetadata, init: _Init, with_action: bool = False) -> t
     for sensor in sorted(metadata.sensors):
         x = inputs[sensor] = keras.Input(observation_shape(sensor, metadata.lidar_config), name=sensor)
         if sensor in CAMERA_SENSORS:
+            convs, cam_dense = camera_plan(sensor, metadata.neural_network)
             x = keras.layers.Rescaling(1.0 / 255.0, name=f"{sensor}_scale", dtype=init.precision)(x)
             for i, (filters, kernel, stride) in enumerate(convs):
                 x = keras.layers.Conv2D(filters, kernel, stride, "valid", activation="relu",
                                         kernel_initializer=init.glorot(), name=f"{sensor}_conv{i}",
                                         dtype=init.precision)(x)
-            x = keras.layers.Flatten(name=f"{sensor}_flatten", dtype=init.precision)(x)
-            sizes, activation = cam_dense, "relu"
-        elif sensor == STATE_SENSOR:
+            for i, units in enumerate(cam_dense):     # per position, on the channels (rl_coach's order)
+                x = dense(x, units, f"{sensor}_dense{i}")
+            embeddings.append(keras.layers.Flatten(name=f"{sensor}_flatten", dtype=init.precision)(x))
+            continue
+        if sensor == STATE_SENSOR:
             sizes, activation = STATE_EMBEDDER, STATE_ACTIVATION
         else:  # a lidar
             sizes, activation = LIDAR_EMBEDDER, "relu"
@@ -297,5 +323,5 @@ def count_params(net: keras.Model | tf.Module) -> int:
 
 
 __all__ = ["PolicyValueNet", "build_policy_value", "SacNets", "build_sac_nets", "float32_twin", "count_params",
-           "ARCHITECTURES",
+           "ARCHITECTURES", "STEREO_ARCHITECTURES", "camera_plan",
            "LIDAR_EMBEDDER", "STATE_EMBEDDER", "STATE_ACTIVATION", "ACTION_INPUT"]
