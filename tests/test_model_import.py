@@ -222,3 +222,64 @@ def test_a_legacy_model_with_an_observation_input_imports(sample_dir, tmp_path):
     res = import_model(str(src.parent), "legacy", tmp_path / "models")
     assert res.max_difference < 1e-4
     assert any(n.name == input_tensor_name("observation") for n in graph.node)
+
+
+def test_export_virtual_writes_what_drfc_and_deepracer_on_aws_read_and_imports_back(sample_dir, tmp_path):
+    """make export FORMAT=virtual: rl_coach's checkpoint files and pointer, the text files at the places the
+    importers of DRfC (dr-upload-model) and DeepRacer-on-AWS look; importing it back gives the same policy."""
+    import tensorflow as tf
+
+    from core.config import parse_model_metadata
+    from stack.export import export_virtual_model
+    from stack.model_import import import_model
+    from trainer import coach
+
+    models = tmp_path / "models"
+    import_model(str(sample_dir), "orig", models, checkpoint="30")
+    out, tarball = export_virtual_model(ModelFolder(LocalStorage(models), "orig"), tmp_path / "out" / "orig-virtual")
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    for need in ("model/.coach_checkpoint", "model/30_Step-0.ckpt.index", "model/30_Step-0.ckpt.data-00000-of-00001",
+                 "model/30_Step-0.ckpt.meta", "model/deepracer_checkpoints.json", "model/model_30.pb",
+                 "model/model_metadata.json", "model_metadata.json", "reward_function.py", "training_params.yaml",
+                 "hyperparameters.json", "ip/hyperparameters.json"):
+        assert need in names, need
+    assert "model/checkpoint" not in names          # the simapp refuses a restore folder holding one
+    assert (out / "model" / ".coach_checkpoint").read_text() == "30_Step-0.ckpt"
+    record = json.loads((out / "model" / "deepracer_checkpoints.json").read_text())
+    assert record["best_checkpoint"]["name"] == record["last_checkpoint"]["name"] == "30_Step-0.ckpt"
+    # rl_coach's saver saves the trainable online variables only: both towers, the rescalers, the heads
+    listed = dict(tf.train.list_variables(str(out / "model" / "30_Step-0.ckpt")))
+    scope = "main_level/agent/main/online"
+    assert listed[f"{scope}/network_1/FRONT_FACING_CAMERA/Conv2d_4/kernel"] == [3, 3, 64, 64]
+    assert listed[f"{scope}/network_0/middleware_fc_embedder/Dense_0/kernel"] == [11264, 512]
+    assert listed[f"{scope}/network_0/v_values_head_0/output/kernel"] == [512, 1]
+    assert listed[f"{scope}/network_1/ppo_head_0/policy_fc/kernel"] == [512, 12]
+    assert listed[f"{scope}/network_1/gradients_from_head_0-0_rescalers"] == []
+    assert len(listed) == 2 * (3 * 2 + 2 + 1) + 4
+    # the exported frozen graph is the console's own (the weights went through ours and back)
+    theirs = coach.read_frozen_graph((sample_dir / "model" / "model_30.pb").read_bytes(), "console")
+    md = parse_model_metadata(json.loads((out / "model_metadata.json").read_text()))
+    frames = coach.check_frames(md, 20)
+    assert coach.max_policy_difference(theirs, (out / "model" / "model_30.pb").read_bytes(), md, frames) < 1e-5
+    with tarfile.open(tarball) as tar:
+        assert sorted(m.name for m in tar.getmembers() if m.isfile()) == names
+    res = import_model(str(tarball), "back", models)
+    assert res.value_from == "checkpoint" and res.checkpoint == 30 and res.max_difference < 1e-6
+
+
+def test_export_virtual_refuses_what_rl_coach_cannot_load(tmp_path):
+    """A STATE model (this project's own sensor) and SAC (other networks in rl_coach) are refused with the
+    reason, and nothing is written."""
+    from core.config import parse_model_metadata
+    from stack.export import export_virtual_model
+    from trainer.learner import CheckpointIO
+    from trainer.networks import build_policy_value
+
+    md_path = Path(__file__).resolve().parent.parent / "presets" / "model_metadata_state.json"
+    folder = ModelFolder(LocalStorage(tmp_path / "models"), "state")
+    folder.storage.put_bytes(folder.model_metadata(), md_path.read_bytes())
+    net = build_policy_value(parse_model_metadata(json.loads(md_path.read_text())), seed=0)
+    CheckpointIO(net, folder, lambda: b"").publish(1, 10, None)
+    with pytest.raises(ConfigError, match="STATE is this project's own"):
+        export_virtual_model(folder, tmp_path / "out" / "state-virtual")
+    assert not (tmp_path / "out" / "state-virtual").exists()
