@@ -17,6 +17,7 @@ import pytest
 from core.config import ConfigError
 from core.model_folder import ModelFolder
 from core.storage import LocalStorage
+from tests.servers import s3_server  # noqa: F401  (fixture)
 
 MODEL_NUMBERS = (15, 30, 48)
 
@@ -283,3 +284,27 @@ def test_export_virtual_refuses_what_rl_coach_cannot_load(tmp_path):
     with pytest.raises(ConfigError, match="STATE is this project's own"):
         export_virtual_model(folder, tmp_path / "out" / "state-virtual")
     assert not (tmp_path / "out" / "state-virtual").exists()
+
+
+@pytest.mark.slow
+def test_a_virtual_model_imports_from_s3(sample_dir, tmp_path, s3_server, monkeypatch):
+    """FROM=s3://bucket/prefix: a virtual model a DRfC user keeps in their bucket (a real S3 server on
+    loopback); a wrong prefix is one message."""
+    from core.s3_storage import S3Storage
+    from stack.export import export_virtual_model
+    from stack.model_import import import_model
+
+    models = tmp_path / "models"
+    import_model(str(sample_dir), "orig", models, checkpoint="15")
+    out, _ = export_virtual_model(ModelFolder(LocalStorage(models), "orig"), tmp_path / "virtual")
+    bucket = S3Storage("drfc", endpoint_url=s3_server.endpoint, access_key=s3_server.access_key,
+                       secret_key=s3_server.secret_key, create_bucket=True)
+    for p in out.rglob("*"):
+        if p.is_file():
+            bucket.put_file(f"rl-deepracer-sagemaker/{p.relative_to(out).as_posix()}", p)
+    monkeypatch.setenv("DEEPRACER_S3_ENDPOINT", s3_server.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    res = import_model("s3://drfc/rl-deepracer-sagemaker", "from-s3", models)
+    assert res.value_from == "checkpoint" and res.checkpoint == 15 and res.max_difference < 1e-6
+    _expect_refused(tmp_path, "s3://drfc/no-such-prefix", match="no model_metadata.json")
