@@ -23,7 +23,6 @@ imported metrics. Nothing is written unless every check passed.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import shutil
@@ -36,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from core.config import CAMERA_SENSORS, ConfigError, ModelMetadata, parse_model_metadata
+from core.config import ConfigError, ModelMetadata, parse_model_metadata
 
 #: Frames the imported and the re-exported policy are compared on, and the largest |difference| allowed.
 IMPORT_CHECK_FRAMES = 100

@@ -32,7 +32,7 @@ from core.quiet import import_tensorflow  # noqa: E402
 tf = import_tensorflow()  # without its start-up notices
 
 from core import race_status as rs  # noqa: E402
-from core.config import Hyperparameters, ModelMetadata  # noqa: E402
+from core.config import ConfigError, Hyperparameters, ModelMetadata  # noqa: E402
 from core.messages import (Episode, EpisodeSpec, MessageError, WorkerFault, policy_notice,  # noqa: E402
                            read_fault)
 from core.model_folder import TF_CHECKPOINT_SUFFIXES, Checkpoint, ModelFolder, ModelLock  # noqa: E402
@@ -105,7 +105,14 @@ class CheckpointIO:
             local = Path(tmp) / Checkpoint(n, steps).name
             for sfx in TF_CHECKPOINT_SUFFIXES:
                 src.storage.get_file(f"{src.checkpoint_prefix(n, steps)}.{sfx}", f"{local}.{sfx}")
-            self.ckpt.read(str(local)).expect_partial()
+            try:
+                self.ckpt.read(str(local)).expect_partial()
+            except ValueError as exc:     # TensorFlow: a tensor of another shape than the network's
+                raise ConfigError(
+                    f"checkpoint {Checkpoint(n, steps).name} in {src.describe()} does not fit the network its "
+                    f"model_metadata.json describes ({str(exc).splitlines()[0]}); models trained with the standard "
+                    "or DEEP network or stereo cameras before 2026-12-05 used other layer plans than rl_coach's "
+                    "(docs/coach.md)") from None
 
 
 
