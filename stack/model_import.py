@@ -47,7 +47,7 @@ _PB = re.compile(r"model_(\d+)\.pb")
 _CKPT = re.compile(r"(\d+)_Step-(\d+)\.ckpt\.(index|data-00000-of-00001|meta)")
 
 
-class ImportError_(ConfigError):
+class ModelImportError(ConfigError):
     """A source that cannot be imported: the message names the file and what was expected."""
 
 
@@ -73,9 +73,9 @@ class Source:
 
 
 def open_source(src: str) -> Source:
-    """The files of FROM (a folder, a tar.gz or s3://bucket/prefix); ImportError_ naming what is wrong."""
+    """The files of FROM (a folder, a tar.gz or s3://bucket/prefix); ModelImportError naming what is wrong."""
     if not src:
-        raise ImportError_("FROM is required: a model folder, a .tar.gz or s3://bucket/prefix")
+        raise ModelImportError("FROM is required: a model folder, a .tar.gz or s3://bucket/prefix")
     if src.startswith("s3://"):
         return _s3_source(src)
     path = Path(src).expanduser()
@@ -83,7 +83,7 @@ def open_source(src: str) -> Source:
         return _folder_source(path)
     if path.is_file():
         return _tar_source(path)
-    raise ImportError_(f"FROM={src}: no such folder or file (a model folder, a .tar.gz or s3://bucket/prefix)")
+    raise ModelImportError(f"FROM={src}: no such folder or file (a model folder, a .tar.gz or s3://bucket/prefix)")
 
 
 def _folder_source(root: Path) -> Source:
@@ -100,20 +100,20 @@ def _tar_source(path: Path) -> Source:
         tar = tarfile.open(path, "r:*")
         members = tar.getmembers()
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise ImportError_(f"{path}: not a readable tar.gz ({exc}); expected a model folder packed with tar") from None
+        raise ModelImportError(f"{path}: not a readable tar.gz ({exc}); expected a model folder packed with tar") from None
     readers: dict[str, Callable[[], bytes]] = {}
     total = 0
     for m in members:
         name = PurePosixPath(m.name)
         if name.is_absolute() or ".." in name.parts:
-            raise ImportError_(f"{path}: member {m.name!r} points outside the tarball's root; refusing it")
+            raise ModelImportError(f"{path}: member {m.name!r} points outside the tarball's root; refusing it")
         if m.isdir():
             continue
         if not m.isfile():
-            raise ImportError_(f"{path}: member {m.name!r} is a link or a device, not a file; refusing the tarball")
+            raise ModelImportError(f"{path}: member {m.name!r} is a link or a device, not a file; refusing the tarball")
         total += m.size
         if total > MAX_IMPORT_BYTES:
-            raise ImportError_(f"{path}: more than {MAX_IMPORT_BYTES // 1024**2} MB of files; not a model")
+            raise ModelImportError(f"{path}: more than {MAX_IMPORT_BYTES // 1024**2} MB of files; not a model")
 
         def read(m=m) -> bytes:
             f = tar.extractfile(m)
@@ -129,7 +129,7 @@ def _s3_source(url: str) -> Source:
 
     bucket, _, prefix = url[len("s3://"):].partition("/")
     if not bucket:
-        raise ImportError_(f"FROM={url}: name the bucket, s3://bucket/prefix")
+        raise ModelImportError(f"FROM={url}: name the bucket, s3://bucket/prefix")
     storage = S3Storage.from_env(bucket=bucket)
     prefix = prefix.strip("/")
     keys = storage.list(f"{prefix}/" if prefix else "")
@@ -160,7 +160,7 @@ def find_layout(source: Source) -> Layout:
     names = source.names
     metas = [n for n in names if PurePosixPath(n).name == "model_metadata.json"]
     if not metas:
-        raise ImportError_(f"{source.where}: no model_metadata.json (a DRfC model folder has model/model_metadata.json, "
+        raise ModelImportError(f"{source.where}: no model_metadata.json (a DRfC model folder has model/model_metadata.json, "
                            "a car package model_metadata.json beside agent/model.pb)")
     # the one in a model/ folder (a virtual model also keeps a copy at its root), else the shallowest
     meta = min(metas, key=lambda n: (not (n == "model/model_metadata.json" or n.endswith("/model/model_metadata.json")),
@@ -214,7 +214,7 @@ def _read_metadata(source: Source, lay: Layout) -> tuple[bytes, ModelMetadata]:
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise ImportError_(f"{source.label(lay.metadata)}: not valid JSON ({exc})") from None
+        raise ModelImportError(f"{source.label(lay.metadata)}: not valid JSON ({exc})") from None
     return raw, parse_model_metadata(data, source.label(lay.metadata))
 
 
@@ -223,13 +223,13 @@ def _choose_checkpoint(source: Source, lay: Layout, which: str) -> tuple[int, in
     if not lay.checkpoints:
         return None
     if lay.coach_pointer is None:
-        raise ImportError_(f"{source.where}: checkpoint files ({', '.join(sorted(v['index'] for v in lay.checkpoints.values() if 'index' in v))}) "
+        raise ModelImportError(f"{source.where}: checkpoint files ({', '.join(sorted(v['index'] for v in lay.checkpoints.values() if 'index' in v))}) "
                            f"but no {lay.model_dir}.coach_checkpoint naming the current one (rl_coach writes it)")
     from core.model_folder import Checkpoint
 
     pointer = Checkpoint.parse(source.read(lay.coach_pointer).decode("utf-8", "replace"))
     if pointer is None:
-        raise ImportError_(f"{source.label(lay.coach_pointer)}: expected a checkpoint name '<n>_Step-<steps>.ckpt'")
+        raise ModelImportError(f"{source.label(lay.coach_pointer)}: expected a checkpoint name '<n>_Step-<steps>.ckpt'")
     chosen = (pointer.number, pointer.steps)
     if which == "best" and lay.checkpoint_record:
         try:
@@ -243,16 +243,16 @@ def _choose_checkpoint(source: Source, lay: Layout, which: str) -> tuple[int, in
         try:
             n = int(which)
         except ValueError:
-            raise ImportError_(f"CHECKPOINT={which!r}: use best, last or a checkpoint number "
+            raise ModelImportError(f"CHECKPOINT={which!r}: use best, last or a checkpoint number "
                                f"({sorted(k[0] for k in lay.checkpoints)})") from None
         found = [k for k in lay.checkpoints if k[0] == n]
         if not found:
-            raise ImportError_(f"checkpoint {n} is not in {source.where}; there: {sorted(k[0] for k in lay.checkpoints)}")
+            raise ModelImportError(f"checkpoint {n} is not in {source.where}; there: {sorted(k[0] for k in lay.checkpoints)}")
         chosen = found[0]
     files = lay.checkpoints.get(chosen, {})
     for sfx in ("index", "data-00000-of-00001"):
         if sfx not in files:
-            raise ImportError_(f"{source.where}: checkpoint {chosen[0]}_Step-{chosen[1]}.ckpt has no .{sfx} file "
+            raise ModelImportError(f"{source.where}: checkpoint {chosen[0]}_Step-{chosen[1]}.ckpt has no .{sfx} file "
                                f"({lay.coach_pointer} names it)")
     return chosen
 
@@ -265,10 +265,10 @@ def import_model(src: str, model: str, models_dir: str | Path, checkpoint: str =
 
     t0 = time.monotonic()
     if not model or "/" in model or model.startswith("."):
-        raise ImportError_(f"MODEL={model!r}: give the new model folder's name (letters, digits, - and _)")
+        raise ModelImportError(f"MODEL={model!r}: give the new model folder's name (letters, digits, - and _)")
     target = Path(models_dir) / model
     if target.exists():
-        raise ImportError_(f"{target} already exists; import under another MODEL= (nothing was changed)")
+        raise ModelImportError(f"{target} already exists; import under another MODEL= (nothing was changed)")
     source = open_source(src)
     lay = find_layout(source)
     raw_meta, md = _read_metadata(source, lay)
@@ -283,12 +283,12 @@ def import_model(src: str, model: str, models_dir: str | Path, checkpoint: str =
         if lay.frozen:
             number = max(lay.frozen) if checkpoint in ("best", "last") else int(checkpoint)
             if number not in lay.frozen:
-                raise ImportError_(f"no model_{number}.pb in {source.where}; there: {sorted(lay.frozen)}")
+                raise ModelImportError(f"no model_{number}.pb in {source.where}; there: {sorted(lay.frozen)}")
             pb_name = lay.frozen[number]
         elif lay.package_pb:
             number, pb_name = 0, lay.package_pb
         else:
-            raise ImportError_(f"{source.where}: no weights: neither a checkpoint (<n>_Step-<steps>.ckpt.index/.data, "
+            raise ModelImportError(f"{source.where}: no weights: neither a checkpoint (<n>_Step-<steps>.ckpt.index/.data, "
                                "named by .coach_checkpoint) nor a frozen graph (model_<n>.pb, agent/model.pb)")
         steps = 0
     pb_bytes = source.read(pb_name) if pb_name else None
@@ -318,7 +318,7 @@ def import_model(src: str, model: str, models_dir: str | Path, checkpoint: str =
     if graph is not None:
         diff = coach.max_policy_difference(graph, ours, md, frames)
         if not diff <= IMPORT_MAX_DIFFERENCE:
-            raise ImportError_(f"{source.label(pb_name)}: the imported weights give other actions than the model's own "
+            raise ModelImportError(f"{source.label(pb_name)}: the imported weights give other actions than the model's own "
                                f"frozen graph (max |difference| {diff:.3g} on {IMPORT_CHECK_FRAMES} frames, allowed "
                                f"{IMPORT_MAX_DIFFERENCE:g}); its network is not the one model_metadata.json describes")
     else:
@@ -374,7 +374,7 @@ def _write_folder(root: Path, source: Source, lay: Layout, raw_meta: bytes, md: 
         try:
             parse_hyperparameters(json.loads(raw), source.label(lay.hyperparameters))
         except ValueError as exc:
-            raise ImportError_(f"{source.label(lay.hyperparameters)}: {exc}") from None
+            raise ModelImportError(f"{source.label(lay.hyperparameters)}: {exc}") from None
         (root / "ip" / "hyperparameters.json").write_bytes(raw)
     else:
         from core.config import preset_files
@@ -403,5 +403,5 @@ def _write_folder(root: Path, source: Source, lay: Layout, raw_meta: bytes, md: 
         dest.write_bytes(source.read(name))
 
 
-__all__ = ["import_model", "open_source", "find_layout", "ImportResult", "ImportError_", "IMPORT_CHECK_FRAMES",
+__all__ = ["import_model", "open_source", "find_layout", "ImportResult", "ModelImportError", "IMPORT_CHECK_FRAMES",
            "IMPORT_MAX_DIFFERENCE"]
