@@ -122,11 +122,54 @@ _VIEW_PLANES = (
 )
 
 
+#: Up to this many polygons _clip_to_view clips one by one in plain Python (faster than the batched numpy
+#: path's fixed cost of some 60 array operations: a camera of one car sees a few walls).
+CLIP_ONE_BY_ONE_MAX = 8
+
+
 def _clip_to_view(poly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Clip convex polygons (..., n, 3) in camera coordinates to the view frustum (Sutherland-Hodgman,
     all polygons at once). Returns the clipped polygons (..., n + 5, 3): their vertices in order,
     then padding that repeats the last one (which leaves a filled polygon unchanged); and (..., n + 5)
     bool, which slots are vertices. A polygon outside the view has none."""
+    if poly.ndim == 3 and len(poly) <= CLIP_ONE_BY_ONE_MAX:
+        return _clip_to_view_few(poly)
+    return _clip_to_view_batched(poly)
+
+
+def _clip_to_view_few(poly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """_clip_to_view of a few polygons (P, n, 3), one by one; the same output as the batched path."""
+    p_count, n = poly.shape[0], poly.shape[1]
+    width = n + len(_VIEW_PLANES)
+    out = np.zeros((p_count, width, 3))
+    valid = np.zeros((p_count, width), bool)
+    planes = [(tuple(map(float, nrm)), float(d)) for nrm, d in _VIEW_PLANES]
+    for i, verts in enumerate(poly.tolist()):
+        for (a, b, c), d in planes:
+            if not verts:
+                break
+            dist = [a * x + b * y + c * z - d for x, y, z in verts]
+            clipped = []
+            m = len(verts)
+            for j in range(m):
+                p, dp = verts[j], dist[j]
+                q, dq = verts[(j + 1) % m], dist[(j + 1) % m]
+                if dp >= 0:
+                    clipped.append(p)
+                if (dp >= 0) != (dq >= 0):
+                    t = dp / (dp - dq)
+                    clipped.append([p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]), p[2] + t * (q[2] - p[2])])
+            verts = clipped
+        if verts:
+            k = len(verts)
+            out[i, :k] = verts
+            out[i, k:] = verts[-1]
+            valid[i, :k] = True
+    return out, valid
+
+
+def _clip_to_view_batched(poly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """_clip_to_view of any number of polygons at once (numpy)."""
     valid = np.ones(poly.shape[:-1], bool)
     for normal, offset in _VIEW_PLANES:
         n = poly.shape[-2]

@@ -325,3 +325,23 @@ def test_observations_fit_spaces(renderer):
     assert observation_space_for("LIDAR").contains(lidar_observation(r)[0])
     assert observation_space_for("SECTOR_LIDAR").contains(sector_lidar(r)[0])
     assert observation_space_for("DISCRETIZED_SECTOR_LIDAR").contains(discretized_sector_lidar(r)[0])
+
+
+def test_clipping_a_few_polygons_one_by_one_matches_the_batched_clip():
+    """The camera's wall clipping has a plain-Python path for a few polygons (one car's camera); it must
+    give the batched path's vertices."""
+    from simulation import sensors as S
+
+    rng = np.random.default_rng(0)
+    shown = 0
+    for _ in range(500):
+        count = int(rng.integers(1, S.CLIP_ONE_BY_ONE_MAX + 1))
+        a, b = rng.normal(size=3), rng.normal(size=3)
+        base = rng.normal(0, 2, (count, 1, 3)) + np.array([0.0, 0.0, rng.uniform(-1, 4)])
+        poly = base + np.stack([0 * a, a, a + b, b])[None] * rng.uniform(0.2, 3, (count, 1, 1))
+        p1, v1 = S._clip_to_view_few(poly)
+        p2, v2 = S._clip_to_view_batched(poly)
+        np.testing.assert_array_equal(v1, v2)
+        np.testing.assert_allclose(p1[v1.any(-1)], p2[v2.any(-1)], atol=1e-9)
+        shown += int(v1.any(-1).sum())
+    assert shown > 200          # most draws put something in view
