@@ -851,6 +851,7 @@ PRESETS: dict[str, tuple[str, str]] = {
     "stereo": ("model_metadata_stereo.json", "hyperparameters.json"),
     "lidar": ("model_metadata_lidar.json", "hyperparameters.json"),
     "state": ("model_metadata_state.json", "hyperparameters_state.json"),
+    "racing": ("model_metadata_racing.json", "hyperparameters_racing.json"),
 }
 
 

@@ -276,3 +276,18 @@ def test_a_line_too_fast_for_the_car_ends_off_track(reinvent):
     track, rl = reinvent
     drive = raceline.drive_line(track, rl, speed_scale=1.6)
     assert drive.status == "off_track" and drive.lap_time_s is None and drive.progress < 100
+
+
+def test_racing_preset_is_the_reinvent_base_lines_action_space(reinvent):
+    """PRESET=racing carries the actions the racing line of reinvent_base suggests (the ones the shipped
+    raceline reward pays for) and stopping rules that its scores never meet."""
+    import json
+
+    from core.config import load_hyperparameters, preset_files
+
+    _, rl = reinvent
+    md_path, hp_path = preset_files("racing")
+    base = json.loads(preset_files("default")[0].read_text())
+    assert json.loads(md_path.read_text()) == raceline.action_space_metadata(rl, raceline.DEFAULT_ACTIONS, base)
+    hp = load_hyperparameters(hp_path)
+    assert hp.term_cond_avg_score >= 100000 and hp.term_cond_max_episodes >= 100000
