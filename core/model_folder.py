@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 _CKPT_NAME = re.compile(r"(\d+)_Step-(\d+)\.ckpt")
 _CKPT_FILE = re.compile(r"(\d+)_Step-(\d+)\.ckpt\.[^/]+")
 _TIMESTAMP = re.compile(r"\d{14}")
+_CHUNK = re.compile(r"metrics/iterations/(\d+)/(\d+)\.json$")
+_METRICS_FILE = re.compile(r"TrainingMetrics(?:_(\d+))?\.json$")
 
 
 class Checkpoint(NamedTuple):
@@ -148,7 +150,53 @@ class ModelFolder:
     def training_metrics_keys(self) -> list[str]:
         """The training metrics files of every worker that wrote one (training_metrics(w)), sorted."""
         return [k for k in self.storage.list(self.key("metrics/"))
-                if k.rpartition("/")[2].startswith("TrainingMetrics") and k.endswith(".json")]
+                if "/" not in k[len(self.key("metrics/")):] and k.rpartition("/")[2].startswith("TrainingMetrics")
+                and k.endswith(".json")]
+
+    def training_metrics_chunk(self, worker: int, iteration: int) -> str:
+        """One iteration's TrainingMetrics entries of one worker (ours, ``{"metrics": [...]}``): a sim writes
+        one every iteration and rewrites its whole TrainingMetrics file from them at most every
+        METRICS_FILE_INTERVAL_S (simulation/worker.py) and when it stops, then deletes them; so the work
+        per iteration is the iteration's own, and nothing a sim reported is lost if it is killed."""
+        return self.key(f"metrics/iterations/{int(worker)}/{int(iteration)}.json")
+
+    def training_metrics_chunks(self) -> dict[int, dict[int, str]]:
+        """worker -> iteration -> key of the chunks (training_metrics_chunk) in the folder."""
+        out: dict[int, dict[int, str]] = {}
+        for k in self.storage.list(self.key("metrics/iterations/")):
+            m = _CHUNK.search(k)
+            if m:
+                out.setdefault(int(m.group(1)), {})[int(m.group(2))] = k
+        return out
+
+    def read_training_metrics(self) -> dict[int, list[dict[str, Any]]]:
+        """worker -> every TrainingMetrics entry it reported: its TrainingMetrics file, then its chunks in
+        iteration order, each replacing the entries of its iteration and later (a resumed run plays an
+        interrupted iteration again). What every reader of training metrics here uses; the reference's
+        readers (deepracer-utils) read the files, which lag by at most METRICS_FILE_INTERVAL_S while a sim runs."""
+        from .traces import metrics_iterations
+
+        out: dict[int, list[dict[str, Any]]] = {}
+        for key in self.training_metrics_keys():
+            m = _METRICS_FILE.search(key)
+            worker = int(m.group(1)) if m and m.group(1) else 0
+            try:
+                data = self.read_json(key)
+            except (StorageKeyError, ValueError):
+                continue
+            entries = data.get("metrics", []) if isinstance(data, dict) else []
+            out[worker] = [e for e in entries if isinstance(e, dict)]
+        for worker, chunks in self.training_metrics_chunks().items():
+            entries = out.get(worker, [])
+            for iteration in sorted(chunks):
+                try:
+                    data = self.read_json(chunks[iteration])
+                except (StorageKeyError, ValueError):
+                    continue            # deleted meanwhile: its entries are in the file now
+                entries = [e for e, it in zip(entries, metrics_iterations(entries)) if it < iteration]
+                entries += [e for e in (data.get("metrics", []) if isinstance(data, dict) else []) if isinstance(e, dict)]
+            out[worker] = entries
+        return dict(sorted(out.items()))
 
     def evaluation_metrics(self, timestamp: datetime | float | str | None = None) -> str:
         return self.key(f"metrics/evaluation/evaluation-{format_timestamp(timestamp)}.json")

@@ -31,8 +31,8 @@ from core.config import ConfigError, TrainingParams, parse_model_metadata
 from core.messages import MessageError, fault_message, read_policy_notice
 from core.model_folder import ModelFolder
 from core.policy import FrozenPolicy
-from core.storage import Storage, StorageKeyError, open_storage
-from core.traces import TrainingMetrics, simtrace_csv
+from core.storage import Storage, StorageError, StorageKeyError, open_storage
+from core.traces import ITERATION_KEY, TrainingMetrics, simtrace_csv
 from core.transport import SimTransport, StdioSim, TransportError
 
 from . import car
@@ -48,6 +48,15 @@ from .track import Track, split_track_spec
 
 #: Exit code of a worker stopped by a fault of the user's reward function (reported to the trainer).
 REWARD_FAULT_EXIT = 3
+#: A sim rewrites its whole TrainingMetrics file at most this often [s] (and when it stops); every
+#: iteration it writes only that iteration's entries (ModelFolder.training_metrics_chunk). A file of
+#: 100,000 episodes is about 25 MB: once a minute that is well under 1% of a sim's time.
+METRICS_FILE_INTERVAL_S = 60.0
+
+
+def _chunk_iteration(key: str) -> int:
+    """The iteration of a metrics chunk key (".../metrics/iterations/<worker>/<iteration>.json")."""
+    return int(key.rpartition("/")[2].partition(".")[0])
 
 #: The simulators a sim can run (SIM_BACKEND=): ours, or a Gazebo sim (simulation/gazebo).
 SIM_BACKENDS = ("fast", "gazebo")
@@ -174,10 +183,15 @@ class Worker:
         self.rng = np.random.default_rng(cfg.seed + 104729 * (cfg.worker + 1))
         # A resumed run appends to the metrics this worker id wrote before (add_iteration replaces the
         # entries of the interrupted iteration, which is played again).
-        try:
-            self.metrics = TrainingMetrics.from_json_dict(self.folder.read_json(self.folder.training_metrics(cfg.worker)))
-        except (StorageKeyError, ValueError):
-            self.metrics = TrainingMetrics()
+        # The file and the per-iteration chunks of a run killed before it rewrote the file (see
+        # ModelFolder.training_metrics_chunk) are merged, written back as the file at once, the chunks deleted.
+        self.metrics = TrainingMetrics.from_json_dict(
+            {"metrics": self.folder.read_training_metrics().get(cfg.worker, [])})
+        self._chunks: list[str] = sorted(self.folder.training_metrics_chunks().get(cfg.worker, {}).values(),
+                                         key=_chunk_iteration)
+        self._metrics_written_at = -float("inf")
+        if self.metrics.metrics or self._chunks:
+            self.write_metrics_file()
         self.storage = storage
         self.previewer = Previewer(self.folder, cfg.worker, self.env, cfg.preview_interval_s)
         self.started = time.perf_counter()
@@ -245,21 +259,41 @@ class Worker:
                         iteration=version, worker=cfg.worker, phase="training", on_rows=rows.extend,
                         with_values=False, car_order=order,
                         on_obs=(lambda obs: preview.offer(obs, version, "training")) if preview else None)
-        self._send(episodes)
         evals = []
         if cfg.eval_episodes_per_iteration > 0:
             evals = play(self.env, policy, cfg.eval_episodes_per_iteration, greedy=True, rng=self.rng,
                          run_id=cfg.run_id, iteration=version, worker=cfg.worker, phase="evaluation", keep_obs=False,
                          with_values=False, car_order=order,
                          on_obs=(lambda obs: preview.offer(obs, version, "evaluation")) if preview else None)
-            self._send(evals)
         # the reference's episode and trial counters (deepracer-utils reads iterations from them)
         rows = self.metrics.add_iteration(version, episodes, evals, rows, step_s=STEP_S)
         csv_bytes = simtrace_csv(rows).encode()
+        # Stored before the episodes are sent: an iteration the trainer learned from is always in the
+        # metrics; one killed before sending is played again after RESUME and replaces its entries.
         t0 = time.perf_counter()
         self.storage.put_bytes(folder.training_simtrace(version, cfg.worker, max(num_workers, cfg.worker + 1)), csv_bytes)
-        folder.write_json(folder.training_metrics(cfg.worker), self.metrics.to_json_dict())
+        chunk = folder.training_metrics_chunk(cfg.worker, version)
+        folder.write_json(chunk, {"metrics": [e for e in self.metrics.metrics if e.get(ITERATION_KEY) == version]},
+                          indent=None)
+        self._chunks.append(chunk)
+        if time.monotonic() - self._metrics_written_at >= METRICS_FILE_INTERVAL_S:
+            self.write_metrics_file()
         self.io_s += time.perf_counter() - t0
+        self._send(episodes)
+        self._send(evals)
+
+    def write_metrics_file(self) -> None:
+        """Rewrite this worker's TrainingMetrics file from all it recorded, then delete the chunks it holds
+        (in iteration order, so an interrupted deletion leaves the newest ones, which replay correctly)."""
+        folder = self.folder
+        folder.write_json(folder.training_metrics(self.cfg.worker), self.metrics.to_json_dict())
+        self._metrics_written_at = time.monotonic()
+        for key in self._chunks:
+            try:
+                folder.storage.delete(key)
+            except StorageKeyError:
+                pass
+        self._chunks = []
 
     def _send(self, episodes) -> None:
         for ep in episodes:
@@ -303,6 +337,12 @@ class Worker:
                               "(the trainer shows it)", file=sys.stderr, flush=True)
                         return REWARD_FAULT_EXIT
         finally:
+            if self._chunks:
+                try:
+                    self.write_metrics_file()
+                except (StorageError, OSError) as exc:   # the chunks stay; readers and a RESUME merge them
+                    print(f"worker {self.cfg.worker}: could not rewrite the training metrics file at exit: {exc}",
+                          file=sys.stderr, flush=True)
             print(self.timing_line(), file=sys.stderr, flush=True)
             if self.gazebo_claim is not None:
                 self.gazebo_claim.release()

@@ -205,8 +205,8 @@ def read_bucket_status(folder: ModelFolder, run: ModelRun, started: float) -> No
     progress, evaluation progress) and the trainer's finish marker. ``started``: when the watch began
     (time.monotonic()), for budgets in minutes."""
     entries: list[dict] = []
-    for key in folder.training_metrics_keys():
-        entries += folder.read_json(key).get("metrics", [])
+    for worker_entries in folder.read_training_metrics().values():
+        entries += worker_entries
     if entries:
         its = metrics_iterations(entries)
         last = max(its)

@@ -82,6 +82,7 @@ def export_virtual_model(folder: ModelFolder, out_dir: str | Path, checkpoint: s
     import tempfile
 
     from core.config import TrainingParams, parse_model_metadata
+    from core.traces import TrainingMetrics
     from trainer import coach
     from trainer.export import export_frozen_graph
     from trainer.learner import CheckpointIO
@@ -130,10 +131,10 @@ def export_virtual_model(folder: ModelFolder, out_dir: str | Path, checkpoint: s
         (staging / "ip").mkdir()
         (staging / "ip" / "hyperparameters.json").write_bytes(hp)
         (staging / "hyperparameters.json").write_bytes(hp)
-        for key in folder.training_metrics_keys():
-            dest = staging / "metrics" / key.rpartition("/")[2]
+        for worker, entries in folder.read_training_metrics().items():
+            dest = staging / "metrics" / folder.training_metrics(worker).rpartition("/")[2]
             dest.parent.mkdir(exist_ok=True)
-            dest.write_bytes(folder.storage.get_bytes(key))
+            dest.write_text(TrainingMetrics.from_json_dict({"metrics": entries}).to_json())
         staging.chmod(0o755)
         if out.exists():
             shutil.rmtree(out)

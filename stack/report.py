@@ -40,13 +40,12 @@ LAP_COMPLETE = race_status.DISPLAY["lap_complete"]
 def training_curves(folder: ModelFolder) -> dict[str, dict[int, list[float]]]:
     """{"reward"|"progress"|"eval_progress"|"eval_lap_s": {iteration: [values per episode]}} from every
     worker's metrics (eval_lap_s: the completed greedy evaluation laps [simulated s])."""
-    keys = folder.training_metrics_keys()
-    if not keys:
+    per_worker = folder.read_training_metrics()
+    if not per_worker:
         raise ConfigError(f"no training metrics in {folder.describe()}; train the model first")
     out: dict[str, dict[int, list[float]]] = {"reward": defaultdict(list), "progress": defaultdict(list),
                                                "eval_progress": defaultdict(list), "eval_lap_s": defaultdict(list)}
-    for key in keys:
-        entries = folder.read_json(key).get("metrics", [])
+    for entries in per_worker.values():
         for m, it in zip(entries, metrics_iterations(entries)):
             if m["phase"] == "training":
                 out["reward"][it].append(float(m["reward_score"]))

@@ -92,9 +92,10 @@ class ViewerState:
             view.metrics_version = self._metrics_version(folder)
 
     def _metrics_version(self, folder: ModelFolder) -> str:
-        """The metrics files' names and sizes (they only grow): changes when any is rewritten."""
+        """The metrics files' and chunks' names and sizes: changes when a sim reports an iteration."""
         parts = []
-        for key in folder.training_metrics_keys():
+        chunks = [k for per_worker in folder.training_metrics_chunks().values() for k in per_worker.values()]
+        for key in folder.training_metrics_keys() + sorted(chunks):
             try:
                 parts.append(f"{key}:{self.storage.size(key)}")
             except (StorageKeyError, StorageError):

@@ -162,11 +162,7 @@ class Learner:
         """Training episodes the metrics files record for policies before ``version`` (a resumed run
         counts on from there)."""
         total = 0
-        for key in self.folder.training_metrics_keys():
-            try:
-                entries = [e for e in self.folder.read_json(key).get("metrics", []) if isinstance(e, dict)]
-            except (ValueError, AttributeError):
-                continue
+        for entries in self.folder.read_training_metrics().values():
             total += sum(1 for e, it in zip(entries, metrics_iterations(entries))
                          if e.get("phase") == "training" and it < version)
         return total

@@ -1,0 +1,95 @@
+"""Training metrics at a cost per iteration that does not grow: a sim writes each iteration's entries on
+their own (ModelFolder.training_metrics_chunk) and its whole TrainingMetrics file at most every
+METRICS_FILE_INTERVAL_S and when it stops; readers merge both; kill -9 at any moment loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.model_folder import ModelFolder
+from core.storage import LocalStorage
+from core.traces import ITERATION_KEY, metrics_iterations
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _entry(iteration: int, episode: int, trial: int, phase: str = "training") -> dict:
+    return {"reward_score": 1, "metric_time": 0, "start_time": 0, "elapsed_time_in_milliseconds": 0,
+            "episode": episode, "trial": trial, "phase": phase, "completion_percentage": 10,
+            "episode_status": "Off track", ITERATION_KEY: iteration}
+
+
+def test_readers_merge_the_file_and_the_newer_chunks(tmp_path):
+    folder = ModelFolder(LocalStorage(tmp_path), "m")
+    file_entries = [_entry(0, 1, 1), _entry(0, 2, 2), _entry(1, 3, 1), _entry(1, 4, 2)]
+    folder.write_json(folder.training_metrics(0), {"metrics": file_entries})
+    # iteration 1 played again after a RESUME (replaces the file's), then iteration 2
+    folder.write_json(folder.training_metrics_chunk(0, 1), {"metrics": [_entry(1, 3, 1), _entry(1, 4, 2),
+                                                                        _entry(1, 4, 2, "evaluation")]})
+    folder.write_json(folder.training_metrics_chunk(0, 2), {"metrics": [_entry(2, 5, 1), _entry(2, 6, 2)]})
+    folder.write_json(folder.training_metrics_chunk(1, 0), {"metrics": [_entry(0, 1, 1)]})   # a sim with no file yet
+    merged = folder.read_training_metrics()
+    assert sorted(merged) == [0, 1]
+    assert [e["episode"] for e in merged[0]] == [1, 2, 3, 4, 4, 5, 6]
+    assert metrics_iterations(merged[0]) == [0, 0, 1, 1, 1, 2, 2]
+    assert [e["episode"] for e in merged[1]] == [1]
+    # the chunks are not TrainingMetrics files (deepracer-utils and DRfC's tools read only those)
+    assert folder.training_metrics_keys() == [folder.training_metrics(0)]
+
+
+def _train(models: Path, name: str, episodes: int, resume: bool) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "stack.cli", "train", "--model", name, "--preset", "state", "--track", "reinvent",
+           "--episodes", str(episodes), "--models-dir", str(models), "--seed", "0"] + (["--resume"] if resume else [])
+    return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_then_resume_loses_and_doubles_no_episode(tmp_path):
+    """Training (learner and sim) killed with SIGKILL three times at random moments, each time RESUMEd:
+    in the end every iteration the model trained on has exactly its episodes in the metrics, numbered
+    without gaps or repeats, the file and the merged view agree and no chunk is left."""
+    from core.config import preset_files
+
+    models = tmp_path / "models"
+    per_iteration = json.loads(preset_files("state")[1].read_text())["num_episodes_between_training"]
+    rng = random.Random(7)
+    name = "killed"
+    folder = ModelFolder(LocalStorage(models), name)
+    for attempt in range(3):
+        proc = _train(models, name, 100 * per_iteration, resume=attempt > 0)
+        before = folder.latest_checkpoint().number if folder.latest_checkpoint() else -1
+        deadline = time.monotonic() + 240
+        # wait until this run has published at least one checkpoint of its own, then a random moment more
+        while time.monotonic() < deadline and proc.poll() is None:
+            latest = folder.latest_checkpoint()
+            if latest is not None and latest.number > before:
+                break
+            time.sleep(0.1)
+        time.sleep(rng.uniform(0.0, 4.0))
+        assert proc.poll() is None, "the run ended before it was killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    final = _train(models, name, 2 * per_iteration, resume=True)
+    assert final.wait(timeout=300) == 0
+    trained = folder.latest_checkpoint().number            # iterations 0 .. trained - 1 were learned from
+    merged = folder.read_training_metrics()
+    assert list(merged) == [0]
+    entries = merged[0]
+    train = [(e, it) for e, it in zip(entries, metrics_iterations(entries)) if e["phase"] == "training"]
+    counts = {it: 0 for it in range(trained)}
+    for _, it in train:
+        counts[it] = counts.get(it, 0) + 1
+    assert counts == {it: per_iteration for it in range(trained)}
+    assert [e["episode"] for e, _ in train] == list(range(1, trained * per_iteration + 1))
+    assert folder.read_json(folder.training_metrics(0))["metrics"] == entries
+    assert folder.training_metrics_chunks() == {}
