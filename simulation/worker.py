@@ -286,7 +286,7 @@ class Worker:
         """Rewrite this worker's TrainingMetrics file from all it recorded, then delete the chunks it holds
         (in iteration order, so an interrupted deletion leaves the newest ones, which replay correctly)."""
         folder = self.folder
-        folder.write_json(folder.training_metrics(self.cfg.worker), self.metrics.to_json_dict())
+        folder.write_json(folder.training_metrics(self.cfg.worker), self.metrics.to_json_dict(), indent=None)
         self._metrics_written_at = time.monotonic()
         for key in self._chunks:
             try:
