@@ -208,6 +208,12 @@ class ModelFolder:
         rel = f"training-simtrace/{iteration}-iteration.csv"
         return self.key(rel if num_workers == 1 else f"{worker}/{rel}")
 
+    def sim_stats(self, worker: int) -> str:
+        """A sim's running costs (ours, JSON, rewritten every iteration): iteration, alive_s, storage_s
+        (seconds spent writing and reading the model folder and sending episodes), rss_mb; what
+        ``make bench-soak`` reads."""
+        return self.key(f"preview/sim-{int(worker)}/stats.json")
+
     def preview(self, worker: int, name: str) -> str:
         """A live-viewer preview file of sim ``worker`` (simulation/preview.py): topdown-<t>.jpg,
         camera.jpg or status.json."""

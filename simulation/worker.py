@@ -54,6 +54,18 @@ REWARD_FAULT_EXIT = 3
 METRICS_FILE_INTERVAL_S = 60.0
 
 
+def rss_mb() -> float:
+    """This process's resident memory [MB] (Linux /proc; elsewhere the peak, from getrusage)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (1e6 if sys.platform == "darwin" else 1e3)
+
+
 def _chunk_iteration(key: str) -> int:
     """The iteration of a metrics chunk key (".../metrics/iterations/<worker>/<iteration>.json")."""
     return int(key.rpartition("/")[2].partition(".")[0])
@@ -281,6 +293,11 @@ class Worker:
         self.io_s += time.perf_counter() - t0
         self._send(episodes)
         self._send(evals)
+        t0 = time.perf_counter()
+        folder.write_json(folder.sim_stats(cfg.worker), {
+            "iteration": version, "alive_s": round(time.perf_counter() - self.started, 3),
+            "storage_s": round(self.io_s, 3), "rss_mb": round(rss_mb(), 1)}, indent=None)
+        self.io_s += time.perf_counter() - t0
 
     def write_metrics_file(self) -> None:
         """Rewrite this worker's TrainingMetrics file from all it recorded, then delete the chunks it holds

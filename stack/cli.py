@@ -197,6 +197,15 @@ def _cmd_bench(args) -> int:
                            console=console)
         console.print(scenario_bench_table(r))
         return 0
+    if args.what == "soak":
+        from .soak_bench import bench_soak, soak_table_lines
+
+        r = bench_soak(args.minutes, args.preset, track=args.track, seed=args.seed, console=console)
+        console.print(f"bench soak: {r.preset}, {r.minutes:g} min, {r.iterations} iterations, {r.episodes} episodes")
+        console.print("\n".join(soak_table_lines(r)), markup=False, highlight=False)
+        for failure in r.failures:
+            err_console.print(f"soak: {failure}", style="red", markup=False, highlight=False)
+        return 1 if r.failures else 0
     if args.what == "transfer":
         import os
 
@@ -686,11 +695,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "`bench laps` (best lap after 15 and 30 minutes against the reference lap), "
                               "`bench transfer` (camera models trained at racing speed, with and without robust "
                               "training, raced in the fast simulator, in DART and in Gazebo)")
-    b.add_argument("what", choices=["sim", "train", "scenario", "ppo", "laps", "transfer"])
+    b.add_argument("what", choices=["sim", "train", "scenario", "ppo", "laps", "transfer", "soak"])
     b.add_argument("--preset", default="state", help="train, scenario, laps: the preset to train from scratch")
     b.add_argument("--marks", help="laps: minutes at which to report the best lap, comma-separated (default 15,30)")
     b.add_argument("--actions", type=int, help="laps: how many suggested actions (default 7)")
-    b.add_argument("--minutes", type=float, default=5.0, help="train: give up after this long; transfer: each camera "
+    b.add_argument("--minutes", type=float, default=5.0, help="train: give up after this long; soak: the run's length; transfer: each camera "
                                                               "model's training time")
     b.add_argument("--state-minutes", type=float, help="transfer: the STATE model's training time (default a third "
                                                        "of --minutes; 0: none)")
