@@ -93,3 +93,5 @@ def test_kill_9_at_random_moments_then_resume_loses_and_doubles_no_episode(tmp_p
     assert [e["episode"] for e, _ in train] == list(range(1, trained * per_iteration + 1))
     assert folder.read_json(folder.training_metrics(0))["metrics"] == entries
     assert folder.training_metrics_chunks() == {}
+    stats = folder.read_json(folder.sim_stats(0))            # what make bench-soak reads
+    assert stats["iteration"] == trained - 1 and stats["rss_mb"] > 50 and 0 < stats["storage_s"] < stats["alive_s"]
