@@ -213,7 +213,7 @@ def test_a_malformed_notice_does_not_crash_the_sim(capsys):
     from simulation.worker import Worker
 
     w = Worker.__new__(Worker)          # only the notice loop is under test: no env, no storage
-    w.cfg, w.started, w.io_s = SimpleNamespace(worker=0), time.perf_counter(), 0.0
+    w.cfg, w.started, w.io_s, w._chunks = SimpleNamespace(worker=0), time.perf_counter(), 0.0, []
     w.previewer = SimpleNamespace(enabled=False)
     played: list[tuple] = []
     w.play_iteration = lambda *args: played.append(args)
