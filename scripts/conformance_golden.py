@@ -46,7 +46,6 @@ import math
 import subprocess
 import sys
 import tempfile
-import types
 import zlib
 from pathlib import Path
 
@@ -86,11 +85,7 @@ def _install_stand_ins() -> None:
         return
     world = _WORLD
 
-    def module(name: str, **attrs) -> types.ModuleType:
-        m = types.ModuleType(name)
-        m.__dict__.update(attrs)
-        sys.modules[name] = m
-        return m
+    from stand_ins import stand_in as module   # scripts/ is on sys.path when a script there runs
 
     module("ament_index_python")
     module("ament_index_python.packages", get_package_share_directory=lambda package: world["_share"])
