@@ -330,7 +330,7 @@ def import_model(src: str, model: str, models_dir: str | Path, checkpoint: str =
     models_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".import-{model}-", dir=models_dir))
     try:
-        written = _write_folder(staging, source, lay, raw_meta, md, net, number, steps, track, notes)
+        _write_folder(staging, source, lay, raw_meta, track, notes)
         from core.model_folder import ModelFolder
 
         folder = ModelFolder(LocalStorage(staging))
@@ -343,6 +343,7 @@ def import_model(src: str, model: str, models_dir: str | Path, checkpoint: str =
                   "max_policy_difference": None if np.isnan(diff) else diff, "check_frames": IMPORT_CHECK_FRAMES,
                   "imported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         (staging / "import.json").write_text(json.dumps(record, indent=2) + "\n")
+        staging.chmod(0o755)                 # mkdtemp made it private; a model folder is not
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -352,8 +353,8 @@ def import_model(src: str, model: str, models_dir: str | Path, checkpoint: str =
                         time.monotonic() - t0, written, notes)
 
 
-def _write_folder(root: Path, source: Source, lay: Layout, raw_meta: bytes, md: ModelMetadata, net, number: int,
-                  steps: int, track: str | None, notes: list[str]) -> None:
+def _write_folder(root: Path, source: Source, lay: Layout, raw_meta: bytes, track: str | None,
+                  notes: list[str]) -> None:
     """The text files of the imported model into ``root`` (a model folder in our layout)."""
     from core.config import DEFAULT_CAR_DYNAMICS, TrainingParams, load_hyperparameters, parse_hyperparameters
 
