@@ -161,7 +161,7 @@ def find_layout(source: Source) -> Layout:
     metas = [n for n in names if PurePosixPath(n).name == "model_metadata.json"]
     if not metas:
         raise ModelImportError(f"{source.where}: no model_metadata.json (a DRfC model folder has model/model_metadata.json, "
-                           "a car package model_metadata.json beside agent/model.pb)")
+                               "a car package model_metadata.json beside agent/model.pb)")
     # the one in a model/ folder (a virtual model also keeps a copy at its root), else the shallowest
     meta = min(metas, key=lambda n: (not (n == "model/model_metadata.json" or n.endswith("/model/model_metadata.json")),
                                      n.count("/"), n))
@@ -224,7 +224,7 @@ def _choose_checkpoint(source: Source, lay: Layout, which: str) -> tuple[int, in
         return None
     if lay.coach_pointer is None:
         raise ModelImportError(f"{source.where}: checkpoint files ({', '.join(sorted(v['index'] for v in lay.checkpoints.values() if 'index' in v))}) "
-                           f"but no {lay.model_dir}.coach_checkpoint naming the current one (rl_coach writes it)")
+                               f"but no {lay.model_dir}.coach_checkpoint naming the current one (rl_coach writes it)")
     from core.model_folder import Checkpoint
 
     pointer = Checkpoint.parse(source.read(lay.coach_pointer).decode("utf-8", "replace"))
@@ -244,7 +244,7 @@ def _choose_checkpoint(source: Source, lay: Layout, which: str) -> tuple[int, in
             n = int(which)
         except ValueError:
             raise ModelImportError(f"CHECKPOINT={which!r}: use best, last or a checkpoint number "
-                               f"({sorted(k[0] for k in lay.checkpoints)})") from None
+                                   f"({sorted(k[0] for k in lay.checkpoints)})") from None
         found = [k for k in lay.checkpoints if k[0] == n]
         if not found:
             raise ModelImportError(f"checkpoint {n} is not in {source.where}; there: {sorted(k[0] for k in lay.checkpoints)}")
@@ -253,7 +253,7 @@ def _choose_checkpoint(source: Source, lay: Layout, which: str) -> tuple[int, in
     for sfx in ("index", "data-00000-of-00001"):
         if sfx not in files:
             raise ModelImportError(f"{source.where}: checkpoint {chosen[0]}_Step-{chosen[1]}.ckpt has no .{sfx} file "
-                               f"({lay.coach_pointer} names it)")
+                                   f"({lay.coach_pointer} names it)")
     return chosen
 
 
@@ -289,7 +289,7 @@ def import_model(src: str, model: str, models_dir: str | Path, checkpoint: str =
             number, pb_name = 0, lay.package_pb
         else:
             raise ModelImportError(f"{source.where}: no weights: neither a checkpoint (<n>_Step-<steps>.ckpt.index/.data, "
-                               "named by .coach_checkpoint) nor a frozen graph (model_<n>.pb, agent/model.pb)")
+                                   "named by .coach_checkpoint) nor a frozen graph (model_<n>.pb, agent/model.pb)")
         steps = 0
     pb_bytes = source.read(pb_name) if pb_name else None
     graph = coach.read_frozen_graph(pb_bytes, source.label(pb_name)) if pb_bytes is not None else None
@@ -319,8 +319,8 @@ def import_model(src: str, model: str, models_dir: str | Path, checkpoint: str =
         diff = coach.max_policy_difference(graph, ours, md, frames)
         if not diff <= IMPORT_MAX_DIFFERENCE:
             raise ModelImportError(f"{source.label(pb_name)}: the imported weights give other actions than the model's own "
-                               f"frozen graph (max |difference| {diff:.3g} on {IMPORT_CHECK_FRAMES} frames, allowed "
-                               f"{IMPORT_MAX_DIFFERENCE:g}); its network is not the one model_metadata.json describes")
+                                   f"frozen graph (max |difference| {diff:.3g} on {IMPORT_CHECK_FRAMES} frames, allowed "
+                                   f"{IMPORT_MAX_DIFFERENCE:g}); its network is not the one model_metadata.json describes")
     else:
         diff = float("nan")
         notes.append("no frozen graph to check the weights against (the checkpoint alone was imported)")
