@@ -77,7 +77,7 @@ def export_virtual_model(folder: ModelFolder, out_dir: str | Path, checkpoint: s
     DRfC's upload writes it), ``model/model_<n>.pb`` (the policy alone, as the simapp freezes it),
     ``model_metadata.json`` (root and model/), ``reward_function.py``, ``training_params.yaml``,
     ``hyperparameters.json`` (root and ip/) and ``metrics/``. ConfigError, and nothing written, when
-    rl_coach has no network like the model's (trainer.coach.check_exportable). Returns (folder, tarball)."""
+    rl_coach has no network like the model's (trainer.coach.check_coach_network). Returns (folder, tarball)."""
     import shutil
     import tempfile
 
@@ -90,7 +90,7 @@ def export_virtual_model(folder: ModelFolder, out_dir: str | Path, checkpoint: s
 
     meta_bytes = folder.storage.get_bytes(folder.model_metadata())
     md = parse_model_metadata(json.loads(meta_bytes), source=folder.model_metadata())
-    coach.check_exportable(md, folder.model_metadata())
+    coach.check_coach_network(md, folder.model_metadata())
     n = choose_checkpoint(folder, checkpoint)
     steps = next(s for k, s in folder.list_checkpoints() if k == n)
     net = build_policy_value(md, seed=0)

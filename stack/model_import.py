@@ -272,7 +272,7 @@ def import_model(src: str, model: str, models_dir: str | Path, checkpoint: str =
     source = open_source(src)
     lay = find_layout(source)
     raw_meta, md = _read_metadata(source, lay)
-    coach.check_importable(md, source.label(lay.metadata))
+    coach.check_coach_network(md, source.label(lay.metadata))
     chosen = _choose_checkpoint(source, lay, checkpoint)
     notes: list[str] = []
     # the frozen graph that belongs to the chosen checkpoint (or the only one there is)

@@ -53,15 +53,20 @@ class CoachFormatError(ConfigError):
     """A model whose files or weights are not what rl_coach's DeepRacer agent writes."""
 
 
-def check_importable(md: ModelMetadata, source: str) -> None:
-    """CoachFormatError unless rl_coach could have trained ``md`` (clipped PPO, rl_coach's sensors)."""
+def check_coach_network(md: ModelMetadata, source: str) -> None:
+    """CoachFormatError with the reason unless rl_coach's DeepRacer agent has a network like ``md``'s (clipped
+    PPO with rl_coach's sensors): what a model needs to be imported from, or exported to, DRfC and
+    DeepRacer-on-AWS."""
     unknown = [s for s in md.sensors if s not in COACH_SENSORS]
     if unknown:
-        raise CoachFormatError(f"{source}: sensor {', '.join(unknown)} is this project's own, not rl_coach's; "
-                               f"models from DRfC / DeepRacer-on-AWS have {', '.join(COACH_SENSORS)}")
+        raise CoachFormatError(f"{source}: sensor {', '.join(unknown)} is this project's own; rl_coach's agents have "
+                               f"no embedder for it, so no DRfC or DeepRacer-on-AWS model has it (theirs have "
+                               f"{', '.join(COACH_SENSORS)})")
     if md.training_algorithm != "clipped_ppo":
-        raise CoachFormatError(f"{source}: training_algorithm {md.training_algorithm!r}: only clipped_ppo models "
-                               "import (SAC: not yet)")
+        raise CoachFormatError(f"{source}: training_algorithm {md.training_algorithm!r}: rl_coach's SAC networks differ "
+                               "from this project's (a Dense 256 in the policy head, Q heads of 256, 256 without "
+                               "middleware, a separate V network), so their weights do not map; only clipped_ppo "
+                               "models move between here and DRfC / DeepRacer-on-AWS")
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -135,33 +140,36 @@ def _assign(layer, kernel, bias, what: str, source: str) -> None:
     layer.set_weights([kernel, bias])
 
 
-def _load_tower(model, md: ModelMetadata, weights: dict[str, np.ndarray], tower: str, source: str) -> None:
-    """The embedders and middleware of one Keras tower (trainer.networks layer names) from ``tower``."""
+def _layer_plan(md: ModelMetadata) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Per scope of a tower, in rl_coach's order (the sensors sorted, then the middleware): the scope's name
+    within the tower and its layers as (rl_coach kind "Conv2d" or "Dense", our Keras layer name). rl_coach
+    names the i-th layer of a scope ``<kind>_<2 i>`` (a ReLU block takes the odd indices)."""
     from .networks import ARCHITECTURES, LIDAR_EMBEDDER, camera_plan
 
-    middleware = ARCHITECTURES[md.neural_network][2]
+    plan = []
     for sensor in sorted(md.sensors):
-        scope = _sensor_scope(weights, tower, sensor)
-        convs, cam_dense = camera_plan(sensor, md.neural_network) if sensor in CAMERA_SENSORS else ((), ())
-        plan = [("Conv2d", f"{sensor}_conv{i}") for i in range(len(convs))]
-        dense = cam_dense if sensor in CAMERA_SENSORS else LIDAR_EMBEDDER
-        plan_dense = [f"{sensor}_dense{i}" for i in range(len(dense))]
-        got_conv = _scoped_layers(weights, scope, "Conv2d")
-        got_dense = _scoped_layers(weights, scope, "Dense")
-        if len(got_conv) != sum(1 for _ in plan) or len(got_dense) != len(plan_dense):
-            raise CoachFormatError(f"{source}: {scope} has {len(got_conv)} convolutions and {len(got_dense)} dense "
-                                   f"layers; {md.neural_network} with {sensor} has {len(plan)} and {len(plan_dense)}; "
-                                   "the metadata does not match the weights")
-        for (kind, name), (k, b) in zip(plan, got_conv):
-            _assign(model.get_layer(name), k, b, f"{scope} {kind} layer {name}", source)
-        for name, (k, b) in zip(plan_dense, got_dense):
-            _assign(model.get_layer(name), k, b, f"{scope} dense layer {name}", source)
-    got_mid = _scoped_layers(weights, f"{tower}/{MIDDLEWARE_SCOPE}", "Dense")
-    if len(got_mid) != len(middleware):
-        raise CoachFormatError(f"{source}: {tower}/{MIDDLEWARE_SCOPE} has {len(got_mid)} dense layers; "
-                               f"{md.neural_network} has {len(middleware)}; the metadata does not match the weights")
-    for i, (k, b) in enumerate(got_mid):
-        _assign(model.get_layer(f"middleware_dense{i}"), k, b, f"{tower}/{MIDDLEWARE_SCOPE} layer {i}", source)
+        convs, dense = camera_plan(sensor, md.neural_network) if sensor in CAMERA_SENSORS else ((), LIDAR_EMBEDDER)
+        plan.append((sensor, [("Conv2d", f"{sensor}_conv{i}") for i in range(len(convs))]
+                     + [("Dense", f"{sensor}_dense{i}") for i in range(len(dense))]))
+    middleware = ARCHITECTURES[md.neural_network][2]
+    plan.append((MIDDLEWARE_SCOPE, [("Dense", f"middleware_dense{i}") for i in range(len(middleware))]))
+    return plan
+
+
+def _load_tower(model, md: ModelMetadata, weights: dict[str, np.ndarray], tower: str, source: str) -> None:
+    """The embedders and middleware of one Keras tower (trainer.networks layer names) from ``tower``; the
+    layers of a scope are matched in the order of their rl_coach indices, every shape checked."""
+    for name, layers in _layer_plan(md):
+        scope = f"{tower}/{name}" if name == MIDDLEWARE_SCOPE else _sensor_scope(weights, tower, name)
+        want = {kind: [ours for k, ours in layers if k == kind] for kind in ("Conv2d", "Dense")}
+        got = {kind: _scoped_layers(weights, scope, kind) for kind in ("Conv2d", "Dense")}
+        if any(len(got[kind]) != len(want[kind]) for kind in want):
+            raise CoachFormatError(f"{source}: {scope} has {len(got['Conv2d'])} convolutions and {len(got['Dense'])} "
+                                   f"dense layers; {md.neural_network} has {len(want['Conv2d'])} and "
+                                   f"{len(want['Dense'])} there; the metadata does not match the weights")
+        for kind in want:
+            for ours, (k, b) in zip(want[kind], got[kind]):
+                _assign(model.get_layer(ours), k, b, f"{scope} {kind} layer {ours}", source)
 
 
 def _head(weights, name: str, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -203,20 +211,6 @@ def load_into_network(md: ModelMetadata, weights: dict[str, np.ndarray], source:
 RESCALER = "gradients_from_head_0-0_rescalers"
 
 
-def check_exportable(md: ModelMetadata, source: str) -> None:
-    """CoachFormatError with the reason when rl_coach's DeepRacer agent has no network like ``md``'s."""
-    unknown = [s for s in md.sensors if s not in COACH_SENSORS]
-    if unknown:
-        raise CoachFormatError(f"{source}: sensor {', '.join(unknown)} is this project's own; rl_coach's agents have "
-                               f"no embedder for it, so DRfC and DeepRacer-on-AWS could not load the model (train "
-                               f"with {', '.join(COACH_SENSORS[:3])} or a lidar to export it)")
-    if md.training_algorithm != "clipped_ppo":
-        raise CoachFormatError(f"{source}: training_algorithm {md.training_algorithm!r}: rl_coach's SAC networks differ "
-                               "from this project's (a Dense 256 in the policy head, Q heads of 256, 256 without "
-                               "middleware, a separate V network), so its weights do not map; only clipped_ppo "
-                               "models export as virtual models")
-
-
 def coach_variables(net: PolicyValueNet) -> dict[str, np.ndarray]:
     """The checkpoint variables rl_coach's clipped PPO agent saves (its trainable online variables), with
     ``net``'s values: both towers' embedders and middleware, the two rescalers, the heads."""
@@ -226,21 +220,10 @@ def coach_variables(net: PolicyValueNet) -> dict[str, np.ndarray]:
     md = net.metadata
     out: dict[str, np.ndarray] = {}
     for tower, model in ((TOWERS["value"], net.value_net), (TOWERS["policy"], net.policy_net)):
-        for sensor in sorted(md.sensors):
-            k = 0
-            for layer in model.layers:
-                for kind, ours in (("Conv2d", f"{sensor}_conv"), ("Dense", f"{sensor}_dense")):
-                    if layer.name.startswith(ours) and layer.name[len(ours):].isdigit():
-                        kernel, bias = layer.get_weights()
-                        out[f"{tower}/{sensor}/{kind}_{k}/kernel"], out[f"{tower}/{sensor}/{kind}_{k}/bias"] = kernel, bias
-                        k += 2
-        k = 0
-        for layer in model.layers:
-            if layer.name.startswith("middleware_dense"):
-                kernel, bias = layer.get_weights()
-                out[f"{tower}/{MIDDLEWARE_SCOPE}/Dense_{k}/kernel"], out[f"{tower}/{MIDDLEWARE_SCOPE}/Dense_{k}/bias"] = \
-                    kernel, bias
-                k += 2
+        for name, layers in _layer_plan(md):
+            for i, (kind, ours) in enumerate(layers):
+                scoped = f"{tower}/{name}/{kind}_{2 * i}"
+                out[f"{scoped}/kernel"], out[f"{scoped}/bias"] = model.get_layer(ours).get_weights()
         out[f"{tower}/{RESCALER}"] = np.float32(1.0)
     heads = [(net.value_net, "value", f"{TOWERS['value']}/{VALUE_HEAD}")]
     if md.is_discrete:
@@ -334,5 +317,5 @@ def max_policy_difference(theirs, ours_bytes: bytes, md: ModelMetadata, obs: dic
     return float(np.max(np.abs(a - b)))
 
 
-__all__ = ["COACH_SENSORS", "CoachFormatError", "check_importable", "read_frozen_graph", "graph_constants",
-           "read_checkpoint", "load_into_network", "check_exportable", "coach_variables", "write_tf1_checkpoint", "check_frames", "run_policy_graph", "max_policy_difference"]
+__all__ = ["COACH_SENSORS", "CoachFormatError", "check_coach_network", "read_frozen_graph", "graph_constants",
+           "read_checkpoint", "load_into_network", "coach_variables", "write_tf1_checkpoint", "check_frames", "run_policy_graph", "max_policy_difference"]
