@@ -130,6 +130,10 @@ class TrainingMetrics:
     def __init__(self, best_model_metric: str = "progress"):
         self.best_model_metric = best_model_metric
         self.metrics: list[dict[str, Any]] = []
+        #: entries recorded and then dropped from memory by forget() (they are in a stored file)
+        self.forgotten = 0
+        #: (iteration, last training "episode") of the newest entries, while known without a scan (see _tail_now)
+        self._tail: tuple[int, int] | None = (-1, 0)
 
     def add_episode(self, reward_score: float, episode: int, trial: int, phase: str, completion_percentage: float,
                     episode_status: str | int, start_time_ms: float, end_time_ms: float,
@@ -148,7 +152,28 @@ class TrainingMetrics:
         if track is not None:
             entry[TRACK_COLUMN] = str(track)
         self.metrics.append(entry)
+        self._tail = None            # an entry added by hand: the counters are read from the entries when needed
         return entry
+
+    def _tail_now(self) -> tuple[int, int]:
+        """(iteration, last training "episode") of the entries recorded; (-1, 0) when there are none."""
+        if self._tail is None:
+            its = metrics_iterations(self.metrics)
+            self._tail = (max(its, default=-1), max((m["episode"] for m in self.metrics if m.get("phase") == "training"
+                                                     and isinstance(m.get("episode"), int)), default=0))
+        return self._tail
+
+    @property
+    def last_iteration(self) -> int:
+        """The newest iteration recorded (kept after forget()); -1 when none is."""
+        return self._tail_now()[0]
+
+    def entries_of(self, iteration: int) -> list[dict[str, Any]]:
+        """The entries in memory that add_iteration recorded for ``iteration`` (the newest run of entries)."""
+        i = len(self.metrics)
+        while i > 0 and self.metrics[i - 1].get(ITERATION_KEY) == iteration:
+            i -= 1
+        return self.metrics[i:]
 
     def add_iteration(self, iteration: int, training: Sequence["Episode"], evaluation: Sequence["Episode"],
                       rows: Sequence[Mapping[str, Any]], step_s: float) -> list[dict[str, Any]]:
@@ -182,9 +207,14 @@ class TrainingMetrics:
         if unknown:
             raise ValueError(f"sim-trace rows of episode {unknown[0]}, which is not one of the {len(ids)} training "
                              f"episodes of iteration {iteration}")
-        self.metrics = [m for m, it in zip(self.metrics, metrics_iterations(self.metrics)) if it < iteration]
-        last = max((m["episode"] for m in self.metrics if m.get("phase") == "training"
-                    and isinstance(m.get("episode"), int)), default=0)
+        newest, last = self._tail_now()
+        if iteration <= newest:      # a replay: drop the entries of this iteration and later (a scan, rare)
+            if self.forgotten:
+                raise ValueError(f"iteration {iteration} replays one recorded before {self.forgotten} entries were "
+                                 f"forgotten (stored); read the stored metrics back before recording it")
+            self.metrics = [m for m, it in zip(self.metrics, metrics_iterations(self.metrics)) if it < iteration]
+            self._tail = None
+            last = self._tail_now()[1]
         numbers = {episode_id: last + i for i, episode_id in enumerate(ids, 1)}   # env id -> metrics "episode"
         for ep in list(training) + list(evaluation):
             trial = numbers[ep.episode_id] - last if ep.phase == "training" else len(ids)
@@ -193,12 +223,41 @@ class TrainingMetrics:
                 completion_percentage=ep.progress, episode_status=ep.status, start_time_ms=ep.start_time_ms,
                 end_time_ms=ep.start_time_ms + 1000.0 * ep.steps * float(step_s), track=ep.track or None)
             entry[ITERATION_KEY] = iteration
+        self._tail = (iteration, last + len(ids))
         out = [{**row, "episode": numbers[row["episode"]] - 1} for row in rows]
         out.sort(key=lambda r: (r["episode"], r["steps"]))
         return out
 
+    def forget(self) -> None:
+        """Drop the entries from memory once they are stored (see appended_json); the counters stay, so
+        later iterations number on. A long run's sim holds only the entries since its last metrics file."""
+        self._tail_now()
+        self.forgotten += len(self.metrics)
+        self.metrics = []
+
     def to_json_dict(self) -> dict[str, Any]:
+        """The file's content for the entries in memory (every entry, unless some were forgotten)."""
         return {"metrics": list(self.metrics), "version": METRICS_VERSION, "best_model_metric": self.best_model_metric}
+
+    def _json_suffix(self) -> bytes:
+        """What follows the entries in to_json(): the reference's key order puts "metrics" first."""
+        rest = json.dumps({"version": METRICS_VERSION, "best_model_metric": self.best_model_metric})
+        return ("], " + rest[1:]).encode()
+
+    def appended_json(self, stored: bytes) -> bytes:
+        """``stored`` (this object's to_json() or appended_json() from before forget()) with the entries in
+        memory appended: the bytes json.dumps gives for all of them together, made without parsing or
+        re-encoding what is stored (the cost is a copy of its bytes). ValueError when ``stored`` does not
+        end the way this object writes its files (another writer, another best_model_metric, a cut file)."""
+        suffix = self._json_suffix()
+        if not stored.startswith(b'{"metrics": [') or not stored.endswith(suffix):
+            raise ValueError("the stored TrainingMetrics file does not end as this sim writes it "
+                             f"(expected ...{suffix.decode()!r})")
+        if not self.metrics:
+            return stored
+        body = stored[:-len(suffix)]
+        new = ", ".join(json.dumps(e) for e in self.metrics).encode()
+        return body + (b"" if body.endswith(b"[") else b", ") + new + suffix
 
     @classmethod
     def from_json_dict(cls, data: Any) -> "TrainingMetrics":
@@ -206,6 +265,7 @@ class TrainingMetrics:
         out = cls(str(data.get("best_model_metric", "progress")) if isinstance(data, dict) else "progress")
         entries = data.get("metrics", []) if isinstance(data, dict) else []
         out.metrics = [e for e in entries if isinstance(e, dict) and isinstance(e.get("trial"), int)]
+        out._tail = None
         return out
 
     def to_json(self) -> str:

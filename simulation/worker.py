@@ -32,7 +32,7 @@ from core.messages import MessageError, fault_message, read_policy_notice
 from core.model_folder import ModelFolder
 from core.policy import FrozenPolicy
 from core.storage import Storage, StorageError, StorageKeyError, open_storage
-from core.traces import ITERATION_KEY, TrainingMetrics, simtrace_csv
+from core.traces import TrainingMetrics, simtrace_csv
 from core.transport import SimTransport, StdioSim, TransportError
 
 from . import car
@@ -52,6 +52,9 @@ REWARD_FAULT_EXIT = 3
 #: iteration it writes only that iteration's entries (ModelFolder.training_metrics_chunk). A file of
 #: 100,000 episodes is about 25 MB: once a minute that is well under 1% of a sim's time.
 METRICS_FILE_INTERVAL_S = 60.0
+#: ... and no more often than makes the rewrites this share of the sim's time: a file that takes t s to
+#: rewrite waits at least t / METRICS_FILE_MAX_SHARE s (an 8-hour run's file grows to hundreds of MB).
+METRICS_FILE_MAX_SHARE = 0.01
 
 
 def rss_mb() -> float:
@@ -197,11 +200,11 @@ class Worker:
         # entries of the interrupted iteration, which is played again).
         # The file and the per-iteration chunks of a run killed before it rewrote the file (see
         # ModelFolder.training_metrics_chunk) are merged, written back as the file at once, the chunks deleted.
-        self.metrics = TrainingMetrics.from_json_dict(
-            {"metrics": self.folder.read_training_metrics().get(cfg.worker, [])})
-        self._chunks: list[str] = sorted(self.folder.training_metrics_chunks().get(cfg.worker, {}).values(),
-                                         key=_chunk_iteration)
+        # After each rewrite the sim forgets the entries it wrote (memory stays flat over hours) and the
+        # next rewrite appends to the stored file's bytes (TrainingMetrics.appended_json).
         self._metrics_written_at = -float("inf")
+        self._metrics_interval_s = METRICS_FILE_INTERVAL_S
+        self._read_back_metrics()
         if self.metrics.metrics or self._chunks:
             self.write_metrics_file()
         self.storage = storage
@@ -277,20 +280,7 @@ class Worker:
                          run_id=cfg.run_id, iteration=version, worker=cfg.worker, phase="evaluation", keep_obs=False,
                          with_values=False, car_order=order,
                          on_obs=(lambda obs: preview.offer(obs, version, "evaluation")) if preview else None)
-        # the reference's episode and trial counters (deepracer-utils reads iterations from them)
-        rows = self.metrics.add_iteration(version, episodes, evals, rows, step_s=STEP_S)
-        csv_bytes = simtrace_csv(rows).encode()
-        # Stored before the episodes are sent: an iteration the trainer learned from is always in the
-        # metrics; one killed before sending is played again after RESUME and replaces its entries.
-        t0 = time.perf_counter()
-        self.storage.put_bytes(folder.training_simtrace(version, cfg.worker, max(num_workers, cfg.worker + 1)), csv_bytes)
-        chunk = folder.training_metrics_chunk(cfg.worker, version)
-        folder.write_json(chunk, {"metrics": [e for e in self.metrics.metrics if e.get(ITERATION_KEY) == version]},
-                          indent=None)
-        self._chunks.append(chunk)
-        if time.monotonic() - self._metrics_written_at >= METRICS_FILE_INTERVAL_S:
-            self.write_metrics_file()
-        self.io_s += time.perf_counter() - t0
+        self.store_iteration(version, episodes, evals, rows, num_workers)
         self._send(episodes)
         self._send(evals)
         t0 = time.perf_counter()
@@ -299,12 +289,56 @@ class Worker:
             "storage_s": round(self.io_s, 3), "rss_mb": round(rss_mb(), 1)}, indent=None)
         self.io_s += time.perf_counter() - t0
 
+    def store_iteration(self, version: int, episodes, evals, rows: list[dict], num_workers: int) -> None:
+        """Record one iteration's episodes in the metrics and store its sim-trace and metrics chunk (and
+        the whole metrics file when it is due). Stored before the episodes are sent: an iteration the
+        trainer learned from is always in the metrics; one killed before sending is played again after
+        RESUME and replaces its entries."""
+        cfg, folder = self.cfg, self.folder
+        if version <= self.metrics.last_iteration and self.metrics.forgotten:
+            t0 = time.perf_counter()
+            self._read_back_metrics()      # a replayed iteration (a restarted trainer): rare, reads the file
+            self.io_s += time.perf_counter() - t0
+        # the reference's episode and trial counters (deepracer-utils reads iterations from them)
+        rows = self.metrics.add_iteration(version, episodes, evals, rows, step_s=STEP_S)
+        csv_bytes = simtrace_csv(rows).encode()
+        t0 = time.perf_counter()
+        self.storage.put_bytes(folder.training_simtrace(version, cfg.worker, max(num_workers, cfg.worker + 1)), csv_bytes)
+        chunk = folder.training_metrics_chunk(cfg.worker, version)
+        folder.write_json(chunk, {"metrics": self.metrics.entries_of(version)}, indent=None)
+        if chunk not in self._chunks:
+            self._chunks.append(chunk)
+        if time.monotonic() - self._metrics_written_at >= self._metrics_interval_s:
+            self.write_metrics_file()
+        self.io_s += time.perf_counter() - t0
+
+    def _read_back_metrics(self) -> None:
+        """Every entry this worker id stored (its file and chunks, merged) into memory, and its chunks' keys."""
+        w = self.cfg.worker
+        self.metrics = TrainingMetrics.from_json_dict({"metrics": self.folder.read_training_metrics().get(w, [])})
+        self._chunks = sorted(self.folder.training_metrics_chunks().get(w, {}).values(), key=_chunk_iteration)
+
     def write_metrics_file(self) -> None:
-        """Rewrite this worker's TrainingMetrics file from all it recorded, then delete the chunks it holds
-        (in iteration order, so an interrupted deletion leaves the newest ones, which replay correctly)."""
-        folder = self.folder
-        folder.write_json(folder.training_metrics(self.cfg.worker), self.metrics.to_json_dict(), indent=None)
+        """Rewrite this worker's TrainingMetrics file with all it recorded, forget the entries, then delete
+        the chunks it holds (in iteration order, so an interrupted deletion leaves the newest ones, which
+        replay correctly). Entries forgotten before are in the stored file: the new ones are appended to
+        its bytes; a stored file that is not as this sim left it is read back with the chunks instead."""
+        folder, key = self.folder, self.folder.training_metrics(self.cfg.worker)
+        t0 = time.perf_counter()
+        data = None
+        if self.metrics.forgotten:
+            try:
+                data = self.metrics.appended_json(folder.storage.get_bytes(key))
+            except (StorageKeyError, ValueError) as exc:
+                print(f"worker {self.cfg.worker}: {key} changed under this sim ({exc}); rewriting it from what "
+                      "the folder holds", file=sys.stderr, flush=True)
+                self._read_back_metrics()
+        if data is None:
+            data = self.metrics.to_json().encode()
+        folder.storage.put_bytes(key, data)
+        self.metrics.forget()
         self._metrics_written_at = time.monotonic()
+        self._metrics_interval_s = max(METRICS_FILE_INTERVAL_S, (time.perf_counter() - t0) / METRICS_FILE_MAX_SHARE)
         for key in self._chunks:
             try:
                 folder.storage.delete(key)

@@ -240,6 +240,34 @@ def test_add_iteration_numbers_episodes_as_the_simapp():
     assert simtrace_csv(rows).splitlines()[1].startswith("3,1,")
 
 
+def test_forgotten_entries_are_appended_to_the_stored_bytes():
+    """A long run's sim forgets the entries it stored (memory stays flat) and appends the next ones to the
+    stored file's bytes: the result is byte for byte what one json.dumps of every entry gives, and the
+    numbering goes on across forget()."""
+    tm, every, stored = traces.TrainingMetrics(), traces.TrainingMetrics(), None
+    for it in range(5):
+        eps = [episode(10 * it + 1, 2), episode(10 * it + 2, 3)]
+        for t in (tm, every):
+            t.add_iteration(it, eps, [episode(99, 2, "evaluation")], rows_of(*eps), step_s=STEP_S)
+        assert tm.entries_of(it) == every.metrics[-3:]
+        if it in (1, 2, 4):
+            stored = tm.to_json().encode() if stored is None else tm.appended_json(stored)
+            tm.forget()
+            assert tm.metrics == [] and tm.appended_json(stored) == stored
+    assert stored == every.to_json().encode()
+    assert tm.last_iteration == 4 and tm.forgotten == 15
+    assert [m["episode"] for m in json.loads(stored)["metrics"] if m["phase"] == "training"] == list(range(1, 11))
+    # a replay of a forgotten iteration needs the stored entries back: refused, nothing changed
+    with pytest.raises(ValueError, match="iteration 3 replays one recorded before 15 entries were forgotten"):
+        tm.add_iteration(3, [episode(1, 2)], [], [], step_s=STEP_S)
+    assert tm.metrics == [] and tm.last_iteration == 4
+    tm.add_iteration(5, [episode(1, 2)], [], [], step_s=STEP_S)
+    with pytest.raises(ValueError, match="does not end as this sim writes it"):
+        tm.appended_json(stored[:-1])              # a cut file
+    with pytest.raises(ValueError, match="does not end as this sim writes it"):
+        tm.appended_json(json.dumps({"version": 2.0, "metrics": []}).encode())     # another writer's key order
+
+
 def test_add_iteration_refuses_what_it_cannot_number():
     tm = traces.TrainingMetrics()
     tm.add_iteration(0, [episode(1, 2)], [], [], step_s=STEP_S)

@@ -12,12 +12,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from core.model_folder import ModelFolder
+from core.s3_storage import S3Storage
 from core.storage import LocalStorage
-from core.traces import ITERATION_KEY, metrics_iterations
+from core.traces import ITERATION_KEY, TrainingMetrics, metrics_iterations
+
+from .servers import s3_server  # noqa: F401  (fixture)
+from .test_deepracer_utils import episode, rows_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,6 +49,49 @@ def test_readers_merge_the_file_and_the_newer_chunks(tmp_path):
     assert [e["episode"] for e in merged[1]] == [1]
     # the chunks are not TrainingMetrics files (deepracer-utils and DRfC's tools read only those)
     assert folder.training_metrics_keys() == [folder.training_metrics(0)]
+
+
+@pytest.mark.parametrize("store", ["local", "s3"])
+def test_a_sim_forgets_what_it_stored_and_appends_to_its_file(tmp_path, monkeypatch, capsys, request, store):
+    """Each rewrite of the metrics file appends the entries since the last one to the stored bytes, and
+    the sim keeps none of them in memory; a replayed iteration and a file changed under the sim are read
+    back from the folder. Both storages."""
+    from simulation import worker as worker_mod
+
+    if store == "s3":
+        server = request.getfixturevalue("s3_server")
+        storage = S3Storage(f"soak{os.getpid()}", endpoint_url=server.endpoint, access_key=server.access_key,
+                            secret_key=server.secret_key, create_bucket=True)
+    else:
+        storage = LocalStorage(tmp_path)
+    monkeypatch.setattr(worker_mod, "METRICS_FILE_INTERVAL_S", 0.0)    # a rewrite every iteration
+    monkeypatch.setattr(worker_mod, "METRICS_FILE_MAX_SHARE", float("inf"))
+    w = worker_mod.Worker.__new__(worker_mod.Worker)       # the storage half of an iteration, no env
+    w.cfg, w.storage, w.folder, w.io_s = SimpleNamespace(worker=0), storage, ModelFolder(storage, "m"), 0.0
+    w._metrics_written_at, w._metrics_interval_s = -float("inf"), 0.0
+    w._read_back_metrics()
+    every = TrainingMetrics()
+
+    def play(it: int, first_id: int) -> None:
+        eps = [episode(first_id, 2), episode(first_id + 1, 3)]
+        evals = [episode(99, 2, "evaluation")]
+        w.store_iteration(it, eps, evals, rows_of(*eps), num_workers=1)
+        every.add_iteration(it, eps, evals, rows_of(*eps), step_s=worker_mod.STEP_S)
+
+    for it in range(4):
+        play(it, 10 * it)
+        assert w.metrics.metrics == [] and w.folder.training_metrics_chunks() == {}
+        assert storage.get_bytes(w.folder.training_metrics(0)) == every.to_json().encode()
+    play(2, 50)                  # a restarted trainer hands out iteration 2 again: 3 is dropped, 2 replaced
+    assert [(m["episode"], m[ITERATION_KEY]) for m in w.folder.read_json(w.folder.training_metrics(0))["metrics"]
+            if m["phase"] == "training"] == [(1, 0), (2, 0), (3, 1), (4, 1), (5, 2), (6, 2)]
+    assert w.metrics.metrics == [] and w.metrics.forgotten == 9
+    # someone rewrote the file (pretty-printed): the sim reads it back with its chunks instead of appending
+    doc = w.folder.read_json(w.folder.training_metrics(0))
+    w.folder.write_json(w.folder.training_metrics(0), doc, indent=2)
+    play(3, 60)
+    assert "changed under this sim" in capsys.readouterr().err
+    assert storage.get_bytes(w.folder.training_metrics(0)) == every.to_json().encode()
 
 
 def _train(models: Path, name: str, episodes: int, resume: bool) -> subprocess.Popen:
