@@ -76,7 +76,7 @@ help:  ## list the targets
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test,dart]"
+	$(BIN)/pip install --quiet -e ".[test,dart,notebook]"
 	touch $(BIN)/activate
 
 install: $(BIN)/activate  ## create .venv and install the project (and its test tools) into it

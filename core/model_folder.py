@@ -169,11 +169,17 @@ class ModelFolder:
                 out.setdefault(int(m.group(1)), {})[int(m.group(2))] = k
         return out
 
-    def read_training_metrics(self) -> dict[int, list[dict[str, Any]]]:
+    def read_training_metrics(self, file_cache: dict[str, tuple[int, list[dict[str, Any]]]] | None = None
+                              ) -> dict[int, list[dict[str, Any]]]:
         """worker -> every TrainingMetrics entry it reported: its TrainingMetrics file, then its chunks in
         iteration order, each replacing the entries of its iteration and later (a resumed run plays an
         interrupted iteration again). What every reader of training metrics here uses; the reference's
-        readers (deepracer-utils) read the files, which lag by at most METRICS_FILE_INTERVAL_S while a sim runs."""
+        readers (deepracer-utils) read the files, which lag by at most METRICS_FILE_INTERVAL_S while a sim runs.
+
+        ``file_cache`` (a dict the caller keeps between calls; for readers that poll a running model, the
+        viewer and the scenario watch): a file whose size is unchanged since the last call is not read again
+        (a sim's file only grows while it runs, rewritten about once a minute), so a poll reads the chunks,
+        a minute's entries at most. The entries returned are then shared with the cache: do not change them."""
         from .traces import metrics_iterations
 
         out: dict[int, list[dict[str, Any]]] = {}
@@ -181,20 +187,33 @@ class ModelFolder:
             m = _METRICS_FILE.search(key)
             worker = int(m.group(1)) if m and m.group(1) else 0
             try:
+                size = self.storage.size(key) if file_cache is not None else -1
+                if file_cache is not None and key in file_cache and file_cache[key][0] == size:
+                    out[worker] = file_cache[key][1]
+                    continue
                 data = self.read_json(key)
             except (StorageKeyError, ValueError):
                 continue
             entries = data.get("metrics", []) if isinstance(data, dict) else []
             out[worker] = [e for e in entries if isinstance(e, dict)]
+            if file_cache is not None:
+                file_cache[key] = (size, out[worker])
         for worker, chunks in self.training_metrics_chunks().items():
-            entries = out.get(worker, [])
+            entries = list(out.get(worker, []))
+            its = metrics_iterations(entries)       # once: the merge costs the chunks' size, not the file's
+            top = max(its, default=-1)
             for iteration in sorted(chunks):
                 try:
                     data = self.read_json(chunks[iteration])
                 except (StorageKeyError, ValueError):
                     continue            # deleted meanwhile: its entries are in the file now
-                entries = [e for e, it in zip(entries, metrics_iterations(entries)) if it < iteration]
-                entries += [e for e in (data.get("metrics", []) if isinstance(data, dict) else []) if isinstance(e, dict)]
+                if top >= iteration:    # a replayed iteration: drop its entries and later ones
+                    kept = [i for i, it in enumerate(its) if it < iteration]
+                    entries, its = [entries[i] for i in kept], [its[i] for i in kept]
+                new = [e for e in (data.get("metrics", []) if isinstance(data, dict) else []) if isinstance(e, dict)]
+                entries += new
+                its += [iteration] * len(new)     # a chunk holds its iteration's entries (ITERATION_KEY)
+                top = iteration
             out[worker] = entries
         return dict(sorted(out.items()))
 

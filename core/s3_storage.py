@@ -37,7 +37,7 @@ from botocore.config import Config
 from botocore.exceptions import (ClientError, ConnectionError as BotoConnectionError,
                                  HTTPClientError, NoCredentialsError, SSLError)
 
-from .storage import _TMP_SUFFIX, StorageError, StorageKeyError, check_key
+from .storage import _TMP_SUFFIX, StorageError, StorageKeyError, check_folder_prefix, check_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -247,6 +247,22 @@ class S3Storage:
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return sorted(keys)
+
+    def folders(self, prefix: str = "") -> list[str]:
+        """The folders directly under ``prefix`` (a delimited listing: its common prefixes), sorted."""
+        full = f"{self.prefix_root}/{check_folder_prefix(prefix)}" if self.prefix_root else prefix
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full, "Delimiter": "/",
+                                      "MaxKeys": self.page_size}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call("list", full, lambda: self.client.list_objects_v2(**kwargs))
+            names += [p["Prefix"][len(full):].rstrip("/") for p in page.get("CommonPrefixes", ())]
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return sorted(n for n in names if n)
 
     def delete(self, key: str) -> None:
         """Remove the object; no error when it is already gone."""

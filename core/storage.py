@@ -49,6 +49,11 @@ class Storage(Protocol):
         """Every key that starts with ``prefix`` (a plain string prefix, as in S3), sorted."""
         ...
 
+    def folders(self, prefix: str = "") -> list[str]:
+        """The names of the folders directly under ``prefix`` ("" or ending in "/"), sorted: S3's common
+        prefixes of a delimited listing. One request however many keys lie below them."""
+        ...
+
     def delete(self, key: str) -> None:
         """Remove the object; no error when it is already gone (S3 semantics)."""
         ...
@@ -184,7 +189,10 @@ class LocalStorage:
         if not base.is_dir():
             return []
         keys = []
-        for dirpath, _dirs, files in os.walk(base):
+        stem = prefix.rpartition("/")[2]
+        for dirpath, dirs, files in os.walk(base):
+            if stem and dirpath == str(base):     # only the folders the prefix can reach (not a model's sim-traces)
+                dirs[:] = [d for d in dirs if d.startswith(stem)]
             rel = Path(dirpath).relative_to(self.root).as_posix()
             for name in files:
                 if name.endswith(_TMP_SUFFIX):
@@ -193,6 +201,22 @@ class LocalStorage:
                 if key.startswith(prefix):
                     keys.append(key)
         return sorted(keys)
+
+    def folders(self, prefix: str = "") -> list[str]:
+        base = self.root.joinpath(*check_folder_prefix(prefix).strip("/").split("/")) if prefix else self.root
+        if prefix:
+            check_key(prefix.rstrip("/"))
+        try:
+            return sorted(p.name for p in base.iterdir() if p.is_dir())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+
+def check_folder_prefix(prefix: str) -> str:
+    """``prefix`` for Storage.folders: "" or a key folder ending in "/"; ValueError otherwise."""
+    if prefix and (not prefix.endswith("/") or prefix.startswith("/")):
+        raise ValueError(f"folder prefix {prefix!r} must be empty or a relative folder ending in '/'")
+    return prefix
 
 
 def open_storage(spec: str | os.PathLike) -> "Storage":

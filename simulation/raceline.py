@@ -456,10 +456,9 @@ def write_outputs(raceline: Raceline, out_dir: str | os.PathLike, track: Track |
                        raceline.curvature, raceline.speed_mps, raceline.time_s):
             w.writerow([f"{x:.4f}" for x in row])
     png_path = out / "raceline.png"
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.collections import LineCollection
 
     fig, ax = plt.subplots(figsize=(11, 7))

@@ -727,14 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.config import ConfigError
-    from core.messages import WorkerFault
-    from core.storage import StorageError, StorageKeyError
-    from core.transport import TransportError
-    from simulation.reward import RewardFunctionError
-    from simulation.dart import DartError
-    from simulation.gazebo.client import GazeboError
-    from simulation.track_sources import UnknownTrackError
+    from .user_errors import run_stopping_title, run_stopping_types, user_error_types
 
     args = build_parser().parse_args(argv)
     if args.command in ("train", "evaluate", "export", "bench", "compare", "import"):
@@ -747,13 +740,11 @@ def main(argv: list[str] | None = None) -> int:
 
             set_tracks_dir(args.tracks_dir)
         return int(args.func(args) or 0)
-    except (RewardFunctionError, WorkerFault) as exc:
-        err_console.print("reward function error" if isinstance(exc, RewardFunctionError) else
-                          "training stopped: a sim reported", style="red")
+    except run_stopping_types() as exc:
+        err_console.print(run_stopping_title(exc), style="red")
         err_console.print(str(exc), markup=False, highlight=False)
         return 1
-    except (UnknownTrackError, ConfigError, ValueError, FileNotFoundError, StorageKeyError, StorageError,
-            TransportError, GazeboError, DartError) as exc:
+    except user_error_types() as exc:
         err_console.print(f"error: {exc}", style="red", markup=False, highlight=False)
         return 2
     except KeyboardInterrupt:

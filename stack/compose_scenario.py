@@ -205,7 +205,7 @@ def read_bucket_status(folder: ModelFolder, run: ModelRun, started: float) -> No
     progress, evaluation progress) and the trainer's finish marker. ``started``: when the watch began
     (time.monotonic()), for budgets in minutes."""
     entries: list[dict] = []
-    for worker_entries in folder.read_training_metrics().values():
+    for worker_entries in folder.read_training_metrics(run.metrics_cache).values():
         entries += worker_entries
     if entries:
         its = metrics_iterations(entries)

@@ -6,13 +6,12 @@ segments of equal centre-line progress (SEGMENTS of them); in each, the model's 
 as lap times are counted) against the racing line's time over the same stretch of track. The line's
 times are those of a flying lap, so the first segment also holds the standing start (about
 STANDING_START_NOTE). ``make evaluate`` prints the ratio and the costliest segments; ``make report``
-draws the laps over the line and the time lost per segment (``plot_lap_analysis``).
+draws the laps over the line and the time lost per segment (``lap_analysis_figure``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -96,14 +95,13 @@ def summary_line(cmp: LapComparison) -> str:
             f"(racing line of {cmp.track}); most time lost at {worst} ({STANDING_START_NOTE})")
 
 
-def plot_lap_analysis(track: Track, rl: Raceline, laps: list[tuple[str, list[dict]]], best: LapComparison,
-                      out: Path, title: str) -> Path:
-    """``out`` (PNG): left, the track with the racing line (coloured by speed) and the model's laps
-    (``laps``: (label, rows)); right, the time lost per segment of ``best`` against the line."""
-    import matplotlib
+def lap_analysis_figure(track: Track, rl: Raceline, laps: list[tuple[str, list[dict]]], best: LapComparison,
+                        title: str):
+    """Left, the track with the racing line (coloured by speed) and the model's laps (``laps``:
+    (label, rows)); right, the time lost per segment of ``best`` against the line."""
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.collections import LineCollection
 
     from .pictures import draw_track
@@ -135,10 +133,8 @@ def plot_lap_analysis(track: Track, rl: Raceline, laps: list[tuple[str, list[dic
                  "(first segment: standing start against a flying lap)", fontsize=10)
     bx.grid(alpha=0.3, axis="x")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return fig
 
 
-__all__ = ["Segment", "LapComparison", "compare_lap", "reference_line", "summary_line", "plot_lap_analysis",
+__all__ = ["Segment", "LapComparison", "compare_lap", "reference_line", "summary_line", "lap_analysis_figure",
            "SEGMENTS"]

@@ -15,13 +15,12 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+from core.plotting import pyplot
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+plt = pyplot()
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -31,16 +30,17 @@ from core.model_folder import ModelFolder  # noqa: E402
 from core.traces import metrics_iterations  # noqa: E402
 from simulation.track import Track  # noqa: E402
 
-from .lap_analysis import LapComparison, compare_lap, plot_lap_analysis, reference_line  # noqa: E402
+from .lap_analysis import LapComparison, compare_lap, lap_analysis_figure, reference_line  # noqa: E402
 from .pictures import draw_track  # noqa: E402
 
 LAP_COMPLETE = race_status.DISPLAY["lap_complete"]
 
 
-def training_curves(folder: ModelFolder) -> dict[str, dict[int, list[float]]]:
+def training_curves(folder: ModelFolder, file_cache: dict | None = None) -> dict[str, dict[int, list[float]]]:
     """{"reward"|"progress"|"eval_progress"|"eval_lap_s": {iteration: [values per episode]}} from every
-    worker's metrics (eval_lap_s: the completed greedy evaluation laps [simulated s])."""
-    per_worker = folder.read_training_metrics()
+    worker's metrics (eval_lap_s: the completed greedy evaluation laps [simulated s]). ``file_cache``:
+    see ModelFolder.read_training_metrics (the viewer keeps one per model)."""
+    per_worker = folder.read_training_metrics(file_cache)
     if not per_worker:
         raise ConfigError(f"no training metrics in {folder.describe()}; train the model first")
     out: dict[str, dict[int, list[float]]] = {"reward": defaultdict(list), "progress": defaultdict(list),
@@ -57,7 +57,19 @@ def training_curves(folder: ModelFolder) -> dict[str, dict[int, list[float]]]:
     return out
 
 
+def save_figure(fig, out: Path) -> Path:
+    """Write ``fig`` as a PNG and let pyplot forget it (the Figure itself can still be shown)."""
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
 def plot_training(folder: ModelFolder, out: Path, reference_lap_s: float | None = None) -> Path:
+    """training_figure written to ``out`` (PNG)."""
+    return save_figure(training_figure(folder, reference_lap_s), out)
+
+
+def training_figure(folder: ModelFolder, reference_lap_s: float | None = None):
     """Reward, progress and (when any evaluation lap completed) lap time per iteration; the lap
     panel has ``reference_lap_s`` (the track's racing line) as a dashed line when given."""
     curves = training_curves(folder)
@@ -91,13 +103,12 @@ def plot_training(folder: ModelFolder, out: Path, reference_lap_s: float | None 
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def latest_evaluation_trace(folder: ModelFolder) -> tuple[str, list[dict]] | None:
-    keys = sorted(k for k in folder.storage.list(folder.key("")) if k.endswith("evaluation-simtrace/0-iteration.csv"))
+    keys = sorted(k for k in folder.storage.list(folder.key("evaluation-"))
+                  if k.endswith("evaluation-simtrace/0-iteration.csv"))
     if not keys:
         return None
     text = folder.storage.get_bytes(keys[-1]).decode()
@@ -105,6 +116,13 @@ def latest_evaluation_trace(folder: ModelFolder) -> tuple[str, list[dict]] | Non
 
 
 def plot_evaluation_laps(folder: ModelFolder, track_name: str, out: Path) -> Path | None:
+    """evaluation_laps_figure written to ``out`` (PNG); None when there is no evaluation."""
+    fig = evaluation_laps_figure(folder, track_name)
+    return None if fig is None else save_figure(fig, out)
+
+
+def evaluation_laps_figure(folder: ModelFolder, track_name: str):
+    """The latest evaluation's trials drawn on the track; None when there is no evaluation."""
     found = latest_evaluation_trace(folder)
     if found is None:
         return None
@@ -124,9 +142,17 @@ def plot_evaluation_laps(folder: ModelFolder, track_name: str, out: Path) -> Pat
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(f"{folder.prefix}: evaluation laps ({Path(key).parent.parent.name})")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return fig
+
+
+class Figures(list):
+    """matplotlib figures that Jupyter shows one after another (a plain list would show as text)."""
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        for fig in self:
+            display(fig)
 
 
 @dataclass
@@ -134,6 +160,7 @@ class Report:
     written: list[Path]                  # the pictures, in order
     best_lap: LapComparison | None       # the latest evaluation's best lap against the racing line
     reference_lap_s: float | None        # the track's reference lap (None: no line for it)
+    figures: Figures = field(default_factory=Figures)   # the same pictures as figures, in order
 
 
 def evaluation_laps(folder: ModelFolder, simtrace_key: str, rl) -> tuple[LapComparison, list[tuple[str, list[dict]]]] | None:
@@ -162,16 +189,19 @@ def write_report(folder: ModelFolder, out_dir: str | Path, track_name: str, reve
     out_dir.mkdir(parents=True, exist_ok=True)
     track = Track.from_model_folder(folder, track_name, reverse=reverse)
     rl = reference_line(track)
-    written = [plot_training(folder, out_dir / "training.png", rl.lap_time_s)]
-    laps = plot_evaluation_laps(folder, track_name, out_dir / "evaluation-laps.png")
+    figures = Figures([training_figure(folder, rl.lap_time_s)])
+    written = [save_figure(figures[-1], out_dir / "training.png")]
+    laps = evaluation_laps_figure(folder, track_name)
     if laps is not None:
-        written.append(laps)
+        figures.append(laps)
+        written.append(save_figure(laps, out_dir / "evaluation-laps.png"))
     best = best_evaluation_lap(folder, rl)
     if best is not None:
         cmp, labelled = best
-        written.append(plot_lap_analysis(track, rl, labelled, cmp, out_dir / "lap-analysis.png",
-                                         f"{folder.prefix}: evaluation laps over the racing line of {track.name}"))
-    return Report(written, best[0] if best else None, rl.lap_time_s)
+        figures.append(lap_analysis_figure(track, rl, labelled, cmp,
+                                           f"{folder.prefix}: evaluation laps over the racing line of {track.name}"))
+        written.append(save_figure(figures[-1], out_dir / "lap-analysis.png"))
+    return Report(written, best[0] if best else None, rl.lap_time_s, figures)
 
 
 def mean_per_iteration(curve: dict[int, list[float]]) -> tuple[list[int], list[float]]:

@@ -64,6 +64,8 @@ class ModelRun:
     status_offset: int = field(default=0, repr=False)
     episodes_at_start: int | None = field(default=None, repr=False)
     finished: bool = False          # the trainer wrote its finish marker (compose stack)
+    #: ModelFolder.read_training_metrics' file cache while the watch polls the bucket
+    metrics_cache: dict = field(default_factory=dict, repr=False)
 
     def budget_fraction(self) -> float:
         """The share of its budget the model has used (episodes or minutes)."""

@@ -61,10 +61,9 @@ def compare_backends(folder: ModelFolder, track: str | None = None, trials: int 
 
 def plot_sim_to_sim(folder: ModelFolder, summaries: list[BackendSummary], out_dir: str | Path) -> Path:
     """Every trial's path of every simulator over the track: ``out_dir/sim-to-sim-<ts>.png``."""
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from simulation.track import Track
 

@@ -175,10 +175,9 @@ def table_lines(result: TransferResult) -> list[str]:
 
 def write_report(result: TransferResult) -> tuple[Path, Path]:
     """``report.md`` (the models, the table, the notes) and ``curves.png`` into the result's folder."""
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     result.out_dir.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(9, 5))

@@ -28,7 +28,9 @@ from core.model_folder import ModelFolder
 from core.storage import Storage, StorageError, StorageKeyError
 
 POLL_S = 0.5
-"""Seconds between looks at the storage for new previews and metrics."""
+"""Seconds between looks at the storage for new previews."""
+METRICS_POLL_S = 5.0
+"""Seconds between looks for new metrics (the curves are redrawn at most this often)."""
 DISCOVER_S = 15.0
 """Seconds between looks for models (when no list of models was given)."""
 STALE_S = 120.0
@@ -45,6 +47,8 @@ class ModelView:
     metrics_version: str = ""                              # changes when any metrics file changes
     curves_png: bytes = b""
     curves_version: str = ""
+    metrics_read_at: float = -float("inf")                 # time.monotonic() of the last look at the metrics
+    metrics_cache: dict = field(default_factory=dict, repr=False)   # ModelFolder.read_training_metrics' cache
 
 
 class ViewerState:
@@ -61,10 +65,10 @@ class ViewerState:
         if self.fixed or time.monotonic() - self._discovered_at < DISCOVER_S:
             return
         self._discovered_at = time.monotonic()
-        for key in self.storage.list(""):
-            if "/preview/sim-" in key and key.endswith("/status.json"):
-                name = key.split("/preview/sim-")[0]
-                self.models.setdefault(name, ModelView(name))
+        # the top-level folders, then their preview/ (listing the whole store would list every sim-trace)
+        for name in self.storage.folders(""):
+            if name not in self.models and any(_SIM_DIR.search(k) for k in self.storage.list(f"{name}/preview/")):
+                self.models[name] = ModelView(name)
 
     def refresh(self) -> None:
         """Read every model's sim statuses and metrics version."""
@@ -89,7 +93,9 @@ class ViewerState:
                 status["idle"] = status["age_s"] > STALE_S
                 sims[int(m.group(1))] = status
             view.sims = dict(sorted(sims.items()))
-            view.metrics_version = self._metrics_version(folder)
+            if time.monotonic() - view.metrics_read_at >= METRICS_POLL_S:
+                view.metrics_read_at = time.monotonic()
+                view.metrics_version = self._metrics_version(folder)
 
     def _metrics_version(self, folder: ModelFolder) -> str:
         """The metrics files' and chunks' names and sizes: changes when a sim reports an iteration."""
@@ -128,21 +134,21 @@ class ViewerState:
         if view is None or not view.metrics_version:
             return None
         if view.curves_version != view.metrics_version:
-            view.curves_png = curves_png(ModelFolder(self.storage, model))
+            view.curves_png = curves_png(ModelFolder(self.storage, model), view.metrics_cache)
             view.curves_version = view.metrics_version
         return view.curves_png
 
 
-def curves_png(folder: ModelFolder) -> bytes:
-    """A small PNG of the model's learning curves (stack.report.training_curves)."""
-    import matplotlib
+def curves_png(folder: ModelFolder, file_cache: dict | None = None) -> bytes:
+    """A small PNG of the model's learning curves (stack.report.training_curves; ``file_cache``: see
+    ModelFolder.read_training_metrics)."""
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from .report import mean_per_iteration, training_curves
 
-    curves = training_curves(folder)
+    curves = training_curves(folder, file_cache)
     fig, (ax_r, ax_p) = plt.subplots(2, 1, figsize=(5.2, 4.0), sharex=True)
     its, reward = mean_per_iteration(curves["reward"])
     ax_r.plot(its, reward, color="#1f77b4", marker=".")

@@ -94,6 +94,34 @@ def test_a_sim_forgets_what_it_stored_and_appends_to_its_file(tmp_path, monkeypa
     assert storage.get_bytes(w.folder.training_metrics(0)) == every.to_json().encode()
 
 
+def test_a_polling_reader_reads_the_file_only_when_it_grew(tmp_path):
+    """The viewer and the scenario watch poll a running model: with a file cache a poll reads the chunks,
+    and the whole file again only when its size changed; what it returns equals a fresh read."""
+    reads: list[str] = []
+
+    class Counting(LocalStorage):
+        def get_bytes(self, key):
+            reads.append(key.rpartition("metrics/")[2])
+            return super().get_bytes(key)
+
+    folder = ModelFolder(Counting(tmp_path), "m")
+    folder.write_json(folder.training_metrics(0), {"metrics": [_entry(0, 1, 1), _entry(1, 2, 1)]}, indent=None)
+    folder.write_json(folder.training_metrics_chunk(0, 2), {"metrics": [_entry(2, 3, 1)]})
+    cache: dict = {}
+    first = folder.read_training_metrics(cache)
+    assert reads == ["TrainingMetrics.json", "iterations/0/2.json"]
+    reads.clear()
+    folder.write_json(folder.training_metrics_chunk(0, 3), {"metrics": [_entry(3, 4, 1)]})
+    assert [e["episode"] for e in folder.read_training_metrics(cache)[0]] == [1, 2, 3, 4]
+    assert reads == ["iterations/0/2.json", "iterations/0/3.json"]          # not the file
+    assert first[0] == [_entry(0, 1, 1), _entry(1, 2, 1), _entry(2, 3, 1)]  # the cached entries were not changed
+    reads.clear()
+    folder.write_json(folder.training_metrics(0), {"metrics": [_entry(i, i + 1, 1) for i in range(4)]}, indent=None)
+    for i in (2, 3):
+        folder.storage.delete(folder.training_metrics_chunk(0, i))
+    assert folder.read_training_metrics(cache) == folder.read_training_metrics() and reads[0] == "TrainingMetrics.json"
+
+
 def _train(models: Path, name: str, episodes: int, resume: bool) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "stack.cli", "train", "--model", name, "--preset", "state", "--track", "reinvent",
            "--episodes", str(episodes), "--models-dir", str(models), "--seed", "0"] + (["--resume"] if resume else [])

@@ -90,6 +90,32 @@ def test_list_paginates_and_prefix_root(s3_server):
     assert same_bucket.list() == [] and not same_bucket.exists("n/other")
 
 
+def test_folders_is_one_delimited_listing_and_agrees_with_the_local_store(s3_server, tmp_path):
+    """The viewer finds models by their folders: one LIST request however many keys lie below."""
+    from core.storage import LocalStorage
+
+    store = make_store(s3_server, page_size=1000, prefix_root="root")
+    local = LocalStorage(tmp_path)
+    keys = [f"a/training-simtrace/{i}-iteration.csv" for i in range(30)] + ["b/preview/sim-0/status.json",
+                                                                            "b/preview/sim-1/status.json", "top.txt"]
+    for st in (store, local):
+        for k in keys:
+            st.put_bytes(k, b"x")
+    calls: list[str] = []
+    store.client.meta.events.register("before-call.s3.ListObjectsV2", lambda **_: calls.append("list"))
+    assert store.folders() == local.folders() == ["a", "b"] and len(calls) == 1
+    assert store.folders("b/preview/") == local.folders("b/preview/") == ["sim-0", "sim-1"]
+    assert store.folders("nothing/") == local.folders("nothing/") == []
+    for bad in ("b/preview", "/b/"):
+        with pytest.raises(ValueError, match="must be empty or a relative folder ending in '/'"):
+            store.folders(bad)
+        with pytest.raises(ValueError, match="must be empty or a relative folder ending in '/'"):
+            local.folders(bad)
+    # a plain-prefix listing prunes only what the prefix cannot reach
+    for prefix in ("a/tr", "a/training-simtrace/1", "b/p", "t", "", "a/x"):
+        assert local.list(prefix) == store.list(prefix) == sorted(k for k in keys if k.startswith(prefix)), prefix
+
+
 def test_publish_checkpoint_same_keys_as_local_and_pointer_last(s3_server, tmp_path):
     s3 = make_store(s3_server)
     puts: list[str] = []

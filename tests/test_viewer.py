@@ -73,7 +73,10 @@ def test_a_storage_that_refuses_previews_turns_them_off_and_training_goes_on(tmp
     assert "viewer previews off, the storage refused them: no space left" in capsys.readouterr().err
 
 
-def test_the_app_serves_what_the_sims_published_and_nothing_else(tmp_path):
+def test_the_app_serves_what_the_sims_published_and_nothing_else(tmp_path, monkeypatch):
+    from stack import viewer
+
+    monkeypatch.setattr(viewer, "METRICS_POLL_S", 0.0)              # look at the metrics on every request
     folder, _ = published(tmp_path, "m", CAMERA_META)
     client = TestClient(build_app(ViewerState(LocalStorage(tmp_path))))
     page = client.get("/")

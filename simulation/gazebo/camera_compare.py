@@ -93,10 +93,9 @@ def compare(master_uri: str, track_name: str = "reinvent_base") -> tuple[list[di
 
 
 def write_png(pairs, rows, out: str) -> None:
-    import matplotlib
+    from core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(len(pairs), 3, figsize=(9.6, 2.5 * len(pairs)))
     for i, ((gz, fast), row) in enumerate(zip(pairs, rows)):
