@@ -235,6 +235,9 @@ class Comparison:
     def pictures(self) -> list[Path]:
         return [p for p in self.files if p.suffix == ".png"]
 
+    def __repr__(self) -> str:           # a terminal or a plain-text output shows the table too
+        return f"Comparison ({self.out_dir}):\n{self.table.to_string(index=False, na_rep='-')}"
+
     def _repr_html_(self) -> str:      # Jupyter shows the table
         return self.table.to_html(index=False, na_rep="-", float_format=lambda v: f"{v:.1f}")
 
@@ -288,11 +291,20 @@ class Scenario:
 
     @_one_line_errors
     def _load(self):
-        from stack.scenario import load_scenario, parse_scenario
+        import yaml
 
-        if isinstance(self.source, Mapping):
-            return parse_scenario(dict(self.source), source="the scenario dict", base_dir=Path.cwd())
-        return load_scenario(self.source)
+        from stack.scenario import load_scenario, parse_scenario
+        from stack.scenario_run import out_dir_for
+
+        if not isinstance(self.source, Mapping):
+            return load_scenario(self.source)
+        checked = parse_scenario(dict(self.source), source="the scenario dict", base_dir=Path.cwd())
+        # each model trains in a process of its own, which reads the scenario from a file: write it where
+        # the scenario's run writes everything else (relative paths in it still resolve from here)
+        path = out_dir_for(checked) / "scenario.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(dict(self.source), sort_keys=False))
+        return load_scenario(path)
 
     @property
     def name(self) -> str:
