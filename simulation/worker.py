@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from core.config import ConfigError, TrainingParams, parse_model_metadata
+from core.memory import IterationGarbage
 from core.messages import MessageError, fault_message, read_policy_notice
 from core.model_folder import ModelFolder
 from core.policy import FrozenPolicy
@@ -211,6 +212,7 @@ class Worker:
         self.previewer = Previewer(self.folder, cfg.worker, self.env, cfg.preview_interval_s)
         self.started = time.perf_counter()
         self.io_s = 0.0  # seconds spent in storage and transport calls
+        self.garbage = IterationGarbage()
 
     def _gazebo_env(self, own: TrackSetup, reward, seed: int, offset: int):
         """One car in a Gazebo sim: claimed through Redis when there is one (never two workers on a car),
@@ -288,6 +290,7 @@ class Worker:
             "iteration": version, "alive_s": round(time.perf_counter() - self.started, 3),
             "storage_s": round(self.io_s, 3), "rss_mb": round(rss_mb(), 1)}, indent=None)
         self.io_s += time.perf_counter() - t0
+        self.garbage.after_iteration()          # this iteration's policy graph (core.memory)
 
     def store_iteration(self, version: int, episodes, evals, rows: list[dict], num_workers: int) -> None:
         """Record one iteration's episodes in the metrics and store its sim-trace and metrics chunk (and

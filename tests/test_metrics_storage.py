@@ -122,6 +122,36 @@ def test_a_polling_reader_reads_the_file_only_when_it_grew(tmp_path):
     assert folder.read_training_metrics(cache) == folder.read_training_metrics() and reads[0] == "TrainingMetrics.json"
 
 
+def test_each_iterations_cyclic_garbage_is_freed_at_its_end():
+    """A tf.Graph per iteration is cyclic garbage: IterationGarbage frees it at the iteration's end, not
+    whenever Python's rare full collection comes (core.memory)."""
+    import gc
+    import weakref
+
+    from core.memory import IterationGarbage
+
+    class Graphish:
+        pass
+
+    def one_iteration() -> weakref.ref:
+        a, b = Graphish(), Graphish()
+        a.other, b.other, a.payload = b, a, bytearray(1 << 20)
+        return weakref.ref(a)
+
+    garbage = IterationGarbage()
+    try:
+        garbage.after_iteration()                 # start-up's objects go to the permanent generation
+        assert garbage.frozen and gc.get_freeze_count() > 0
+        for _ in range(3):
+            ref = one_iteration()
+            assert ref() is not None              # a cycle outlives its last reference ...
+            took = garbage.after_iteration()
+            assert ref() is None                  # ... until the iteration ends
+            assert took < 0.5
+    finally:
+        gc.unfreeze()
+
+
 def _train(models: Path, name: str, episodes: int, resume: bool) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "stack.cli", "train", "--model", name, "--preset", "state", "--track", "reinvent",
            "--episodes", str(episodes), "--models-dir", str(models), "--seed", "0"] + (["--resume"] if resume else [])

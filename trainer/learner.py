@@ -33,6 +33,7 @@ tf = import_tensorflow()  # without its start-up notices
 
 from core import race_status as rs  # noqa: E402
 from core.config import ConfigError, Hyperparameters, ModelMetadata  # noqa: E402
+from core.memory import IterationGarbage  # noqa: E402
 from core.messages import (Episode, EpisodeSpec, MessageError, WorkerFault, policy_notice,  # noqa: E402
                            read_fault)
 from core.model_folder import TF_CHECKPOINT_SUFFIXES, Checkpoint, ModelFolder, ModelLock  # noqa: E402
@@ -137,6 +138,7 @@ class Learner:
         self.spec = EpisodeSpec.from_metadata(metadata)   # what a well-formed episode of this model is
         self.net = self.algorithm.net
         self.io = CheckpointIO(self.algorithm.net, folder, self.algorithm.export)
+        self.garbage = IterationGarbage()
         self.version = 0
         self.total_steps = 0
         self.total_episodes = 0
@@ -269,6 +271,7 @@ class Learner:
                 self.folder.record_metric(self.version, self.total_steps - steps, metric)
                 self.version += 1
                 self.io.publish(self.version, self.total_steps, None)
+                self.garbage.after_iteration()     # the export's graphs (core.memory)
                 best_metric = metric if best_metric is None else max(best_metric, metric)
                 report = IterationReport(
                     iteration=self.version, episodes=len(train), total_episodes=self.total_episodes,
