@@ -64,11 +64,6 @@ def save_figure(fig, out: Path) -> Path:
     return out
 
 
-def plot_training(folder: ModelFolder, out: Path, reference_lap_s: float | None = None) -> Path:
-    """training_figure written to ``out`` (PNG)."""
-    return save_figure(training_figure(folder, reference_lap_s), out)
-
-
 def training_figure(folder: ModelFolder, reference_lap_s: float | None = None):
     """Reward, progress and (when any evaluation lap completed) lap time per iteration; the lap
     panel has ``reference_lap_s`` (the track's racing line) as a dashed line when given."""
@@ -113,12 +108,6 @@ def latest_evaluation_trace(folder: ModelFolder) -> tuple[str, list[dict]] | Non
         return None
     text = folder.storage.get_bytes(keys[-1]).decode()
     return keys[-1], list(csv.DictReader(io.StringIO(text)))
-
-
-def plot_evaluation_laps(folder: ModelFolder, track_name: str, out: Path) -> Path | None:
-    """evaluation_laps_figure written to ``out`` (PNG); None when there is no evaluation."""
-    fig = evaluation_laps_figure(folder, track_name)
-    return None if fig is None else save_figure(fig, out)
 
 
 def evaluation_laps_figure(folder: ModelFolder, track_name: str):
