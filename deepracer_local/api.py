@@ -124,9 +124,11 @@ class Model:
         return ModelFolder(LocalStorage(self.models_dir), self.name)
 
     def _existing_folder(self) -> "ModelFolder":
+        from stack.train import local_model_names
+
         folder = self.folder
         if folder.latest_checkpoint() is None:
-            known = sorted(p.name for p in self.models_dir.glob("*") if p.is_dir()) if self.models_dir.is_dir() else []
+            known = local_model_names(self.models_dir)
             raise UserError(f"model {self.name!r} has no checkpoint in {self.models_dir}; train it first"
                             + (f" (models there: {', '.join(known)})" if known else ""))
         return folder

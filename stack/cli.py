@@ -317,7 +317,9 @@ def _folder(args):
     if folder is not None:
         err_console.print(f"model {args.model!r} is not in {root}/; using {folder.describe()}")
         return folder
-    known = sorted(p.name for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
+    from .train import local_model_names
+
+    known = local_model_names(root)
     raise ValueError(f"no model {args.model!r} in {root}/ (models there: {', '.join(known) or 'none'}) "
                      f"or in the stack's bucket ({why})")
 

@@ -106,6 +106,11 @@ def _reward_source(p: Prepared) -> str:
     return f"{p.folder.reward_function()} in {p.folder.storage.describe()}"
 
 
+def local_model_names(models_dir: Path) -> list[str]:
+    """The model folders in ``models_dir`` (for messages naming what is there), sorted; [] without the folder."""
+    return sorted(p.name for p in models_dir.glob("*") if p.is_dir()) if models_dir.is_dir() else []
+
+
 def default_model_name(track: str | None) -> str:
     """<track>-<date>-<time>, the name a model gets when MODEL is not given."""
     first = (track or DEFAULT_TRACK).split(",")[0].strip()
