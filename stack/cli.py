@@ -198,11 +198,15 @@ def _cmd_bench(args) -> int:
         console.print(scenario_bench_table(r))
         return 0
     if args.what == "soak":
-        from .soak_bench import bench_soak, soak_table_lines
+        from .soak_bench import WORK_MATCH, bench_soak, soak_table_lines
 
         r = bench_soak(args.minutes, args.preset, track=args.track, seed=args.seed, console=console)
         console.print(f"bench soak: {r.preset}, {r.minutes:g} min, {r.iterations} iterations, {r.episodes} episodes")
         console.print("\n".join(soak_table_lines(r)), markup=False, highlight=False)
+        if r.tenths:
+            console.print(f"the last tenth is compared with tenth {r.baseline}"
+                          + ("" if r.baseline == 2 else f" (the first after the second whose iterations do {WORK_MATCH:.0%} of "
+                                                        "the last tenth's env steps: the policy was still learning)"))
         for failure in r.failures:
             err_console.print(f"soak: {failure}", style="red", markup=False, highlight=False)
         return 1 if r.failures else 0

@@ -1,14 +1,21 @@
 """``make bench-soak``: is a long run as fast per iteration at the end as at the start?
 
 Trains PRESET from scratch for MINUTES (the presets' stop rules lifted), one sim, and splits the run into
-tenths of its iterations. Per tenth: the mean iteration time and the wall time per env step (iterations
-lengthen while the policy learns to stay on the track longer: in a short run the iteration time grows for
-that reason alone), the sims' storage share (seconds spent
-writing and reading the model folder and sending episodes, against their time alive, from each sim's
-``preview/sim-<i>/stats.json``), the learner's and the sims' resident memory at the tenth's end. It
-fails (exit 1) when the last tenth's iteration time is more than SLOWDOWN_LIMIT above the second's, or
-memory grew more than MEMORY_GROWTH_LIMIT from the second tenth to the last (the first tenth holds the
-start-up: TensorFlow loading, the first iterations' tracing).
+tenths of its iterations. Per tenth: the mean iteration time and the wall time per env step, the mean env
+steps per iteration, the sims' storage share (seconds spent writing and reading the model folder and
+sending episodes, against their time alive, from each sim's ``preview/sim-<i>/stats.json``), the learner's
+and the sims' resident memory at the tenth's end.
+
+The last tenth is compared with a baseline tenth: the second (the first holds the start-up: TensorFlow
+loading, the first iterations' tracing), unless the policy was still learning to stay on the track then,
+so that its iterations did less work. Iterations lengthen while episodes do: a camera run's second tenth
+crashes early (about 1,000 env steps per iteration where the last tenth laps with 6,000), and its faster
+iterations say nothing about a cost that grows with run length. So when the second tenth's env steps per
+iteration are below WORK_MATCH of the last tenth's, the baseline is the first later tenth that reaches it,
+and it must lie in the run's first half (BASELINE_LATEST): a run that is still learning later than that
+fails with "train longer". The run fails (exit 1) when the last tenth's iteration time is more than
+SLOWDOWN_LIMIT above the baseline's, or the learner's or the sims' memory grew more than
+MEMORY_GROWTH_LIMIT from the baseline to the last tenth.
 """
 
 from __future__ import annotations
@@ -18,9 +25,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Allowed growth from the second tenth to the last: iteration time, and learner + sim memory.
+#: Allowed growth from the baseline tenth to the last: iteration time, and learner + sim memory.
 SLOWDOWN_LIMIT = 0.10
 MEMORY_GROWTH_LIMIT = 0.10
+#: A tenth is a baseline when its env steps per iteration reach this share of the last tenth's.
+WORK_MATCH = 0.90
+#: The latest tenth (1-based) that may serve as the baseline.
+BASELINE_LATEST = 5
 
 
 @dataclass
@@ -29,6 +40,7 @@ class SoakTenth:
     iterations: tuple[int, int]  # first and last iteration (1-based) of the tenth
     iteration_s: float           # mean wall time per iteration
     step_ms: float               # wall time per env step (episodes grow longer as the policy learns)
+    steps_per_iteration: float   # mean env steps per iteration (the work an iteration does)
     storage_share: float         # sims' storage seconds / their seconds alive, within the tenth
     learner_rss_mb: float
     sim_rss_mb: float            # all sims together
@@ -41,6 +53,7 @@ class SoakResult:
     iterations: int
     episodes: int
     tenths: list[SoakTenth] = field(default_factory=list)
+    baseline: int = 2            # the tenth the last one is compared with (1-based)
     failures: list[str] = field(default_factory=list)
 
 
@@ -79,10 +92,17 @@ def bench_soak(minutes: float = 60.0, preset: str = "state", track: str = "reinv
                            hyperparameter_overrides=dict(_NO_EARLY_STOP), overrides_source="bench soak")
         reports, _ = run_training(req, console, on_report=on_report)
     result = SoakResult(preset, minutes, len(reports), reports[-1].total_episodes if reports else 0)
+    analyse_soak(result, samples)
+    return result
+
+
+def analyse_soak(result: SoakResult, samples: list[dict]) -> None:
+    """Split ``samples`` (one per iteration: seconds, steps, learner_rss_mb, and per sim its stats.json:
+    storage_s, alive_s, rss_mb) into tenths, choose the baseline and record the failures in ``result``."""
     n = len(samples)
     if n < 10:
         result.failures.append(f"only {n} iterations: too few to split into tenths (train longer)")
-        return result
+        return
     bounds = [round(i * n / 10) for i in range(11)]
     for t in range(10):
         part = samples[bounds[t]:bounds[t + 1]]
@@ -93,29 +113,47 @@ def bench_soak(minutes: float = 60.0, preset: str = "state", track: str = "reinv
             s0 = (before or {}).get("sims", {}).get(w, {"storage_s": 0.0, "alive_s": 0.0})
             storage += float(s["storage_s"]) - float(s0["storage_s"])
             alive += float(s["alive_s"]) - float(s0["alive_s"])
+        steps = sum(p["steps"] for p in part)
         result.tenths.append(SoakTenth(
             t + 1, (bounds[t] + 1, bounds[t + 1]), sum(p["seconds"] for p in part) / len(part),
-            1000.0 * sum(p["seconds"] for p in part) / max(1, sum(p["steps"] for p in part)),
+            1000.0 * sum(p["seconds"] for p in part) / max(1, steps), steps / len(part),
             storage / alive if alive > 0 else 0.0, end["learner_rss_mb"],
             sum(float(s["rss_mb"]) for s in end["sims"].values())))
-    second, last = result.tenths[1], result.tenths[-1]
-    if last.iteration_s > (1 + SLOWDOWN_LIMIT) * second.iteration_s:
+    last = result.tenths[-1]
+    base = next((t for t in result.tenths[1:-1] if t.steps_per_iteration >= WORK_MATCH * last.steps_per_iteration),
+                last)
+    result.baseline = base.tenth
+    if base.tenth > BASELINE_LATEST:
+        result.failures.append(
+            f"the policy was still learning in the run's first half: no tenth from the second to the "
+            f"{_ordinal(BASELINE_LATEST)} did {WORK_MATCH:.0%} of the last tenth's {last.steps_per_iteration:.0f} env "
+            f"steps per iteration (the first was the {_ordinal(base.tenth)}), so no tenth compares with the last: "
+            "train longer (MINUTES=)")
+        return
+    if last.iteration_s > (1 + SLOWDOWN_LIMIT) * base.iteration_s:
         result.failures.append(f"the last tenth's iterations take {last.iteration_s:.2f} s, "
-                               f"{last.iteration_s / second.iteration_s - 1:.0%} more than the second tenth's "
-                               f"{second.iteration_s:.2f} s (allowed {SLOWDOWN_LIMIT:.0%})")
-    for what, a, b in (("learner", second.learner_rss_mb, last.learner_rss_mb),
-                       ("sims'", second.sim_rss_mb, last.sim_rss_mb)):
+                               f"{last.iteration_s / base.iteration_s - 1:.0%} more than the {_ordinal(base.tenth)} "
+                               f"tenth's {base.iteration_s:.2f} s (allowed {SLOWDOWN_LIMIT:.0%})")
+    for what, a, b in (("learner", base.learner_rss_mb, last.learner_rss_mb),
+                       ("sims'", base.sim_rss_mb, last.sim_rss_mb)):
         if a > 0 and b > (1 + MEMORY_GROWTH_LIMIT) * a:
-            result.failures.append(f"the {what} memory grew from {a:.0f} MB to {b:.0f} MB ({b / a - 1:.0%}; "
-                                   f"allowed {MEMORY_GROWTH_LIMIT:.0%})")
-    return result
+            result.failures.append(f"the {what} memory grew from {a:.0f} MB in the {_ordinal(base.tenth)} tenth to "
+                                   f"{b:.0f} MB ({b / a - 1:.0%}; allowed {MEMORY_GROWTH_LIMIT:.0%})")
+
+
+def _ordinal(n: int) -> str:
+    return {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", 6: "sixth", 7: "seventh", 8: "eighth",
+            9: "ninth", 10: "last"}[n]
 
 
 def soak_table_lines(result: SoakResult) -> list[str]:
     """The tenths as Markdown table lines."""
-    lines = ["| tenth | iterations | s / iteration | ms / env step | storage share | learner RSS MB | sims RSS MB |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| tenth | iterations | s / iteration | env steps / iteration | ms / env step | storage share | "
+             "learner RSS MB | sims RSS MB |",
+             "|---|---|---|---|---|---|---|---|"]
     for t in result.tenths:
-        lines.append(f"| {t.tenth} | {t.iterations[0]}-{t.iterations[1]} | {t.iteration_s:.2f} | {t.step_ms:.3f} | "
-                     f"{100 * t.storage_share:.1f}% | {t.learner_rss_mb:.0f} | {t.sim_rss_mb:.0f} |")
+        mark = " (baseline)" if t.tenth == result.baseline else ""
+        lines.append(f"| {t.tenth}{mark} | {t.iterations[0]}-{t.iterations[1]} | {t.iteration_s:.2f} | "
+                     f"{t.steps_per_iteration:,.0f} | {t.step_ms:.3f} | {100 * t.storage_share:.1f}% | "
+                     f"{t.learner_rss_mb:.0f} | {t.sim_rss_mb:.0f} |")
     return lines
