@@ -167,10 +167,10 @@ logs:  ## follow the stack's logs
 ps:  ## the stack's containers (a scenario's: trainer-<model> and sim-<model>_<n> per model)
 	$(DC) ps
 
-swarm-up: env-files  ## deploy the stack on Docker Swarm: MODEL on TRACK with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; GPU=1; APP_IMAGE=registry/image for several machines)
+swarm-up: env-files  ## deploy the stack on Docker Swarm: MODEL on TRACK with SIMS sims (PRESET, REWARD, METADATA, HYPERPARAMETERS; EPISODES= or MINUTES=; RESUME=1; SIMS_PER_NODE=; GPU=1; APP_IMAGE=registry/image for several machines)
 	$(if $(MODEL),,$(error MODEL=name is required))
 	$(if $(APP_IMAGE),,$(COMPOSE) -f compose/docker-compose.yml build trainer $(if $(GPU),&& $(COMPOSE) -f compose/docker-compose.yml -f compose/docker-compose.gpu.yml build trainer))
-	MODEL='$(MODEL)' SIMS='$(SIMS)' TRACK=$(or $(subst --track ,,$(TRACK_FLAG)),'') PRESET=$(or $(subst --preset ,,$(call user_opt,PRESET,--preset)),'') REWARD=$(or $(subst --reward ,,$(call user_opt,REWARD,--reward)),'') METADATA='$(METADATA)' HYPERPARAMETERS='$(HYPERPARAMETERS)' EPISODES='$(EPISODES)' MINUTES='$(MINUTES)' RESUME='$(RESUME)' GPU='$(GPU)' PYTHON=$(BIN)/python bash scripts/swarm.sh up
+	MODEL='$(MODEL)' SIMS='$(SIMS)' TRACK=$(or $(subst --track ,,$(TRACK_FLAG)),'') PRESET=$(or $(subst --preset ,,$(call user_opt,PRESET,--preset)),'') REWARD=$(or $(subst --reward ,,$(call user_opt,REWARD,--reward)),'') METADATA='$(METADATA)' HYPERPARAMETERS='$(HYPERPARAMETERS)' EPISODES='$(EPISODES)' MINUTES='$(MINUTES)' RESUME='$(RESUME)' SIMS_PER_NODE='$(SIMS_PER_NODE)' GPU='$(GPU)' PYTHON=$(BIN)/python bash scripts/swarm.sh up
 
 swarm-down:  ## remove the swarm stack (the models stay in its S3 volume)
 	bash scripts/swarm.sh down

