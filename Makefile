@@ -67,7 +67,7 @@ DC = $(COMPOSE) $(COMPOSE_FILES) $(if $(wildcard compose/scenario.generated.yml)
 ENV_FILE = $(or $(STACK_ENV_FILE),compose/stack.env)
 export S3_ADMIN_ENV_FILE := $(or $(S3_ADMIN_ENV_FILE),$(if $(STACK_ENV_FILE),$(dir $(STACK_ENV_FILE))s3-admin.env))
 
-.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario bench-ppo bench-laps bench-soak bench-transfer train evaluate video compare export import report \
+.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario bench-ppo bench-laps bench-soak bench-swarm bench-transfer train evaluate video compare export import report \
 	env-files doctor up down logs ps viewer scale s3-copy swarm-up swarm-down clean
 
 help:  ## list the targets
@@ -221,6 +221,9 @@ bench-laps: install  ## PRESET (default: the camera preset) from scratch on TRAC
 
 bench-soak: install  ## PRESET (default state) trained MINUTES=60 from scratch: per tenth of the run the iteration time, the sims' storage share and the learner's and sims' memory; exits non-zero when the last tenth is 10% slower than the second or memory grew 10%
 	$(DRL) bench soak --minutes $(or $(MINUTES),60) --preset $(or $(filter-out default,$(PRESET)),state) $(call user_opt,TRACK,--track)
+
+bench-swarm: install  ## training env steps/s on 1, 2 ... NODES=3 swarm nodes (this engine and Docker-in-Docker nodes on this machine, one sim each: on one machine the figure is the swarm's overhead, not scaling) and the time a new node's sim needs to join; MINUTES=2 per row; DEEPRACER_DOCKER_CI=1: the CI images
+	$(BIN)/python scripts/bench_swarm.py --nodes $(or $(NODES),3) --minutes $(or $(MINUTES),2) $(call user_opt,TRACK,--track)
 
 bench-transfer: install  ## camera models at racing speed (the racing line's actions and reward) trained MINUTES=30 each without and with robust training, and a STATE model; each raced TRIALS=10 laps in the fast simulator, in DART and (GAZEBO=1, in compose) in Gazebo: laps, progress, best and mean lap, ratio to the fast simulator; out/bench-transfer/
 ifeq ($(GAZEBO),1)
