@@ -58,8 +58,9 @@ def check_s3(wait_s: float) -> str | None:
             return None
         except (StorageError, ValueError, OSError) as exc:
             last = str(exc)
-            if "denied" in last.lower() or "credentials" in last.lower() or "signature" in last.lower():
-                return f"S3 at {endpoint} refused the app's keys: {last}"
+            lowered = last.lower()
+            if any(word in lowered for word in ("denied", "refused", "credentials", "signature", "does not exist")):
+                return last          # the keys or the bucket: waiting changes nothing (the message names both)
         if time.monotonic() > deadline:
             return f"cannot reach the bucket at {endpoint} within {wait_s:.0f} s: {last}"
         time.sleep(1.0)
