@@ -73,13 +73,11 @@ cmd_init() {
     fi
     [ "$($DOCKER info --format '{{.Swarm.ControlAvailable}}')" = true ] \
         || { echo "error: this node is not a swarm manager; run on a manager" >&2; exit 2; }
-    local labeled
-    labeled=$($DOCKER node ls -q | xargs $DOCKER node inspect \
-        --format '{{index .Spec.Labels "deepracer.gpu"}}' | grep -c '^true$' || true)
-    # hostname, label, state, availability of every node
-    local nodes
+    # per node: hostname, its deepracer.gpu label, state, availability
+    local nodes labeled
     nodes=$($DOCKER node ls -q | xargs $DOCKER node inspect \
         --format '{{.Description.Hostname}} {{index .Spec.Labels "deepracer.gpu"}} {{.Status.State}} {{.Spec.Availability}}')
+    labeled=$(echo "$nodes" | awk '$2 == "true"' | wc -l)
     if [ "$labeled" = 0 ]; then
         if [ "$(echo "$nodes" | wc -l)" -gt 1 ]; then
             echo "error: no node has the label deepracer.gpu=true, which places the trainer; on the manager, label the" \
