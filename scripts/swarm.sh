@@ -133,7 +133,7 @@ else:                              # S3_ENDPOINT: an external server
         d.get("services", {}).pop("s3", None)
 for d in docs[1:]:
     doc = merge(doc, d)
-if os.environ.get("SIMS_PER_NODE"):  # compose 3.8's max_replicas_per_node, as a number (no ${} for it)
+if os.environ.get("SIMS_PER_NODE"):  # compose 3.8's max_replicas_per_node, as a number
     placement = doc["services"]["sim"].setdefault("deploy", {}).setdefault("placement", {})
     placement["max_replicas_per_node"] = int(os.environ["SIMS_PER_NODE"])
 doc = {k: v for k, v in doc.items() if not k.startswith("x-")}     # anchors are resolved by now
