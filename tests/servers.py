@@ -213,6 +213,20 @@ def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
         server.stop()
 
 
+@pytest.fixture
+def locked_redis_server(tmp_path_factory) -> Iterator[RedisServer]:
+    """A fresh redis-server that asks for a password (``.password``), as the stack's does."""
+    binary = find_binary("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (run scripts/install-test-services.sh)")
+    server = RedisServer(binary, tmp_path_factory.mktemp("redis"), password="s3cret-for-the-test")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory) -> Iterator[S3Server]:
     """A SeaweedFS S3 server shared by a test module; ``.endpoint``, ``.access_key``, ``.secret_key``."""
@@ -227,4 +241,4 @@ def s3_server(tmp_path_factory) -> Iterator[S3Server]:
         server.stop()
 
 
-__all__ = ["RedisServer", "S3Server", "free_ports", "find_binary", "redis_server", "s3_server"]
+__all__ = ["RedisServer", "S3Server", "free_ports", "find_binary", "locked_redis_server", "redis_server", "s3_server"]

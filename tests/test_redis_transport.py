@@ -12,7 +12,7 @@ import redis
 from core.messages import Episode, policy_notice, read_policy_notice
 from core.redis_transport import RedisSim, RedisTrainer, redacted, run_keys
 from core.transport import SimTransport, TrainerTransport, TransportError
-from tests.servers import redis_server  # noqa: F401  (fixture)
+from tests.servers import locked_redis_server, redis_server  # noqa: F401  (fixtures)
 
 
 def episode(worker: int, episode_id: int, steps: int = 5, run_id: str = "run") -> bytes:
@@ -230,28 +230,19 @@ def test_redacted_and_run_keys():
             run_keys(bad)
 
 
-def test_a_password_from_redis_password_and_a_wrong_one_is_one_quick_error(tmp_path, monkeypatch):
-    from tests.servers import RedisServer, find_binary
-
-    binary = find_binary("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (run scripts/install-test-services.sh)")
-    server = RedisServer(binary, tmp_path, password="s3cret-for-the-test")
-    server.start()
-    try:
-        monkeypatch.setenv("REDIS_PASSWORD", "s3cret-for-the-test")
-        trainer = RedisTrainer(server.url, "pw")
-        trainer.close()
-        for password, why in (("wrong-password", "refused this client"), (None, "refused this client")):
-            if password:
-                monkeypatch.setenv("REDIS_PASSWORD", password)
-            else:
-                monkeypatch.delenv("REDIS_PASSWORD")
-            t0 = time.monotonic()
-            with pytest.raises(TransportError) as e:
-                RedisSim(server.url, "pw", 0, retry_s=30)
-            assert why in str(e.value) and "REDIS_PASSWORD" in str(e.value), str(e.value)
-            assert "wrong-password" not in str(e.value)
-            assert time.monotonic() - t0 < 5, "a wrong password is not retried"
-    finally:
-        server.stop()
+def test_a_password_from_redis_password_and_a_wrong_one_is_one_quick_error(locked_redis_server, monkeypatch):
+    server = locked_redis_server
+    monkeypatch.setenv("REDIS_PASSWORD", "s3cret-for-the-test")
+    trainer = RedisTrainer(server.url, "pw")
+    trainer.close()
+    for password, why in (("wrong-password", "refused this client"), (None, "refused this client")):
+        if password:
+            monkeypatch.setenv("REDIS_PASSWORD", password)
+        else:
+            monkeypatch.delenv("REDIS_PASSWORD")
+        t0 = time.monotonic()
+        with pytest.raises(TransportError) as e:
+            RedisSim(server.url, "pw", 0, retry_s=30)
+        assert why in str(e.value) and "REDIS_PASSWORD" in str(e.value), str(e.value)
+        assert "wrong-password" not in str(e.value)
+        assert time.monotonic() - t0 < 5, "a wrong password is not retried"

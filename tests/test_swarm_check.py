@@ -7,31 +7,22 @@ from __future__ import annotations
 import pytest
 
 from stack import swarm_check
-from tests.servers import RedisServer, find_binary, free_ports, s3_server  # noqa: F401 (fixture)
+from tests.servers import free_ports, locked_redis_server, s3_server  # noqa: F401 (fixtures)
 
 BUCKET = "swarm-check"
 
 
-@pytest.fixture
-def locked_redis(tmp_path):
-    binary = find_binary("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (run scripts/install-test-services.sh)")
-    server = RedisServer(binary, tmp_path, password="node-check-pw")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture(scope="module")
+def bucket(s3_server) -> str:
+    s3_server.client().create_bucket(Bucket=BUCKET)
+    return BUCKET
 
 
 @pytest.fixture
-def node_env(monkeypatch, locked_redis, s3_server):
-    s3_server.client().create_bucket(Bucket=BUCKET) if BUCKET not in [
-        b["Name"] for b in s3_server.client().list_buckets().get("Buckets", [])] else None
-    for key, value in {"NODE_HOSTNAME": "drl-node-7", "DEEPRACER_REDIS_URL": locked_redis.url,
-                       "REDIS_PASSWORD": locked_redis.password, "DEEPRACER_S3_ENDPOINT": s3_server.endpoint,
-                       "DEEPRACER_S3_BUCKET": BUCKET, "AWS_ACCESS_KEY_ID": s3_server.access_key,
+def node_env(monkeypatch, locked_redis_server, s3_server, bucket):
+    for key, value in {"NODE_HOSTNAME": "drl-node-7", "DEEPRACER_REDIS_URL": locked_redis_server.url,
+                       "REDIS_PASSWORD": locked_redis_server.password, "DEEPRACER_S3_ENDPOINT": s3_server.endpoint,
+                       "DEEPRACER_S3_BUCKET": bucket, "AWS_ACCESS_KEY_ID": s3_server.access_key,
                        "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}.items():
         monkeypatch.setenv(key, value)
     return monkeypatch
