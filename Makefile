@@ -219,7 +219,7 @@ bench-ppo: install  ## PPO update samples/s per network, float32 against mixed b
 bench-laps: install  ## PRESET (default: the camera preset) from scratch on TRACK with the racing line's actions and reward: best evaluation lap after 15 and 30 min against the reference lap (MARKS=15,30,60)
 	$(DRL) bench laps --preset $(PRESET) --track $(TRACK) --sims $(SIMS) $(call opt,MARKS,--marks)
 
-bench-soak: install  ## PRESET (default state) trained MINUTES=60 from scratch: per tenth of the run the iteration time, the sims' storage share and the learner's and sims' memory; exits non-zero when the last tenth is 10% slower than the second or memory grew 10%
+bench-soak: install  ## PRESET (default state) trained MINUTES=60 from scratch: per tenth of the run the iteration time, the sims' storage share and the learner's and sims' memory; exits non-zero when the last tenth is 10% slower than the baseline tenth (the second, or the first that does the last tenth's work) or memory grew 10% since it
 	$(DRL) bench soak --minutes $(or $(MINUTES),60) $(or $(call user_opt,PRESET,--preset),--preset state) $(call user_opt,TRACK,--track)
 
 bench-swarm: install  ## training env steps/s on 1, 2 ... NODES=3 swarm nodes (this engine and Docker-in-Docker nodes on this machine, one sim each: on one machine the figure is the swarm's overhead, not scaling) and the time a new node's sim needs to join; MINUTES=2 per row; DEEPRACER_DOCKER_CI=1: the CI images

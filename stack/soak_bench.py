@@ -8,9 +8,10 @@ and the sims' resident memory at the tenth's end.
 
 The last tenth is compared with a baseline tenth: the second (the first holds the start-up: TensorFlow
 loading, the first iterations' tracing), unless the policy was still learning to stay on the track then,
-so that its iterations did less work. Iterations lengthen while episodes do: a camera run's second tenth
-crashes early (about 1,000 env steps per iteration where the last tenth laps with 6,000), and its faster
-iterations say nothing about a cost that grows with run length. So when the second tenth's env steps per
+so that its iterations did less work. Iterations lengthen while episodes do: in the 30-minute camera run
+of 2026-12-05 the second tenth's episodes still crashed early (6,298 env steps per iteration against the
+last tenth's 8,671), and faster iterations for that reason say nothing about a cost that grows with run
+length. So when the second tenth's env steps per
 iteration are below WORK_MATCH of the last tenth's, the baseline is the first later tenth that reaches it,
 and it must lie in the run's first half (BASELINE_LATEST): a run that is still learning later than that
 fails with "train longer". The run fails (exit 1) when the last tenth's iteration time is more than
