@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["bash", str(ROOT / "scripts" / "swarm.sh"), "down"], cwd=ROOT, env=env, capture_output=True)
         d("volume", "rm", f"{stack}_seaweedfs-data", check=False)
         subprocess.run(["bash", str(ROOT / "scripts" / "swarm-nodes.sh"), "down"], cwd=ROOT, env=env, capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)      # the env files' keys
     print(f"\nbench swarm: STATE on {args.track}, one sim per node (8 cars), {args.minutes:g} min measured per row")
     print("| nodes | sims | env steps/s | per sim |")
     print("|---|---|---|---|")
