@@ -40,6 +40,14 @@ def _docker() -> str | None:
     return "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else shutil.which("docker")
 
 
+def docker_out(*args: str, check: bool = True, timeout: float = 120) -> str:
+    """``docker ARGS``'s output, stripped; with ``check``, an AssertionError carrying its stderr when it fails."""
+    r = subprocess.run([_docker(), *args], capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)}: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
 def _compose_cmd() -> list[str] | None:
     if shutil.which("docker-compose"):
         return ["docker-compose"]

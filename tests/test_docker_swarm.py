@@ -20,7 +20,7 @@ import pytest
 
 from tests.servers import free_ports
 from tests.test_docker_faults import ci_images_skip_reason
-from tests.test_docker_stack import BUCKET, ROOT, _docker
+from tests.test_docker_stack import BUCKET, ROOT, _docker, docker_out
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 MODEL = "swarm-ci"
@@ -32,11 +32,7 @@ def test_swarm_stack_trains(tmp_path):
         pytest.skip(reason)
     docker = _docker()
 
-    def d(*args: str, check: bool = True) -> str:
-        r = subprocess.run([docker, *args], capture_output=True, text=True, timeout=120)
-        if check and r.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)}: {r.stderr.strip()}")
-        return r.stdout.strip()
+    d = docker_out
 
     was_active = d("info", "--format", "{{.Swarm.LocalNodeState}}") == "active"
     labeled_before = was_active and "true" in d("node", "inspect", "self", "--format",

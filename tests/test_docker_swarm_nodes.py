@@ -29,7 +29,7 @@ import pytest
 
 from tests.servers import free_ports
 from tests.test_docker_faults import ci_images_skip_reason
-from tests.test_docker_stack import BUCKET, ROOT, _docker
+from tests.test_docker_stack import BUCKET, ROOT, _docker, docker_out
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 MODEL = "swarm-nodes-ci"
@@ -42,11 +42,7 @@ def test_three_nodes_train_and_survive_a_lost_node(tmp_path):
         pytest.skip(reason)
     docker = _docker()
 
-    def d(*args: str, check: bool = True, timeout: float = 120) -> str:
-        r = subprocess.run([docker, *args], capture_output=True, text=True, timeout=timeout)
-        if check and r.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)}: {r.stderr.strip()}")
-        return r.stdout.strip()
+    d = docker_out
 
     if subprocess.run([docker, "image", "inspect", NODE_IMAGE], capture_output=True).returncode != 0:
         pytest.skip(f"no {NODE_IMAGE} (make it with: bash scripts/ci-docker.sh)")
