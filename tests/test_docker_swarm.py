@@ -31,7 +31,6 @@ def test_swarm_stack_trains(tmp_path):
     if reason:
         pytest.skip(reason)
     docker = _docker()
-
     d = docker_out
 
     was_active = d("info", "--format", "{{.Swarm.LocalNodeState}}") == "active"

@@ -41,7 +41,6 @@ def test_three_nodes_train_and_survive_a_lost_node(tmp_path):
     if reason:
         pytest.skip(reason)
     docker = _docker()
-
     d = docker_out
 
     if subprocess.run([docker, "image", "inspect", NODE_IMAGE], capture_output=True).returncode != 0:
