@@ -2,7 +2,8 @@
 
 Trains PRESET from scratch for MINUTES (the presets' stop rules lifted), one sim, and splits the run into
 tenths of its iterations. Per tenth: the mean iteration time and the wall time per env step, the mean env
-steps per iteration, the sims' storage share (seconds spent writing and reading the model folder and
+steps per iteration, the learner's update time per iteration (the rest is gathering and publishing), the
+sims' storage share (seconds spent writing and reading the model folder and
 sending episodes, against their time alive, from each sim's ``preview/sim-<i>/stats.json``), the learner's
 and the sims' resident memory at the tenth's end.
 
@@ -42,6 +43,7 @@ class SoakTenth:
     iteration_s: float           # mean wall time per iteration
     step_ms: float               # wall time per env step (episodes grow longer as the policy learns)
     steps_per_iteration: float   # mean env steps per iteration (the work an iteration does)
+    update_s: float              # mean seconds of the learner's update (PPO/SAC) per iteration
     storage_share: float         # sims' storage seconds / their seconds alive, within the tenth
     learner_rss_mb: float
     sim_rss_mb: float            # all sims together
@@ -84,7 +86,8 @@ def bench_soak(minutes: float = 60.0, preset: str = "state", track: str = "reinv
                 if w > 0:
                     break
         samples.append({"seconds": r.seconds, "learner_rss_mb": _learner_rss_mb(), "sims": sims,
-                        "episodes": r.total_episodes, "steps": r.env_steps})
+                        "episodes": r.total_episodes, "steps": r.env_steps,
+                        "update_s": r.update.seconds if r.update else 0.0})
 
     with tempfile.TemporaryDirectory(prefix="deepracer-bench-soak-") as tmp:
         root = Path(models_dir) if models_dir else Path(tmp)
@@ -118,6 +121,7 @@ def analyse_soak(result: SoakResult, samples: list[dict]) -> None:
         result.tenths.append(SoakTenth(
             t + 1, (bounds[t] + 1, bounds[t + 1]), sum(p["seconds"] for p in part) / len(part),
             1000.0 * sum(p["seconds"] for p in part) / max(1, steps), steps / len(part),
+            sum(p.get("update_s", 0.0) for p in part) / len(part),
             storage / alive if alive > 0 else 0.0, end["learner_rss_mb"],
             sum(float(s["rss_mb"]) for s in end["sims"].values())))
     last = result.tenths[-1]
@@ -149,12 +153,12 @@ def _ordinal(n: int) -> str:
 
 def soak_table_lines(result: SoakResult) -> list[str]:
     """The tenths as Markdown table lines."""
-    lines = ["| tenth | iterations | s / iteration | env steps / iteration | ms / env step | storage share | "
-             "learner RSS MB | sims RSS MB |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| tenth | iterations | s / iteration | of it the update, s | env steps / iteration | ms / env step | "
+             "storage share | learner RSS MB | sims RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for t in result.tenths:
         mark = " (baseline)" if t.tenth == result.baseline else ""
-        lines.append(f"| {t.tenth}{mark} | {t.iterations[0]}-{t.iterations[1]} | {t.iteration_s:.2f} | "
+        lines.append(f"| {t.tenth}{mark} | {t.iterations[0]}-{t.iterations[1]} | {t.iteration_s:.2f} | {t.update_s:.2f} | "
                      f"{t.steps_per_iteration:,.0f} | {t.step_ms:.3f} | {100 * t.storage_share:.1f}% | "
                      f"{t.learner_rss_mb:.0f} | {t.sim_rss_mb:.0f} |")
     return lines

@@ -14,6 +14,7 @@ def _run(steps, seconds, learner_mb, sim_mb, storage_share=0.01):
     for i in range(len(steps)):
         alive += seconds[i]
         samples.append({"seconds": seconds[i], "steps": steps[i], "learner_rss_mb": learner_mb[i], "episodes": 0,
+                        "update_s": seconds[i] / 2,
                         "sims": {0: {"storage_s": storage_share * alive, "alive_s": alive, "rss_mb": sim_mb[i]}}})
     result = SoakResult("test", 1.0, len(samples), 0)
     analyse_soak(result, samples)
@@ -28,7 +29,7 @@ def test_a_flat_run_passes_against_the_second_tenth():
     assert r.tenths[4].storage_share == pytest.approx(0.01)
     assert r.tenths[0].steps_per_iteration == 1000 and r.tenths[0].step_ms == pytest.approx(2.0)
     lines = soak_table_lines(r)
-    assert lines[3].startswith("| 2 (baseline) | 11-20 | 2.00 | 1,000 | 2.000 | 1.0% | 900 | 800 |")
+    assert lines[3].startswith("| 2 (baseline) | 11-20 | 2.00 | 1.00 | 1,000 | 2.000 | 1.0% | 900 | 800 |")
 
 
 def test_a_run_that_slows_down_or_grows_fails_and_says_by_how_much():
