@@ -26,6 +26,26 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 MODEL = "swarm-ci"
 
 
+def swarm_env(tmp_path, stack_name: str, **settings: str) -> tuple[dict[str, str], object, int]:
+    """scripts/swarm.sh's environment for a CI stack (STATE on reinvent, 2 sims of 3 cars, 6 episodes per
+    iteration) with fresh env files in ``tmp_path`` and a free S3 port, ``settings`` added; the caller's
+    S3 keys and run settings removed. Returns it, the stack env file and the S3 port."""
+    from stack.compose_launch import write_env_file
+
+    env_file, admin_env_file = tmp_path / "stack.env", tmp_path / "s3-admin.env"
+    write_env_file(env_file, admin_env_file)
+    s3_port = free_ports(1)[0]
+    env = dict(os.environ, DEEPRACER_DOCKER_CI="1", STACK_NAME=stack_name, STACK_ENV_FILE=str(env_file),
+               S3_ADMIN_ENV_FILE=str(admin_env_file), S3_PORT=str(s3_port), PRESET="state", TRACK="reinvent",
+               SIMS="2", EPISODES="", EPISODES_BETWEEN_TRAINING="6", DEEPRACER_S3_BUCKET=BUCKET,
+               DEEPRACER_CARS_PER_SIM="3", DEEPRACER_GATHER_TIMEOUT="30", S3_WAIT="90")
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DEEPRACER_S3_ENDPOINT", "S3_ENDPOINT", "DEEPRACER_MODEL",
+                "DEEPRACER_EPISODES", "DEEPRACER_MINUTES", "SWARM_ADVERTISE_ADDR"):
+        env.pop(key, None)
+    env.update(settings)
+    return env, env_file, s3_port
+
+
 def test_swarm_stack_trains(tmp_path):
     reason = ci_images_skip_reason()
     if reason:
@@ -36,19 +56,8 @@ def test_swarm_stack_trains(tmp_path):
     was_active = d("info", "--format", "{{.Swarm.LocalNodeState}}") == "active"
     labeled_before = was_active and "true" in d("node", "inspect", "self", "--format",
                                                  '{{index .Spec.Labels "deepracer.gpu"}}', check=False)
-    from stack.compose_launch import write_env_file
-
-    env_file, admin_env_file = tmp_path / "stack.env", tmp_path / "s3-admin.env"
-    write_env_file(env_file, admin_env_file)
-    s3_port = free_ports(1)[0]
     stack_name = f"drlswarm{os.getpid()}"
-    env = dict(os.environ, DEEPRACER_DOCKER_CI="1", STACK_NAME=stack_name, STACK_ENV_FILE=str(env_file),
-               S3_ADMIN_ENV_FILE=str(admin_env_file), S3_PORT=str(s3_port), MODEL=MODEL, PRESET="state",
-               TRACK="reinvent", SIMS="2", EPISODES="", MINUTES="10", EPISODES_BETWEEN_TRAINING="6",
-               DEEPRACER_S3_BUCKET=BUCKET, DEEPRACER_CARS_PER_SIM="3", DEEPRACER_GATHER_TIMEOUT="30", S3_WAIT="90")
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DEEPRACER_S3_ENDPOINT", "S3_ENDPOINT", "DEEPRACER_MODEL",
-                "DEEPRACER_EPISODES", "DEEPRACER_MINUTES"):
-        env.pop(key, None)
+    env, env_file, s3_port = swarm_env(tmp_path, stack_name, MODEL=MODEL, MINUTES="10")
 
     def swarm(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(["bash", str(ROOT / "scripts" / "swarm.sh"), *args], cwd=ROOT, env=env,

@@ -27,9 +27,9 @@ import time
 
 import pytest
 
-from tests.servers import free_ports
 from tests.test_docker_faults import ci_images_skip_reason
 from tests.test_docker_stack import BUCKET, ROOT, _docker, docker_out
+from tests.test_docker_swarm import swarm_env
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 MODEL = "swarm-nodes-ci"
@@ -48,20 +48,8 @@ def test_three_nodes_train_and_survive_a_lost_node(tmp_path):
     if d("info", "--format", "{{.Swarm.LocalNodeState}}") != "inactive":
         pytest.skip("this engine is already in a swarm; the multi-node test makes its own")
 
-    from stack.compose_launch import write_env_file
-
-    env_file, admin_env_file = tmp_path / "stack.env", tmp_path / "s3-admin.env"
-    write_env_file(env_file, admin_env_file)
-    s3_port = free_ports(1)[0]
     stack_name = f"drlnodes{os.getpid()}"
-    env = dict(os.environ, DEEPRACER_DOCKER_CI="1", STACK_NAME=stack_name, STACK_ENV_FILE=str(env_file),
-               S3_ADMIN_ENV_FILE=str(admin_env_file), S3_PORT=str(s3_port), MODEL=MODEL, PRESET="state",
-               TRACK="reinvent", SIMS="2", SIMS_PER_NODE="1", EPISODES="", MINUTES="15",
-               EPISODES_BETWEEN_TRAINING="6", DEEPRACER_S3_BUCKET=BUCKET, DEEPRACER_CARS_PER_SIM="3",
-               DEEPRACER_GATHER_TIMEOUT="30", S3_WAIT="90")
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DEEPRACER_S3_ENDPOINT", "S3_ENDPOINT", "DEEPRACER_MODEL",
-                "DEEPRACER_EPISODES", "DEEPRACER_MINUTES", "SWARM_ADVERTISE_ADDR"):
-        env.pop(key, None)
+    env, env_file, s3_port = swarm_env(tmp_path, stack_name, MODEL=MODEL, MINUTES="15", SIMS_PER_NODE="1")
 
     def script(name: str, *args: str, timeout: float = 300, rc: int = 0, **extra_env: str) -> subprocess.CompletedProcess:
         r = subprocess.run(["bash", str(ROOT / "scripts" / name), *args], cwd=ROOT, env=dict(env, **extra_env),
