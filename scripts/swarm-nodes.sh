@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Several swarm nodes on one machine, for the multi-node test and `make bench-swarm`: this machine's
-# engine is the manager, and each further node is a privileged container running a Docker engine of its
-# own (Docker in Docker), on a bridge network of their own, joined to the swarm as a worker.
+# engine is the manager, and each further node is a container running a Docker engine of its own (Docker in
+# Docker, with what --privileged gives: NODE_RUN_FLAGS), on a bridge network of their own, joined as a worker.
 #
 #   bash scripts/swarm-nodes.sh up N      # a swarm of N nodes: init this engine as the manager (advertised on
 #                                         # the nodes' network), start N-1 node containers, load the app image
@@ -19,12 +19,11 @@
 # in for them so that CI, on one machine, runs a swarm whose sims cross a network to Redis and S3.
 #
 # Settings: APP_IMAGE (the image the nodes' sims run; DEEPRACER_DOCKER_CI=1: deepracer-local/app:ci),
-# SWARM_NODE_IMAGE (an image whose default command or entrypoint runs `dockerd` given as arguments:
+# SWARM_NODE_IMAGE (an image with sh, mount and dockerd on its PATH, run as `sh -c '... exec dockerd'`:
 # docker:29.10.1-dind; CI: local/swarm-node:ci, made by scripts/ci-docker.sh), DOCKER_STATE (where the
 # saved image tar is kept: /tmp/deepracer-docker).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DOCKER=${DOCKER:-$(command -v /usr/bin/docker || command -v docker)}
 CI=${DEEPRACER_DOCKER_CI:-0}
 if [ "$CI" = 1 ]; then
@@ -65,7 +64,7 @@ wait_engine() {   # node I's engine answers (60 s)
     die "node $(node_name "$n"): its Docker engine did not start within 60 s (its log is above)"
 }
 
-saved_image() {   # the app image as a tar, saved once per image id; prints its path
+saved_image() {   # the app image as $STATE/app-image.tar (the nodes' /images/app-image.tar), saved once per image id
     mkdir -p "$STATE"
     local id tar="$STATE/app-image.tar"
     id=$($DOCKER image inspect --format '{{.Id}}' "$APP_IMAGE" 2>/dev/null) \
@@ -74,10 +73,9 @@ saved_image() {   # the app image as a tar, saved once per image id; prints its 
         say "saving $APP_IMAGE for the nodes ($tar)"
         $DOCKER save -o "$tar.part" "$APP_IMAGE" && mv "$tar.part" "$tar" && echo "$id" >"$tar.id"
     fi
-    echo "$tar"
 }
 
-start_node() {   # node I: container up, engine answering, image loaded (not joined)
+start_node() {   # node I: container up (made, or started again), engine answering
     local n=$1 name
     name=$(node_name "$n")
     if ! $DOCKER container inspect "$name" >/dev/null 2>&1; then
@@ -122,7 +120,7 @@ cmd_up() {
         die "this engine is already in a swarm advertised at $($DOCKER info --format '{{.Swarm.NodeAddr}}'), which the node containers cannot reach; leave it first (bash scripts/swarm.sh leave)"
     fi
     [ "$total" -gt 1 ] || return 0
-    saved_image >/dev/null
+    saved_image
     local pids=() n
     for n in $(seq 2 "$total"); do
         ( start_node "$n" && load_image "$n" && join_node "$n" && say "node $(node_name "$n") joined" ) &
@@ -138,7 +136,7 @@ cmd_add() {
     local last n
     last=$(nodes_running | tail -1)
     n=$(( ${last:-1} + 1 ))
-    saved_image >/dev/null
+    saved_image
     start_node "$n" && load_image "$n" && join_node "$n"
     node_name "$n"
 }
