@@ -18,6 +18,13 @@ and it must lie in the run's first half (BASELINE_LATEST): a run that is still l
 fails with "train longer". The run fails (exit 1) when the last tenth's iteration time is more than
 SLOWDOWN_LIMIT above the baseline's, or the learner's or the sims' memory grew more than
 MEMORY_GROWTH_LIMIT from the baseline to the last tenth.
+
+The machine's own speed is measured too, because it drifts: on the 2-core development VM, the same
+update on the same data in a fresh process took 0.93 ms a sample at 01:52 and 1.11 ms at 02:31 on
+2026-12-06 (+19%), more than the limit. Every PROBE_INTERVAL_S, between two iterations (the sims are
+waiting for the next policy then, the learner has published it), ``machine_probe_ms`` times a fixed
+piece of CPU work. The iteration time is compared at the baseline's machine speed (the tenth's time x
+the baseline's probe / the tenth's probe); the table has both, and the probe.
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ MEMORY_GROWTH_LIMIT = 0.10
 WORK_MATCH = 0.90
 #: The latest tenth (1-based) that may serve as the baseline.
 BASELINE_LATEST = 5
+#: Seconds between two machine-speed probes (each takes about 0.2 s of the run's wall time, outside the
+#: iterations' own time).
+PROBE_INTERVAL_S = 20.0
 
 
 @dataclass
@@ -47,6 +57,9 @@ class SoakTenth:
     storage_share: float         # sims' storage seconds / their seconds alive, within the tenth
     learner_rss_mb: float
     sim_rss_mb: float            # all sims together
+    probe_ms: float | None = None    # median machine_probe_ms within the tenth (None: not probed)
+    #: iteration_s at the baseline tenth's machine speed (iteration_s x baseline probe / this probe)
+    normalized_iteration_s: float | None = None
 
 
 @dataclass
@@ -58,6 +71,27 @@ class SoakResult:
     tenths: list[SoakTenth] = field(default_factory=list)
     baseline: int = 2            # the tenth the last one is compared with (1-based)
     failures: list[str] = field(default_factory=list)
+
+
+def machine_probe_ms(repeats: int = 5) -> float:
+    """Wall time [ms] of a fixed piece of CPU work, the median of ``repeats`` runs: float32 matrix products
+    (what the network's layers and their gradients do) and passes over a 16 MB array (what the renderer and
+    the transport's copies do). Its ratio between two moments is the machine's speed ratio; run it only
+    while nothing else of the run computes."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.random((384, 384), dtype=np.float32)
+    big = rng.random(4 * 1024 * 1024, dtype=np.float32)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(40):
+            a @ a
+        for _ in range(8):
+            np.multiply(big, 1.0001, out=big)
+        times.append(time.perf_counter() - t0)
+    return 1000.0 * sorted(times)[len(times) // 2]
 
 
 def _learner_rss_mb() -> float:
@@ -76,8 +110,13 @@ def bench_soak(minutes: float = 60.0, preset: str = "state", track: str = "reinv
     from .train import TrainRequest, run_training
 
     samples: list[dict] = []     # per iteration: seconds, learner rss, and per sim (storage_s, alive_s, rss_mb)
+    last_probe = {"t": -PROBE_INTERVAL_S}
 
     def on_report(r, folder: ModelFolder) -> None:
+        probe = None
+        if time.monotonic() - last_probe["t"] >= PROBE_INTERVAL_S:   # the sims wait for the next policy now
+            probe = machine_probe_ms()
+            last_probe["t"] = time.monotonic()
         sims = {}
         for w in range(8):
             try:
@@ -87,7 +126,7 @@ def bench_soak(minutes: float = 60.0, preset: str = "state", track: str = "reinv
                     break
         samples.append({"seconds": r.seconds, "learner_rss_mb": _learner_rss_mb(), "sims": sims,
                         "episodes": r.total_episodes, "steps": r.env_steps,
-                        "update_s": r.update.seconds if r.update else 0.0})
+                        "update_s": r.update.seconds if r.update else 0.0, "probe_ms": probe})
 
     with tempfile.TemporaryDirectory(prefix="deepracer-bench-soak-") as tmp:
         root = Path(models_dir) if models_dir else Path(tmp)
@@ -101,8 +140,9 @@ def bench_soak(minutes: float = 60.0, preset: str = "state", track: str = "reinv
 
 
 def analyse_soak(result: SoakResult, samples: list[dict]) -> None:
-    """Split ``samples`` (one per iteration: seconds, steps, learner_rss_mb, and per sim its stats.json:
-    storage_s, alive_s, rss_mb) into tenths, choose the baseline and record the failures in ``result``."""
+    """Split ``samples`` (one per iteration: seconds, steps, learner_rss_mb, probe_ms or None, and per sim its
+    stats.json: storage_s, alive_s, rss_mb) into tenths, choose the baseline and record the failures in
+    ``result``. Without probes the iteration times are compared as they are."""
     n = len(samples)
     if n < 10:
         result.failures.append(f"only {n} iterations: too few to split into tenths (train longer)")
@@ -118,12 +158,13 @@ def analyse_soak(result: SoakResult, samples: list[dict]) -> None:
             storage += float(s["storage_s"]) - float(s0["storage_s"])
             alive += float(s["alive_s"]) - float(s0["alive_s"])
         steps = sum(p["steps"] for p in part)
+        probes = sorted(p["probe_ms"] for p in part if p.get("probe_ms"))
         result.tenths.append(SoakTenth(
             t + 1, (bounds[t] + 1, bounds[t + 1]), sum(p["seconds"] for p in part) / len(part),
             1000.0 * sum(p["seconds"] for p in part) / max(1, steps), steps / len(part),
             sum(p.get("update_s", 0.0) for p in part) / len(part),
             storage / alive if alive > 0 else 0.0, end["learner_rss_mb"],
-            sum(float(s["rss_mb"]) for s in end["sims"].values())))
+            sum(float(s["rss_mb"]) for s in end["sims"].values()), probes[len(probes) // 2] if probes else None))
     last = result.tenths[-1]
     base = next((t for t in result.tenths[1:-1] if t.steps_per_iteration >= WORK_MATCH * last.steps_per_iteration),
                 last)
@@ -135,10 +176,15 @@ def analyse_soak(result: SoakResult, samples: list[dict]) -> None:
             f"steps per iteration (the first was the {_ordinal(base.tenth)}), so no tenth compares with the last: "
             "train longer (MINUTES=)")
         return
-    if last.iteration_s > (1 + SLOWDOWN_LIMIT) * base.iteration_s:
-        result.failures.append(f"the last tenth's iterations take {last.iteration_s:.2f} s, "
-                               f"{last.iteration_s / base.iteration_s - 1:.0%} more than the {_ordinal(base.tenth)} "
-                               f"tenth's {base.iteration_s:.2f} s (allowed {SLOWDOWN_LIMIT:.0%})")
+    probed = all(t.probe_ms for t in result.tenths)
+    for t in result.tenths:
+        t.normalized_iteration_s = t.iteration_s * base.probe_ms / t.probe_ms if probed else t.iteration_s
+    if last.normalized_iteration_s > (1 + SLOWDOWN_LIMIT) * base.iteration_s:
+        speed = (f" at the {_ordinal(base.tenth)} tenth's machine speed ({last.iteration_s:.2f} s as measured; "
+                 f"the machine probe took {last.probe_ms:.1f} against {base.probe_ms:.1f} ms)" if probed else "")
+        result.failures.append(f"the last tenth's iterations take {last.normalized_iteration_s:.2f} s{speed}, "
+                               f"{last.normalized_iteration_s / base.iteration_s - 1:.0%} more than the "
+                               f"{_ordinal(base.tenth)} tenth's {base.iteration_s:.2f} s (allowed {SLOWDOWN_LIMIT:.0%})")
     for what, a, b in (("learner", base.learner_rss_mb, last.learner_rss_mb),
                        ("sims'", base.sim_rss_mb, last.sim_rss_mb)):
         if a > 0 and b > (1 + MEMORY_GROWTH_LIMIT) * a:
@@ -154,11 +200,14 @@ def _ordinal(n: int) -> str:
 def soak_table_lines(result: SoakResult) -> list[str]:
     """The tenths as Markdown table lines."""
     lines = ["| tenth | iterations | s / iteration | of it the update, s | env steps / iteration | ms / env step | "
-             "storage share | learner RSS MB | sims RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "machine probe, ms | s / iteration at the baseline's machine speed | storage share | learner RSS MB | "
+             "sims RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in result.tenths:
         mark = " (baseline)" if t.tenth == result.baseline else ""
+        probe = f"{t.probe_ms:.1f}" if t.probe_ms else "-"
+        norm = f"{t.normalized_iteration_s:.2f}" if t.normalized_iteration_s is not None else "-"
         lines.append(f"| {t.tenth}{mark} | {t.iterations[0]}-{t.iterations[1]} | {t.iteration_s:.2f} | {t.update_s:.2f} | "
-                     f"{t.steps_per_iteration:,.0f} | {t.step_ms:.3f} | {100 * t.storage_share:.1f}% | "
-                     f"{t.learner_rss_mb:.0f} | {t.sim_rss_mb:.0f} |")
+                     f"{t.steps_per_iteration:,.0f} | {t.step_ms:.3f} | {probe} | {norm} | "
+                     f"{100 * t.storage_share:.1f}% | {t.learner_rss_mb:.0f} | {t.sim_rss_mb:.0f} |")
     return lines

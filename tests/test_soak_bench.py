@@ -8,13 +8,14 @@ import pytest
 from stack.soak_bench import BASELINE_LATEST, SoakResult, analyse_soak, soak_table_lines
 
 
-def _run(steps, seconds, learner_mb, sim_mb, storage_share=0.01):
-    """One sample per iteration, as bench_soak's on_report makes them (one sim)."""
+def _run(steps, seconds, learner_mb, sim_mb, storage_share=0.01, probes=None):
+    """One sample per iteration, as bench_soak's on_report makes them (one sim); ``probes``: the machine
+    probe's ms per iteration (None: not probed)."""
     samples, alive = [], 0.0
     for i in range(len(steps)):
         alive += seconds[i]
         samples.append({"seconds": seconds[i], "steps": steps[i], "learner_rss_mb": learner_mb[i], "episodes": 0,
-                        "update_s": seconds[i] / 2,
+                        "update_s": seconds[i] / 2, "probe_ms": probes[i] if probes else None,
                         "sims": {0: {"storage_s": storage_share * alive, "alive_s": alive, "rss_mb": sim_mb[i]}}})
     result = SoakResult("test", 1.0, len(samples), 0)
     analyse_soak(result, samples)
@@ -29,7 +30,7 @@ def test_a_flat_run_passes_against_the_second_tenth():
     assert r.tenths[4].storage_share == pytest.approx(0.01)
     assert r.tenths[0].steps_per_iteration == 1000 and r.tenths[0].step_ms == pytest.approx(2.0)
     lines = soak_table_lines(r)
-    assert lines[3].startswith("| 2 (baseline) | 11-20 | 2.00 | 1.00 | 1,000 | 2.000 | 1.0% | 900 | 800 |")
+    assert lines[3].startswith("| 2 (baseline) | 11-20 | 2.00 | 1.00 | 1,000 | 2.000 | - | 2.00 | 1.0% | 900 | 800 |")
 
 
 def test_a_run_that_slows_down_or_grows_fails_and_says_by_how_much():
@@ -40,6 +41,23 @@ def test_a_run_that_slows_down_or_grows_fails_and_says_by_how_much():
     grows = [900.0 + 2.0 * i for i in range(n)]            # 938 at the second tenth's end, 1098 at the last
     r = _run([1000] * n, [2.0] * n, grows, [800.0] * n)
     assert len(r.failures) == 1 and r.failures[0].startswith("the learner memory grew from 938 MB in the second")
+
+
+def test_a_machine_that_slowed_down_is_told_apart_from_a_run_that_did():
+    """The machine probe took 15% longer in the last tenth, and so did the iterations: the run's own cost is
+    flat. With a steady probe the same iterations fail; every third iteration probed, as a camera run's
+    iterations of about a minute are each probed and a STATE run's every few."""
+    n = 100
+    slower = [2.0] * 90 + [2.3] * 10
+    probes = [(25.0 if i < 90 else 28.75) if i % 3 == 0 else None for i in range(n)]
+    r = _run([1000] * n, slower, [900.0] * n, [800.0] * n, probes=probes)
+    assert r.failures == [] and r.tenths[9].probe_ms == pytest.approx(28.75)
+    assert r.tenths[9].normalized_iteration_s == pytest.approx(2.0)
+    assert "| 25.0 | 2.00 |" in soak_table_lines(r)[3] and "| 28.8 | 2.00 |" in soak_table_lines(r)[11]
+    r = _run([1000] * n, slower, [900.0] * n, [800.0] * n, probes=[25.0 if i % 3 == 0 else None for i in range(n)])
+    assert len(r.failures) == 1 and r.failures[0].startswith(
+        "the last tenth's iterations take 2.30 s at the second tenth's machine speed (2.30 s as measured; the "
+        "machine probe took 25.0 against 25.0 ms), 15% more")
 
 
 def test_a_run_still_learning_is_compared_with_the_first_tenth_that_does_the_last_ones_work():
