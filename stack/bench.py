@@ -107,26 +107,12 @@ class PpoBenchResult:
         return self.samples / self.seconds
 
 
-def bench_ppo(network: str, precision: str, seconds: float = 10.0, iteration_samples: int | None = None,
-              seed: int = 0) -> PpoBenchResult:
-    """Time ``PPO.update`` (one epoch per call, the preset's batch size) on an iteration of random
-    observations of ``network`` for about ``seconds`` after one warm-up update. The iteration holds
-    ``iteration_samples`` (default: 20 minibatches, as the default preset's iterations come to)."""
-    import dataclasses
-
-    from core.config import load_hyperparameters, load_model_metadata, preset_files
+def random_ppo_iteration(md, n: int, rng: np.random.Generator) -> tuple:
+    """``PPO.update``'s arguments for ``n`` random samples of ``md``'s sensors and action space (a fixed
+    piece of work to time): observations (uint8 cameras, normal floats otherwise), actions, their log
+    probabilities under a uniform policy, advantages and returns."""
     from core.observations import observation_dtype, observation_shape
-    from trainer.ppo import PPO
 
-    if network not in PPO_NETWORKS:
-        raise ValueError(f"unknown network {network!r}; available: {', '.join(PPO_NETWORKS)}")
-    preset, sensors, neural_network = PPO_NETWORKS[network]
-    metadata_file, hp_file = preset_files(preset)
-    md = dataclasses.replace(load_model_metadata(metadata_file), sensors=tuple(sensors), neural_network=neural_network)
-    hp = dataclasses.replace(load_hyperparameters(hp_file), num_epochs=1)
-    ppo = PPO(md, hp, seed=seed, precision=precision)
-    n = iteration_samples or 20 * hp.batch_size
-    rng = np.random.default_rng(seed)
     obs = {}
     for s in md.sensors:
         shape, dtype = (n, *observation_shape(s, md.lidar_config)), observation_dtype(s)
@@ -139,10 +125,31 @@ def bench_ppo(network: str, precision: str, seconds: float = 10.0, iteration_sam
         actions = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
         old_logp = np.full(n, -2.0 * (0.5 * np.log(2 * np.pi) + 0.5), np.float32)
     adv, ret = rng.normal(size=(2, n)).astype(np.float32)
-    ppo.update(obs, actions, old_logp, adv, ret)   # warm-up: traces and compiles
+    return obs, actions, old_logp, adv, ret
+
+
+def bench_ppo(network: str, precision: str, seconds: float = 10.0, iteration_samples: int | None = None,
+              seed: int = 0) -> PpoBenchResult:
+    """Time ``PPO.update`` (one epoch per call, the preset's batch size) on an iteration of random
+    observations of ``network`` for about ``seconds`` after one warm-up update. The iteration holds
+    ``iteration_samples`` (default: 20 minibatches, as the default preset's iterations come to)."""
+    import dataclasses
+
+    from core.config import load_hyperparameters, load_model_metadata, preset_files
+    from trainer.ppo import PPO
+
+    if network not in PPO_NETWORKS:
+        raise ValueError(f"unknown network {network!r}; available: {', '.join(PPO_NETWORKS)}")
+    preset, sensors, neural_network = PPO_NETWORKS[network]
+    metadata_file, hp_file = preset_files(preset)
+    md = dataclasses.replace(load_model_metadata(metadata_file), sensors=tuple(sensors), neural_network=neural_network)
+    hp = dataclasses.replace(load_hyperparameters(hp_file), num_epochs=1)
+    ppo = PPO(md, hp, seed=seed, precision=precision)
+    work = random_ppo_iteration(md, iteration_samples or 20 * hp.batch_size, np.random.default_rng(seed))
+    ppo.update(*work)   # warm-up: traces and compiles
     samples, spent = 0, 0.0
     while spent < seconds:
-        stats = ppo.update(obs, actions, old_logp, adv, ret)
+        stats = ppo.update(*work)
         samples += stats.samples
         spent += stats.seconds
     return PpoBenchResult(network, ppo.precision, hp.batch_size, samples, spent)

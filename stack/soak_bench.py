@@ -125,32 +125,21 @@ def _serve_probe(preset: str) -> None:
     import numpy as np
 
     from core.config import load_hyperparameters, load_model_metadata, preset_files
-    from core.observations import observation_dtype, observation_shape
     from trainer.ppo import PPO
+
+    from .bench import random_ppo_iteration
 
     metadata_file, hp_file = preset_files(preset)
     md = load_model_metadata(metadata_file)
     hp = dataclasses.replace(load_hyperparameters(hp_file), num_epochs=1)
     ppo = PPO(md, hp, seed=0)
     rng = np.random.default_rng(0)
-
-    def batch(n: int) -> tuple:
-        obs = {}
-        for s in md.sensors:
-            shape, dtype = (n, *observation_shape(s, md.lidar_config)), observation_dtype(s)
-            obs[s] = (rng.integers(0, 256, shape, dtype=np.uint8) if dtype == np.uint8
-                      else rng.normal(size=shape).astype(np.float32))
-        actions = (rng.integers(0, md.num_actions, n) if md.is_discrete
-                   else rng.uniform(-1, 1, (n, 2)).astype(np.float32))
-        adv, ret = rng.normal(size=(2, n)).astype(np.float32)
-        return obs, actions, np.full(n, -1.0, np.float32), adv, ret
-
     minibatches = PROBE_MINIBATCHES
-    work = batch(minibatches * hp.batch_size)
+    work = random_ppo_iteration(md, minibatches * hp.batch_size, rng)
     ppo.update(*work)                      # tracing
     while minibatches < 64 and ppo.update(*work).seconds < PROBE_MIN_S:
         minibatches *= 2
-        work = batch(minibatches * hp.batch_size)
+        work = random_ppo_iteration(md, minibatches * hp.batch_size, rng)
     for _ in sys.stdin:
         times = []
         for _ in range(PROBE_REPEATS):
