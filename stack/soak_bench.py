@@ -30,6 +30,7 @@ tenth vary by about 10% from tenth to tenth, too much to correct the times with.
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ class SoakResult:
 
 class MachineProbe:
     """The machine's speed for the run's own kind of work: a child process holding a learner of the preset's
-    network and precision times a fixed PPO update (PROBE_MINIBATCHES minibatches of random observations,
+    network and precision times a fixed PPO update (PROBE_MINIBATCHES or more minibatches of random observations,
     one epoch, the median of PROBE_REPEATS) whenever ``ms()`` asks. A separate process, so that its memory
     and TensorFlow state stay out of the learner's figures. Ask only while nothing else of the run computes."""
 
@@ -146,7 +147,7 @@ def _serve_probe(preset: str) -> None:
             t0 = time.perf_counter()
             ppo.update(*work)
             times.append(time.perf_counter() - t0)
-        print(f"{1000.0 * sorted(times)[len(times) // 2]:.3f}", flush=True)
+        print(f"{1000.0 * statistics.median_high(times):.3f}", flush=True)
 
 
 def _learner_rss_mb() -> float:
@@ -217,13 +218,13 @@ def analyse_soak(result: SoakResult, samples: list[dict]) -> None:
             storage += float(s["storage_s"]) - float(s0["storage_s"])
             alive += float(s["alive_s"]) - float(s0["alive_s"])
         steps = sum(p["steps"] for p in part)
-        probes = sorted(p["probe_ms"] for p in part if p.get("probe_ms"))
+        probes = [p["probe_ms"] for p in part if p.get("probe_ms")]
         result.tenths.append(SoakTenth(
             t + 1, (bounds[t] + 1, bounds[t + 1]), sum(p["seconds"] for p in part) / len(part),
             1000.0 * sum(p["seconds"] for p in part) / max(1, steps), steps / len(part),
             sum(p.get("update_s", 0.0) for p in part) / len(part),
             storage / alive if alive > 0 else 0.0, end["learner_rss_mb"],
-            sum(float(s["rss_mb"]) for s in end["sims"].values()), probes[len(probes) // 2] if probes else None))
+            sum(float(s["rss_mb"]) for s in end["sims"].values()), statistics.median_high(probes) if probes else None))
     last = result.tenths[-1]
     base = next((t for t in result.tenths[1:-1] if t.steps_per_iteration >= WORK_MATCH * last.steps_per_iteration),
                 last)
