@@ -201,8 +201,9 @@ report: install  ## write out/MODEL/training.png and evaluation-laps.png
 render: install  ## draw TRACK from above and its camera view to OUT=out/<track>.png
 	$(DRL) render --track $(TRACK) --out $(OUT)
 
-raceline: install  ## the racing line and reference lap time of TRACK under the simulator's car model: out/raceline-<track>/raceline.csv and raceline.png (cached per track and car model; DRIVE=1 also drives it in the simulator)
-	$(DRL) raceline $(TRACK) $(call user_opt,OUT,--out) $(if $(DRIVE),--drive)
+raceline: install  ## the racing line and reference lap time of TRACK under the simulator's car model: out/raceline-<track>/raceline.csv and raceline.png (cached per track and car model; DRIVE=1 also drives it in the simulator; BACKEND=dart: in the simulator and in DART, the v6 reference's car)
+	$(if $(filter $(or $(BACKEND),fast),fast dart),,$(error BACKEND=$(BACKEND) is not one of fast, dart (make raceline)))
+	$(DRL) raceline $(TRACK) $(call user_opt,OUT,--out) $(if $(DRIVE),--drive) $(if $(filter dart,$(BACKEND)),--backend dart)
 
 bench-sim: install  ## simulator steps/s per sensor (CARS=256 SECONDS=5; BACKEND=dart: the cars moved by DART, try CARS=1; ROBUST=1: robust training's randomized cars and cameras)
 	$(DRL) bench sim --cars $(CARS) --seconds $(SECONDS) $(if $(filter dart,$(BACKEND)),--backend dart) $(if $(ROBUST),--robust)

@@ -24,18 +24,23 @@ The Gazebo car measures it (docs/gazebo.md, calibration: about 0.6 of the kinema
 the fast car's first-order controller gives with V5_STEERING_GAIN_PER_TICK (fitted: 0.036 of the error
 per 60 Hz tick reproduces both figures to the 1/15 s step; the v6 controller closes 0.1).
 
-``step_dynamics_v6_four`` (``v6-four``, the default) is this model with the v6 steering and the slip
-compliances fitted to the DART car (simulation/dart, the v6 reference's physics): 200 N s/m along and 400
-across (grid search on the DART car's yaw-ratio table at 0.5, 1 and 2 m/s: ``python -m
-simulation.gazebo.calibrate --fit-four-contact --against dart``; RMS 0.069, mean error -0.024). The DART car's
-contacts are rigid (no slip below the limit), so these figures stand for what its polygonal, hopping wheels
-give, not for a reference constant.
+``step_dynamics_v6_four`` (``v6-four``, the default) is this model with the v6 steering, fitted to the DART car
+(simulation/dart, the v6 reference's physics): slip compliances of 300 N s/m along and 400 across, and 1.1x the
+grip across the wheels as along them (grid search on the DART car's yaw-ratio table at 0.5, 1 and 2 m/s, scored
+by relative error so that the 2 m/s corners the racing line drives weigh as much as the slow ones: ``python -m
+simulation.gazebo.calibrate --fit-four-contact --against dart``; RMS relative error 0.077). The DART car's
+contacts are rigid (no slip below the limit) and its grip is the same in every direction, so these figures
+stand for what its polygonal, hopping wheels give, not for reference constants. With equal grip (the fit until
+2026-12-06: 200 and 400 N s/m) the car turned 25-35% less than the DART car at 2 m/s; more grip in every
+direction mends that but speeds up its straight line (docs/dart.md, "The racing regime").
 
 It costs 1.6-1.8x the two-contact step (simulation/dynamics.py, ``v6-two``, the default until 2026-12-05);
 the racing line reads the corners of whichever car runs (simulation/steady_corners.py).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,10 +53,12 @@ HALF_TRACK_FRONT_M = abs(D.URDF_LINKS[5][2])
 #: Slip compliance of one wheel below its friction limit, along and across the wheel [N s/m] (fitted).
 SLIP_ALONG_NS_M = 50.0
 SLIP_ACROSS_NS_M = 100.0
-#: Slip compliances of the car fitted to the DART (v6) car [N s/m per wheel] (fitted; refit with
-#: ``python -m simulation.gazebo.calibrate --fit-four-contact --against dart``).
-V6_SLIP_ALONG_NS_M = 200.0
+#: Slip compliances of the car fitted to the DART (v6) car [N s/m per wheel] and its grip across the wheels
+#: over its grip along them (fitted; refit with ``python -m simulation.gazebo.calibrate --fit-four-contact
+#: --against dart``).
+V6_SLIP_ALONG_NS_M = 300.0
 V6_SLIP_ACROSS_NS_M = 400.0
+V6_ACROSS_GRIP_SCALE = 1.1
 #: The v5 steering: the share of the steering error closed per 60 Hz tick (fitted to the Gazebo car).
 V5_STEERING_GAIN_PER_TICK = 0.036
 #: Gauss-Seidel sweeps per sub-step (warm-started) and in a step's first sub-step; 3 sweeps give the
@@ -65,11 +72,12 @@ def step_dynamics_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steerin
                        slip_along_ns_m: float = SLIP_ALONG_NS_M,
                        slip_across_ns_m: float = SLIP_ACROSS_NS_M,
                        steering_gain_per_tick: float | np.ndarray | None = None,
-                       grip_scale: float | np.ndarray = 1.0) -> np.ndarray:
+                       grip_scale: float | np.ndarray = 1.0, across_grip_scale: float = 1.0) -> np.ndarray:
     """Advance K cars by ``dt_s`` in place, as dynamics.step_dynamics does (same arguments and return: the
     distance each car's rear axle centre moved [m]), with four wheel contacts; the steering closes
     ``steering_gain_per_tick`` of its error per 60 Hz tick (default dynamics.STEERING_GAIN_PER_TICK, v6), the
-    tyres' friction is ``grip_scale`` x dynamics.FRICTION (both may be (K,) arrays: simulation/robust.py)."""
+    tyres' friction is ``grip_scale`` x dynamics.FRICTION (both may be (K,) arrays: simulation/robust.py), and
+    ``across_grip_scale`` x that across the wheels."""
     n_sub = max(1, int(round(dt_s * D.SUBSTEP_HZ)))
     h = dt_s / n_sub
     gain = D.STEERING_GAIN_PER_TICK if steering_gain_per_tick is None else steering_gain_per_tick
@@ -86,6 +94,7 @@ def step_dynamics_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steerin
     cfm_c = 1.0 / (slip_across_ns_m * h) if slip_across_ns_m else 0.0
     mu = D.FRICTION * np.asarray(grip_scale, np.float64)
     lim_r, lim_f = mu * D.REAR_LOAD_N / 2 * h, mu * D.FRONT_LOAD_N / 2 * h
+    lim_rc, lim_fc = across_grip_scale * lim_r, across_grip_scale * lim_f
     xr, yr, xf, yf = D.REAR_ARM_M, HALF_TRACK_REAR_M, D.FRONT_ARM_M, HALF_TRACK_FRONT_M
     # Each contact's direction (dx, dy) in the body frame and its lever arm = x dy - y dx about the centre
     # of mass. Rear (along: (1, 0), arm -y; across: (0, 1), arm x): constants, with their effective masses.
@@ -128,7 +137,7 @@ def step_dynamics_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steerin
                 r = r + arm * dp * i_inv
             for w in (0, 1):                              # rear, across: no sideways slip
                 p = prc[w]
-                new = D._bound(p - (vy + xr * r + cfm_c * p) * k_rc, lim_r)
+                new = D._bound(p - (vy + xr * r + cfm_c * p) * k_rc, lim_rc)
                 dp = new - p
                 prc[w] = new
                 vy = vy + dp * m_inv
@@ -143,7 +152,7 @@ def step_dynamics_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steerin
                 r = r + arm * dp * i_inv
             for w in (0, 1):                              # front, across its wheels
                 p, arm = pfc[w], arm_fc[w][i]
-                new = D._bound(p - (c * vy - s * vx + arm * r + cfm_c * p) * k_fc[w][i], lim_f)
+                new = D._bound(p - (c * vy - s * vx + arm * r + cfm_c * p) * k_fc[w][i], lim_fc)
                 dp = new - p
                 pfc[w] = new
                 vx = vx - s * dp * m_inv
@@ -166,25 +175,35 @@ def step_dynamics_v5(state: "car.CarState", speed_cmd_mps: np.ndarray, steering_
                               steering_gain_per_tick=V5_STEERING_GAIN_PER_TICK)
 
 
-#: The four-contact car models by name (core.config CAR_DYNAMICS_MODELS): slip compliances along and across
-#: [N s/m] and the steering's share of its error closed per tick.
-FOUR_CONTACT_MODELS = {"v6-four": (V6_SLIP_ALONG_NS_M, V6_SLIP_ACROSS_NS_M, D.STEERING_GAIN_PER_TICK),
-                       "v5": (SLIP_ALONG_NS_M, SLIP_ACROSS_NS_M, V5_STEERING_GAIN_PER_TICK)}
+class FourContactCar(NamedTuple):
+    """A four-contact car model's fitted figures (the arguments of step_dynamics_four)."""
+    slip_along_ns_m: float
+    slip_across_ns_m: float
+    across_grip_scale: float
+    steering_gain_per_tick: float
+
+
+#: The four-contact car models by name (core.config CAR_DYNAMICS_MODELS).
+FOUR_CONTACT_MODELS = {
+    "v6-four": FourContactCar(V6_SLIP_ALONG_NS_M, V6_SLIP_ACROSS_NS_M, V6_ACROSS_GRIP_SCALE, D.STEERING_GAIN_PER_TICK),
+    "v5": FourContactCar(SLIP_ALONG_NS_M, SLIP_ACROSS_NS_M, 1.0, V5_STEERING_GAIN_PER_TICK)}
 
 
 def step_dynamics_randomized(model: str, state: "car.CarState", speed_cmd_mps: np.ndarray,
                              steering_cmd_rad: np.ndarray, dt_s: float, mask: np.ndarray | None,
                              steering_gain_per_tick: np.ndarray, grip_scale: np.ndarray) -> np.ndarray:
     """The four-contact car ``model`` (FOUR_CONTACT_MODELS) with each car's own steering response and grip
-    (robust training, simulation/robust.py); its slip compliances stay the model's."""
-    along, across, _ = FOUR_CONTACT_MODELS[model]
-    return step_dynamics_four(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask, slip_along_ns_m=along,
-                              slip_across_ns_m=across, steering_gain_per_tick=steering_gain_per_tick,
-                              grip_scale=grip_scale)
+    (robust training, simulation/robust.py); its slip compliances and grip across the wheels stay the model's."""
+    m = FOUR_CONTACT_MODELS[model]
+    return step_dynamics_four(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask, slip_along_ns_m=m.slip_along_ns_m,
+                              slip_across_ns_m=m.slip_across_ns_m, steering_gain_per_tick=steering_gain_per_tick,
+                              grip_scale=grip_scale, across_grip_scale=m.across_grip_scale)
 
 
 def step_dynamics_v6_four(state: "car.CarState", speed_cmd_mps: np.ndarray, steering_cmd_rad: np.ndarray,
                           dt_s: float = car.STEP_S, mask: np.ndarray | None = None) -> np.ndarray:
     """The car fitted to the DART (v6) car: four contacts, the v6 steering (see the module docstring)."""
+    m = FOUR_CONTACT_MODELS["v6-four"]
     return step_dynamics_four(state, speed_cmd_mps, steering_cmd_rad, dt_s, mask,
-                              slip_along_ns_m=V6_SLIP_ALONG_NS_M, slip_across_ns_m=V6_SLIP_ACROSS_NS_M)
+                              slip_along_ns_m=m.slip_along_ns_m, slip_across_ns_m=m.slip_across_ns_m,
+                              across_grip_scale=m.across_grip_scale)

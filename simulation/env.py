@@ -558,3 +558,14 @@ class DeepRacerEnv(gym.Env):
         s = self._env.state
         gray = cam.render(s.x, s.y, s.yaw, self._env.world.obstacles if self._env.world.has_objects else None)[0]
         return np.repeat(gray[..., None], 3, axis=2)
+
+
+def batched_env_class(backend: str) -> type[BatchedEnv]:
+    """The env class that runs a batch of cars at once in ``backend``: "fast" (BatchedEnv) or "dart" (DartEnv,
+    simulation/dart: the v6 reference's car in DART, for evaluation and checking)."""
+    if backend == "dart":
+        from .dart.env import DartEnv
+        return DartEnv
+    if backend != "fast":
+        raise ValueError(f"backend {backend!r} is not one of fast, dart")
+    return BatchedEnv

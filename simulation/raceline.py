@@ -525,8 +525,10 @@ def _at_index(values: np.ndarray, idx: np.ndarray, is_loop: bool) -> np.ndarray:
     return (1 - w) * values[i0 % n] + w * values[i1]
 
 
-def drive_line(track: Track, rl: Raceline, speed_scale: float = 1.0, seed: int = 0) -> LineDrive:
-    """Drive ``rl`` in the simulator (simulation.env, the real dynamics) for one lap from the start line
+def drive_line(track: Track, rl: Raceline, speed_scale: float = 1.0, seed: int = 0, backend: str = "fast"
+               ) -> LineDrive:
+    """Drive ``rl`` in the simulator (simulation.env, the real dynamics; ``backend`` "dart": the car moved by
+    DART, the v6 reference's physics) for one lap from the start line
     at rest, commanding ``speed_scale`` x the line's speeds (line_commands). The driver steers the
     line's curvature a little ahead (DRIVE_STEER_LEAD_S) plus Stanley feedback on the heading and
     the front axle's distance from the line (DRIVE_CROSS_GAIN), never more than the grip allows at
@@ -535,13 +537,13 @@ def drive_line(track: Track, rl: Raceline, speed_scale: float = 1.0, seed: int =
     driver's tracking error does (it is a simple driver); ``fastest_drive`` finds that share."""
     from core import race_status as rs
 
-    from .env import BatchedEnv
+    from .env import batched_env_class
 
     meta = {"action_space_type": "continuous", "sensor": ["STATE"],
             "action_space": {"steering_angle": {"low": -car.MAX_STEERING_DEG, "high": car.MAX_STEERING_DEG},
                              "speed": {"low": car.MIN_SPEED_MPS, "high": car.MAX_SPEED_MPS}}}
-    env = BatchedEnv(track, None, meta, {"training": False, "reverse_direction": track.reversed}, num_cars=1,
-                     seed=seed, autoreset=False)
+    env = batched_env_class(backend)(track, None, meta, {"training": False, "reverse_direction": track.reversed},
+                                     num_cars=1, seed=seed, autoreset=False)
     env.reset()
     _, cmd_speed = line_commands(rl)
     cmd_speed = np.maximum(cmd_speed * speed_scale, car.MIN_SPEED_MPS)
@@ -580,12 +582,12 @@ def drive_line(track: Track, rl: Raceline, speed_scale: float = 1.0, seed: int =
             return LineDrive(status, float(r.progress[0]), steps / car.STEP_HZ if lap else None, worst, steps)
 
 
-def fastest_drive(track: Track, rl: Raceline, shares: tuple[float, ...] = tuple(np.arange(1.0, 0.45, -0.05))
-                  ) -> tuple[float, LineDrive] | None:
-    """(the largest share of the line's speeds in ``shares`` at which drive_line completes the lap,
-    that drive), or None when it completes at none of them."""
+def fastest_drive(track: Track, rl: Raceline, shares: tuple[float, ...] = tuple(np.arange(1.0, 0.45, -0.05)),
+                  backend: str = "fast") -> tuple[float, LineDrive] | None:
+    """(the largest share of the line's speeds in ``shares`` at which drive_line completes the lap in
+    ``backend``, that drive), or None when it completes at none of them."""
     for share in shares:
-        drive = drive_line(track, rl, float(share))
+        drive = drive_line(track, rl, float(share), backend=backend)
         if drive.status == "lap_complete":
             return float(share), drive
     return None

@@ -64,7 +64,7 @@ def bench_sim(sensor: str, cars: int = 256, seconds: float = 5.0, track: str = "
             "sensor": sensors, "neural_network": "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"}
     if backend not in ("fast", "dart"):
         raise ValueError(f"BACKEND {backend!r} is not one of fast, dart (bench sim)")
-    from .evaluate import batched_env_class
+    from simulation.env import batched_env_class
 
     env = batched_env_class(backend)(track, None, meta, {"race_type": race_type, "robust": robust}, num_cars=cars, seed=seed)
     env.reset()

@@ -159,17 +159,19 @@ def _cmd_raceline(args) -> int:
     if not rl.converged:
         console.print("not converged: the time budget ran out while rounds still gained; the lap time is an upper bound")
     console.print(f"wrote {csv_path} and {png_path}")
-    if args.drive:
+    if args.drive or args.backend == "dart":
         from simulation.raceline import fastest_drive
 
-        found = fastest_drive(track, rl)
-        if found is None:
-            console.print("driven in the simulator: the line driver left the track even at half the line's speeds")
-        else:
-            share, drive = found
-            console.print(f"driven in the simulator from a standing start: lap {drive.lap_time_s:.2f} s at "
-                          f"{100 * share:.0f}% of the line's speeds (the fastest share, in 5% steps, at which the "
-                          f"simple line driver stays on the track; at most {drive.max_off_line_m:.2f} m off the line)")
+        for backend in ("fast", "dart") if args.backend == "dart" else ("fast",):
+            where = "in the simulator" if backend == "fast" else "in DART (the v6 reference's car)"
+            found = fastest_drive(track, rl, backend=backend)
+            if found is None:
+                console.print(f"driven {where}: the line driver left the track even at half the line's speeds")
+            else:
+                share, drive = found
+                console.print(f"driven {where} from a standing start: lap {drive.lap_time_s:.2f} s at "
+                              f"{100 * share:.0f}% of the line's speeds (the fastest share, in 5% steps, at which the "
+                              f"simple line driver stays on the track; at most {drive.max_off_line_m:.2f} m off the line)")
     if args.actions is not None:
         import json
 
@@ -603,6 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "its speed (the line embedded)")
     rl.add_argument("--drive", action="store_true", help="also drive the line in the simulator: the fastest share "
                     "of its speeds a simple driver laps at (a check of the car model)")
+    rl.add_argument("--backend", choices=("fast", "dart"), default="fast",
+                    help="dart: drive the line in the simulator and in DART, the v6 reference's car (implies --drive)")
     rl.set_defaults(func=_cmd_raceline)
 
     tr = command("train", help="train a model on this machine (embedded: no Docker, no servers)")

@@ -26,7 +26,7 @@ from core.model_folder import ModelFolder, format_timestamp
 from core.policy import FrozenPolicy
 from core.traces import EvaluationMetrics, simtrace_csv
 from simulation.car import STEP_HZ, effective_dynamics
-from simulation.env import BatchedEnv
+from simulation.env import BatchedEnv, batched_env_class
 from simulation.race import RaceConfig
 from simulation.reward import IsolatedRewardFunction
 from simulation.rollout import simtrace_rows
@@ -142,14 +142,6 @@ class _Recorder:
 #: the v5 kind; one car, trials one after another; GAZEBO_MASTER_URI names it) or DART (simulation/dart: the
 #: v6 reference's car in the DART physics engine, in this process; all trials at once, a DART world each).
 BACKENDS = ("fast", "gazebo", "dart")
-
-
-def batched_env_class(backend: str):
-    """The env class that runs all of a batch's cars at once in ``backend`` ("fast" or "dart")."""
-    if backend == "dart":
-        from simulation.dart.env import DartEnv
-        return DartEnv
-    return BatchedEnv
 
 
 def _race(env, obs: dict, policy: FrozenPolicy, rng: np.random.Generator, metadata, route: Track,

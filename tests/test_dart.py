@@ -171,6 +171,21 @@ def test_dart_env_drives_the_centre_line_with_the_fast_simulators_params(tmp_pat
     assert measure.arc_m == pytest.approx(env._measure.arc_m)
 
 
+def test_the_dart_car_drives_the_default_cars_racing_line():
+    # the default car (v6-four) is fitted to this car's corners, so the racing line computed from it is as
+    # drivable here: the simple line driver laps it at 85% or more of its speeds (90% on 2026-12-06; 85% in the
+    # fast simulator), a check of the fit where the racing line drives (docs/dart.md, "The racing regime")
+    from simulation import raceline
+    from simulation.track import Track
+
+    track = Track.load("reinvent_base")
+    rl, _ = raceline.load_or_compute(track)
+    share, drive = raceline.fastest_drive(track, rl, shares=(0.9, 0.85), backend="dart")
+    assert share >= 0.85
+    assert drive.lap_time_s == pytest.approx(rl.lap_time_s / share, rel=0.15)   # 8.0 s against 7.15 s
+    assert drive.max_off_line_m < 0.5
+
+
 def test_a_missing_dartpy_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "dartpy", None)
     with pytest.raises(DartError, match=r"BACKEND=dart needs .*dartpy>=6.19,<7.*make install"):

@@ -104,6 +104,11 @@ def test_the_v6_four_contact_car_corners_like_the_dart_car(stored):
     rms, mean, rms_two = _yaw_table_fit(stored, "dart", "v6-four")
     assert rms < 0.1 and abs(mean) < 0.05
     assert rms_two > 5 * rms                                      # the gap it closes
+    # the racing line's corners (2 m/s, 10-30 deg): within 10% of the DART car's yaw ratio; with equal grip
+    # along and across the wheels the car turned 25-35% less there (docs/dart.md, "The racing regime")
+    fast, dart = stored["fast"]["corner_yaw_ratio"], stored["dart"]["corner_yaw_ratio"]
+    for deg in ("10", "15", "20", "25", "30"):
+        assert fast[deg]["2"] == pytest.approx(dart[deg]["2"], rel=0.1), deg
     v6_four = measure(FastBackend(step_dynamics_v6_four))
     dart = stored["dart"]
     # the same steering controller as the DART car's (gz_ros2_control's P-law), the same top speed

@@ -183,25 +183,40 @@ def yaw_ratio_table(backend: Backend, speeds=FIT_SPEEDS_MPS) -> dict[str, dict[s
             for deg in CORNER_STEERING_DEG}
 
 
-def table_error(table: dict, reference: dict) -> tuple[float, float]:
-    """RMS and mean of (table - reference) over the cells of ``table``."""
-    err = np.array([table[d][v] - reference[d][v] for d in table for v in table[d]])
+def table_error(table: dict, reference: dict, relative: bool = False) -> tuple[float, float]:
+    """RMS and mean of (table - reference) over the cells of ``table``; with ``relative``, of
+    (table - reference) / reference, so that the small ratios of fast corners weigh as much as the large
+    ratios of slow ones."""
+    err = np.array([(table[d][v] - reference[d][v]) / (reference[d][v] if relative else 1.0)
+                    for d in table for v in table[d]])
     return float(np.sqrt(np.mean(err ** 2))), float(np.mean(err))
 
 
-def fit_four_contact(reference: dict, along=(25.0, 50.0, 65.0), across=(50.0, 100.0, 150.0)) -> list[tuple]:
-    """Grid search of dynamics_four's slip compliances [N s/m per wheel] on the yaw-ratio table against
-    ``reference`` (the Gazebo or the DART car's corner_yaw_ratio at FIT_SPEEDS_MPS); rows (rms, mean error,
-    along, across), best first."""
+def fit_four_contact(reference: dict, along=(25.0, 50.0, 65.0), across=(50.0, 100.0, 150.0),
+                     across_grip=(1.0,), relative: bool = False) -> list[tuple]:
+    """Grid search of dynamics_four's slip compliances [N s/m per wheel] and grip across the wheels (x the grip
+    along them) on the yaw-ratio table against ``reference`` (the Gazebo or the DART car's corner_yaw_ratio at
+    FIT_SPEEDS_MPS), scored by table_error(relative=); rows (rms, mean error, along, across, across grip), best
+    first."""
     from functools import partial
 
     from ..dynamics_four import step_dynamics_four
     rows = []
     for a in along:
         for c in across:
-            table = yaw_ratio_table(FastBackend(partial(step_dynamics_four, slip_along_ns_m=a, slip_across_ns_m=c)))
-            rows.append((*table_error(table, reference), a, c))
+            for g in across_grip:
+                step = partial(step_dynamics_four, slip_along_ns_m=a, slip_across_ns_m=c, across_grip_scale=g)
+                rows.append((*table_error(yaw_ratio_table(FastBackend(step)), reference, relative), a, c, g))
     return sorted(rows)
+
+
+#: The grid and the score of ``--fit-four-contact --against`` each car. The v5 car was fitted on absolute
+#: errors with equal grip along and across; the v6 car on relative errors, so that the 2 m/s column (ratios of
+#: 0.2-0.4, the racing line's corners) weighs as much as the slow ones (0.5-0.75), which needs more grip across
+#: the wheels than along them (docs/dart.md, "The racing regime").
+FIT_GRIDS = {"gazebo": dict(along=(25.0, 50.0, 65.0), across=(50.0, 100.0, 150.0)),
+             "dart": dict(along=(200.0, 300.0, 400.0), across=(300.0, 400.0, 500.0),
+                          across_grip=(1.0, 1.05, 1.1, 1.15), relative=True)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store", action="store_true",
                     help=f"merge the figures into {CALIBRATION_FILE.name} (the keys measured replace the stored ones)")
     ap.add_argument("--fit-four-contact", action="store_true",
-                    help="grid-search the four-contact slip compliances against the stored figures of --against; no sim")
+                    help="grid-search the four-contact slip compliances (and for dart the grip across the wheels) "
+                         "against the stored figures of --against; no sim")
     ap.add_argument("--against", choices=("gazebo", "dart"), default="gazebo",
                     help="--fit-four-contact: the stored car to fit to (gazebo: the v5 car; dart: the v6 car); the "
                          "steady corners are measured with the v6 steering either way (they hardly depend on it)")
@@ -229,9 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit_four_contact:
         reference = json.loads(CALIBRATION_FILE.read_text())[args.against]["corner_yaw_ratio"]
         reference = {d: {v: reference[d][v] for v in map("{:g}".format, FIT_SPEEDS_MPS)} for d in reference}
-        grid = {} if args.against == "gazebo" else {"along": (100.0, 200.0, 300.0), "across": (200.0, 400.0, 600.0)}
-        for rms, mean, a, c in fit_four_contact(reference, **grid):
-            print(f"along {a:5.0f} across {c:5.0f} N s/m per wheel: RMS {rms:.3f} mean error {mean:+.3f}")
+        grid = FIT_GRIDS[args.against]
+        score = "relative error" if grid.get("relative") else "error"
+        for rms, mean, a, c, g in fit_four_contact(reference, **grid):
+            print(f"along {a:5.0f} across {c:5.0f} N s/m per wheel, grip across x{g:.2f}: "
+                  f"RMS {score} {rms:.3f}, mean {mean:+.3f}")
         return 0
     out = {"fast": measure(FastBackend(car.dynamics_step("v5" if args.v5 else (args.dynamics or ""))))}
     if args.dart:
