@@ -434,8 +434,10 @@ class BatchedEnv:
         The fast simulator's car dynamics; another backend (simulation/gazebo) replaces this."""
         if self.robust is not None:
             from .dynamics_four import step_dynamics_randomized
-            return step_dynamics_randomized(self.dynamics, self.state, speed_mps, np.deg2rad(steer_deg), car.STEP_S,
-                                            move, self.robust.steering_gain_per_tick, self.robust.grip_scale)
+            moved = step_dynamics_randomized(self.dynamics, self.state, speed_mps, np.deg2rad(steer_deg), car.STEP_S,
+                                             move, self.robust.steering_gain_per_tick, self.robust.grip_scale)
+            self.robust.shake(self.state, move, self.rng)
+            return moved
         return self._step_dynamics(self.state, speed_mps, np.deg2rad(steer_deg), car.STEP_S, move)
 
     def _current_measure(self) -> Measure:

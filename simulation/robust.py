@@ -12,6 +12,10 @@ episode every car draws (uniformly unless said otherwise):
 - action latency: with probability LATENCY_PROBABILITY the car acts on each step's action one step late
   (the reference's command reaches the joints at the next controller update, up to 17 ms, and a sim that
   falls behind its 15 Hz camera frames more);
+- motion noise: after every step the car's heading, yaw rate, sideways and forward speed get Gaussian kicks of
+  MOTION_NOISE x DART_STEP_NOISE (a scale drawn per episode): what the v6 reference's car in DART does that the
+  fast car does not predict, one step at a time (its polygonal wheels hop; measured by ``python -m
+  simulation.gazebo.calibrate --dart-step-noise``);
 - camera: exposure (a gain, EXPOSURE) and contrast (about the frame's mean, CONTRAST), a Gaussian blur of
   BLUR_SIGMA_PX and noise of NOISE_SIGMA gray levels on the 160x120 Y frame, and the camera renderer's
   domain randomization (lights and colours of the scene, simulation/sensors.py).
@@ -35,6 +39,13 @@ EXPOSURE = (0.7, 1.3)
 CONTRAST = (0.7, 1.3)
 BLUR_SIGMA_PX = (0.0, 1.2)
 NOISE_SIGMA = (0.0, 6.0)
+MOTION_NOISE = (0.0, 1.5)
+#: The standard deviations of the DART car's one-step differences from the default fast car on racing actions at
+#: 2-3.5 m/s (mean 2.7): heading [rad], yaw rate [rad/s], sideways and forward speed [m/s] (measured 2026-12-06:
+#: 1.06 deg, 0.39, 0.066, 0.059; ``python -m simulation.gazebo.calibrate --dart-step-noise``). A car gets them in
+#: proportion to its speed over DART_STEP_NOISE_SPEED_MPS (the wheels hop as often as they turn), at most 1.3x.
+DART_STEP_NOISE = (0.0184, 0.39, 0.066, 0.059)
+DART_STEP_NOISE_SPEED_MPS = 2.7
 #: Blurs below this sigma [px] are skipped (they change no pixel by more than a gray level).
 MIN_BLUR_SIGMA_PX = 0.3
 
@@ -51,6 +62,7 @@ class RobustDraw:
     contrast: np.ndarray
     blur_sigma_px: np.ndarray
     noise_sigma: np.ndarray
+    motion_noise: np.ndarray     # x DART_STEP_NOISE
 
     @classmethod
     def nominal(cls, k: int) -> "RobustDraw":
@@ -58,7 +70,7 @@ class RobustDraw:
         from .dynamics import STEERING_GAIN_PER_TICK as V6_GAIN
         ones, zeros = np.ones(k), np.zeros(k)
         return cls(np.full(k, V6_GAIN), ones.copy(), ones.copy(), np.zeros(k, bool), ones.copy(), ones.copy(),
-                   zeros.copy(), zeros.copy())
+                   zeros.copy(), zeros.copy(), zeros.copy())
 
     def draw(self, cars: np.ndarray, rng: np.random.Generator) -> None:
         """New values for the cars ``cars`` (their new episodes), in place."""
@@ -74,6 +86,19 @@ class RobustDraw:
         self.contrast[cars] = rng.uniform(*CONTRAST, n)
         self.blur_sigma_px[cars] = rng.uniform(*BLUR_SIGMA_PX, n)
         self.noise_sigma[cars] = rng.uniform(*NOISE_SIGMA, n)
+        self.motion_noise[cars] = rng.uniform(*MOTION_NOISE, n)
+
+    def shake(self, state, moved: np.ndarray, rng: np.random.Generator) -> None:
+        """Each car of ``moved`` (K,) bool gets its motion noise on ``state`` (car.CarState), in place: Gaussian
+        kicks of motion_noise x DART_STEP_NOISE x its speed's share of DART_STEP_NOISE_SPEED_MPS (at most 1.3) to its
+        heading, yaw rate, sideways and forward speed."""
+        k = len(moved)
+        scale = self.motion_noise * np.minimum(np.abs(state.speed_mps) / DART_STEP_NOISE_SPEED_MPS, 1.3)
+        kicks = rng.standard_normal((4, k)) * np.asarray(DART_STEP_NOISE)[:, None] * np.where(moved, scale, 0.0)
+        state.yaw += kicks[0]
+        state.yaw_rate_rps += kicks[1]
+        state.lateral_mps += kicks[2]
+        state.speed_mps += kicks[3]
 
     def camera(self, frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Each car's exposure, contrast, blur and noise on its frames (K, H, W, C) uint8; a new array. The noise

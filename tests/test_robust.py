@@ -24,7 +24,7 @@ def test_draws_stay_in_their_ranges_and_the_nominal_camera_is_untouched():
     for name, (lo, hi) in (("steering_gain_per_tick", robust.STEERING_GAIN_PER_TICK), ("grip_scale", robust.GRIP_SCALE),
                            ("speed_gain", robust.SPEED_GAIN), ("exposure", robust.EXPOSURE),
                            ("contrast", robust.CONTRAST), ("blur_sigma_px", robust.BLUR_SIGMA_PX),
-                           ("noise_sigma", robust.NOISE_SIGMA)):
+                           ("noise_sigma", robust.NOISE_SIGMA), ("motion_noise", robust.MOTION_NOISE)):
         v = getattr(d, name)
         assert lo <= v.min() and v.max() <= hi and v.max() - v.min() > 0.6 * (hi - lo), name
     # below the v5 hinges' 0.036 and above the v6 controller's 0.1, log-uniform
@@ -74,6 +74,38 @@ def test_latency_applies_the_previous_steps_action():
     assert env.state.steering_rad[1] > 0.1
     env.step(np.array([4, 4]))
     assert env.state.steering_rad[0] > 0.1                                   # one step late
+
+
+def test_motion_noise_shakes_a_moving_car_as_much_as_the_dart_car_hops():
+    # four cars at 2.7 m/s, the same commands: two without motion noise move alike, two with it (1x DART's
+    # one-step noise) part from them by about DART_STEP_NOISE's heading a step
+    env = BatchedEnv("reinvent_base", None, STATE, {"robust": True}, num_cars=4, seed=0, autoreset=False)
+    env.reset()
+    d = env.robust
+    d.latency[:] = False
+    d.steering_gain_per_tick[:] = 0.1
+    d.grip_scale[:] = 1.0
+    d.speed_gain[:] = 1.0
+    d.motion_noise[:] = 0.0
+    env.step(np.array([2, 2, 2, 2]))                 # the prepare step: the cars stay at rest
+    env.state.speed_mps[:] = 2.7
+    before = env.state.yaw.copy()
+    env.step(np.array([2, 2, 2, 2]))
+    turned = env.state.yaw - before
+    assert np.allclose(turned, turned[0], atol=1e-9)
+    d.motion_noise[:] = [0.0, 0.0, 1.0, 1.0]
+    before = env.state.yaw.copy()
+    env.step(np.array([2, 2, 2, 2]))
+    turned = env.state.yaw - before
+    assert turned[0] == pytest.approx(turned[1], abs=1e-9)
+    kicks = turned[2:] - turned[0]
+    assert (np.abs(kicks) > 1e-6).all() and (np.abs(kicks) < 5 * robust.DART_STEP_NOISE[0]).all()
+    parked = robust.RobustDraw.nominal(1)
+    parked.motion_noise[:] = 1.5
+    from simulation import car
+    s = car.CarState.zeros(1)
+    parked.shake(s, np.array([True]), np.random.default_rng(0))
+    assert s.yaw[0] == 0.0 and s.speed_mps[0] == 0.0                      # a car at rest does not hop
 
 
 def test_robust_training_needs_a_four_contact_car_and_evaluation_never_randomizes(monkeypatch):

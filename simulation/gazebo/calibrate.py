@@ -5,6 +5,7 @@
     python -m simulation.gazebo.calibrate --fast-only --v5      # ... of the fast car fitted to the Gazebo car
     python -m simulation.gazebo.calibrate --fit-four-contact     # its slip compliances against the stored figures
     python -m simulation.gazebo.calibrate --dart --store         # the DART (v6) car's column, into calibration.json
+    python -m simulation.gazebo.calibrate --dart-step-noise      # what DART's car does that the fast car cannot predict
 
 Experiments (simulated time, 15 steps per second, commands held for whole steps; the car starts at rest
 on the flat field of a world without walls):
@@ -210,6 +211,49 @@ def fit_four_contact(reference: dict, along=(25.0, 50.0, 65.0), across=(50.0, 10
     return sorted(rows)
 
 
+def dart_step_noise(runs: int = 24, steps: int = 90, seed: int = 0) -> dict[str, float]:
+    """What the DART car does that the default fast car cannot predict, one step at a time: the DART car drives
+    ``runs`` sequences of ``steps`` racing actions (the racing preset's, each held while a coin says so, mirrored
+    in every other run) after rolling up to 3 m/s; from each of its states the fast car takes the same command
+    for one step. The standard deviations of the differences (DART's - fast car's) in heading [deg], yaw rate
+    [rad/s], sideways speed [m/s] and forward speed [m/s]: mostly the DART car's polygonal wheels hopping, as
+    they hardly have a mean (robust training's motion noise, simulation/robust.py)."""
+    from core.config import preset_files
+
+    from ..dart.car import DartCar
+
+    actions = [(a["steering_angle"], a["speed"])
+               for a in json.loads(preset_files("racing")[0].read_text())["action_space"]]
+    rng = np.random.default_rng(seed)
+    start, cmd, end = [], [], []
+    for run in range(runs):
+        dart = DartCar()
+        dart.put(0.0, 0.0, 0.0)
+        for _ in range(int(car.STEP_HZ)):
+            dart.step(0.0, 3.0 / car.WHEEL_RADIUS_M)
+        a = 0
+        for _ in range(steps):
+            if rng.random() < 0.5:
+                a = int(rng.integers(len(actions)))
+            steer_deg, speed_mps = actions[a]
+            steer = math.radians(-steer_deg if run % 2 else steer_deg)
+            m = dart.motion()
+            start.append((m.x, m.y, m.yaw, m.speed_mps, m.steering_rad, m.lateral_mps, m.yaw_rate_rps))
+            dart.step(steer, speed_mps / car.WHEEL_RADIUS_M)
+            m = dart.motion()
+            end.append((m.yaw, m.yaw_rate_rps, m.lateral_mps, m.speed_mps))
+            cmd.append((steer, speed_mps))
+    s0, c, e = np.array(start), np.array(cmd), np.array(end)
+    fast = car.CarState(*(s0[:, i].copy() for i in range(7)))
+    car.step_kinematics(fast, c[:, 1], c[:, 0], car.STEP_S)
+    heading = np.angle(np.exp(1j * (e[:, 0] - fast.yaw)))
+    return {"heading_deg": round(float(np.degrees(heading.std())), 3),
+            "yaw_rate_rps": round(float((e[:, 1] - fast.yaw_rate_rps).std()), 3),
+            "lateral_mps": round(float((e[:, 2] - fast.lateral_mps).std()), 3),
+            "speed_mps": round(float((e[:, 3] - fast.speed_mps).std()), 3),
+            "mean_speed_mps": round(float(s0[:, 3].mean()), 2)}
+
+
 #: The grid and the score of ``--fit-four-contact --against`` each car. The v5 car was fitted on absolute
 #: errors with equal grip along and across; the v6 car on relative errors, so that the 2 m/s column (ratios of
 #: 0.2-0.4, the racing line's corners) weighs as much as the slow ones (0.5-0.75), which needs more grip across
@@ -238,10 +282,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit-four-contact", action="store_true",
                     help="grid-search the four-contact slip compliances (and for dart the grip across the wheels) "
                          "against the stored figures of --against; no sim")
+    ap.add_argument("--dart-step-noise", action="store_true",
+                    help="the DART car's one-step differences from the default fast car on racing actions (robust "
+                         "training's motion noise); no sim")
     ap.add_argument("--against", choices=("gazebo", "dart"), default="gazebo",
                     help="--fit-four-contact: the stored car to fit to (gazebo: the v5 car; dart: the v6 car); the "
                          "steady corners are measured with the v6 steering either way (they hardly depend on it)")
     args = ap.parse_args(argv)
+    if args.dart_step_noise:
+        print(json.dumps(dart_step_noise()))
+        return 0
     if args.fit_four_contact:
         reference = json.loads(CALIBRATION_FILE.read_text())[args.against]["corner_yaw_ratio"]
         reference = {d: {v: reference[d][v] for v in map("{:g}".format, FIT_SPEEDS_MPS)} for d in reference}
