@@ -193,8 +193,8 @@ def table_error(table: dict, reference: dict, relative: bool = False) -> tuple[f
     return float(np.sqrt(np.mean(err ** 2))), float(np.mean(err))
 
 
-def fit_four_contact(reference: dict, along=(25.0, 50.0, 65.0), across=(50.0, 100.0, 150.0),
-                     across_grip=(1.0,), relative: bool = False) -> list[tuple]:
+def fit_four_contact(reference: dict, along: tuple[float, ...], across: tuple[float, ...],
+                     across_grip: tuple[float, ...] = (1.0,), relative: bool = False) -> list[tuple]:
     """Grid search of dynamics_four's slip compliances [N s/m per wheel] and grip across the wheels (x the grip
     along them) on the yaw-ratio table against ``reference`` (the Gazebo or the DART car's corner_yaw_ratio at
     FIT_SPEEDS_MPS), scored by table_error(relative=); rows (rms, mean error, along, across, across grip), best
