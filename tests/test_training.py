@@ -192,7 +192,7 @@ def test_report_writes_pictures_and_the_lap_against_the_reference(trained, tmp_p
     names = [p.name for p in report.written]
     assert names[0] == "training.png" and "evaluation-laps.png" in names
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in report.written)
-    assert report.reference_lap_s == pytest.approx(6.67, abs=0.05)     # the default car's racing line
+    assert report.reference_lap_s == pytest.approx(6.44, abs=0.05)     # the default car's racing line
     laps = [t.lap_time_s for t in res.trials if t.lap_time_s is not None]
     if laps:   # the trained model laps reinvent_base: its best lap, against the line, segment by segment
         assert "lap-analysis.png" in names
