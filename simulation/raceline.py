@@ -596,6 +596,19 @@ def fastest_drive(track: Track, rl: Raceline, shares: tuple[float, ...] = tuple(
 # ---------------------------------------------------------------------------------------- action space and reward
 #: Default number of discrete actions suggested from the line.
 DEFAULT_ACTIONS = 7
+#: The shares of the line's speeds its suggested actions may take (``speed_share``).
+SPEED_SHARE_RANGE = (0.5, 1.0)
+
+
+def check_speed_share(speed_share: float) -> float:
+    """``speed_share`` if it is a number in SPEED_SHARE_RANGE, else a ConfigError saying what is allowed."""
+    from core.config import ConfigError
+
+    lo, hi = SPEED_SHARE_RANGE
+    if isinstance(speed_share, bool) or not isinstance(speed_share, (int, float)) or not lo <= speed_share <= hi:
+        raise ConfigError(f"speed share of the racing line's actions must be a number from {lo:g} to {hi:g}, "
+                          f"got {speed_share!r}")
+    return float(speed_share)
 #: Most discrete actions suggest_actions makes.
 MAX_SUGGESTED_ACTIONS = 30
 #: Margins added to the line's steering [deg] and commanded speed [m/s] range for continuous bounds.
@@ -617,16 +630,20 @@ def line_commands(rl: Raceline) -> tuple[np.ndarray, np.ndarray]:
     return steer, np.clip(speed, car.MIN_SPEED_MPS, car.MAX_SPEED_MPS)
 
 
-def suggest_actions(rl: Raceline, k: int = DEFAULT_ACTIONS, seed: int = 0) -> list[tuple[float, float]]:
+def suggest_actions(rl: Raceline, k: int = DEFAULT_ACTIONS, seed: int = 0,
+                    speed_share: float = 1.0) -> list[tuple[float, float]]:
     """``k`` discrete actions (steering [deg], commanded speed [m/s]) that drive the line: k-means
     centres of the per-station commands (line_commands; features scaled to unit spread), sorted by
-    steering (then speed). Fewer come back when the line has fewer distinct commands."""
+    steering (then speed), their speeds times ``speed_share`` (check_speed_share; below 1 a margin for a car
+    that is not the one the line was computed for). Fewer come back when the line has fewer distinct
+    commands."""
     from scipy.cluster.vq import kmeans2
 
     from core.config import ConfigError
 
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_SUGGESTED_ACTIONS:
         raise ConfigError(f"number of actions must be a whole number from 1 to {MAX_SUGGESTED_ACTIONS}, got {k!r}")
+    check_speed_share(speed_share)
     steer, speed = line_commands(rl)
     pts = np.unique(np.round(np.stack([steer, speed], axis=1), 3), axis=0)
     if len(pts) <= k:
@@ -637,7 +654,7 @@ def suggest_actions(rl: Raceline, k: int = DEFAULT_ACTIONS, seed: int = 0) -> li
         centres, labels = kmeans2(data / scale, int(k), minit="++", seed=np.random.default_rng(seed))
         centres = centres[np.unique(labels)] * scale      # drop empty clusters
     out = {(round(float(np.clip(s, -car.MAX_STEERING_DEG, car.MAX_STEERING_DEG)), 1),
-            round(float(np.clip(v, car.MIN_SPEED_MPS, car.MAX_SPEED_MPS)), 2)) for s, v in centres}
+            round(float(np.clip(v * speed_share, car.MIN_SPEED_MPS, car.MAX_SPEED_MPS)), 2)) for s, v in centres}
     return sorted(out)
 
 
@@ -654,10 +671,12 @@ def continuous_bounds(rl: Raceline):
                             round(float(min(speed.max() + BOUNDS_MARGIN_MPS, car.MAX_SPEED_MPS)), 2))
 
 
-def action_space_metadata(rl: Raceline, k: int | None = DEFAULT_ACTIONS, base_metadata: dict | None = None) -> dict:
+def action_space_metadata(rl: Raceline, k: int | None = DEFAULT_ACTIONS, base_metadata: dict | None = None,
+                          speed_share: float = 1.0) -> dict:
     """A model_metadata.json dict: ``base_metadata`` (default presets/model_metadata.json: its sensors and
     network) with the line's action space: ``k`` suggested discrete actions (suggest_actions), or the
-    continuous bounds (continuous_bounds) when ``k`` is None. Validated with parse_model_metadata."""
+    continuous bounds (continuous_bounds) when ``k`` is None; their speeds times ``speed_share``
+    (check_speed_share). Validated with parse_model_metadata."""
     import json
 
     from core.config import parse_model_metadata
@@ -667,14 +686,17 @@ def action_space_metadata(rl: Raceline, k: int | None = DEFAULT_ACTIONS, base_me
     data = dict(base_metadata)
     if k is None:
         b = continuous_bounds(rl)
+        share = check_speed_share(speed_share)
         data["action_space_type"] = "continuous"
         data["action_space"] = {"steering_angle": {"low": b.steering_low_deg, "high": b.steering_high_deg},
-                                "speed": {"low": b.speed_low_mps, "high": b.speed_high_mps}}
+                                "speed": {"low": round(max(b.speed_low_mps * share, car.MIN_SPEED_MPS), 2),
+                                          "high": round(max(b.speed_high_mps * share, car.MIN_SPEED_MPS), 2)}}
     else:
         data["action_space_type"] = "discrete"
         if data.get("training_algorithm") == "sac":
             data["training_algorithm"] = "clipped_ppo"
-        data["action_space"] = [{"steering_angle": s, "speed": v} for s, v in suggest_actions(rl, k)]
+        data["action_space"] = [{"steering_angle": s, "speed": v}
+                                for s, v in suggest_actions(rl, k, speed_share=speed_share)]
     return parse_model_metadata(data, f"action space of the {rl.track_name} racing line").to_json_dict()
 
 

@@ -135,9 +135,10 @@ def _cmd_render(args) -> int:
 
 
 def _cmd_raceline(args) -> int:
-    from simulation.raceline import load_or_compute, write_outputs
+    from simulation.raceline import check_speed_share, load_or_compute, write_outputs
     from simulation.track import Track
 
+    check_speed_share(args.speed_share)
     k = None
     if args.actions not in (None, "continuous"):
         from core.config import ConfigError
@@ -177,10 +178,11 @@ def _cmd_raceline(args) -> int:
 
         from simulation.raceline import action_space_metadata
 
-        meta = action_space_metadata(rl, k)
+        meta = action_space_metadata(rl, k, speed_share=args.speed_share)
         (out / "model_metadata.json").write_text(json.dumps(meta, indent=4) + "\n")
+        share = f" at {100 * args.speed_share:.0f}% of its speeds" if args.speed_share != 1 else ""
         console.print(f"wrote {out / 'model_metadata.json'} ({len(meta['action_space']) if k else 'continuous'} "
-                      f"actions from the line)")
+                      f"actions from the line{share})")
     if args.reward:
         from simulation.raceline import reward_source
 
@@ -218,7 +220,8 @@ def _cmd_bench(args) -> int:
         from .transfer_bench import bench_transfer, table_lines
 
         r = bench_transfer(args.minutes, args.state_minutes, track=args.track, trials=args.trials, seed=args.seed,
-                           out_dir=args.out or "out/bench-transfer",
+                           out_dir=args.out or "out/bench-transfer", checkpoints=args.checkpoints, seeds=args.seeds,
+                           speed_share=args.speed_share,
                            gazebo_master_uri=args.gazebo or os.environ.get("GAZEBO_MASTER_URI"), console=console)
         console.print("\n".join(table_lines(r)), markup=False, highlight=False)
         for note in r.notes:
@@ -601,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument("--no-cache", action="store_true", help="compute again even when the cache has it")
     rl.add_argument("--actions", metavar="K", help="also write model_metadata.json with K discrete actions "
                     "clustered from the line (or 'continuous': bounds covering it)")
+    rl.add_argument("--speed-share", type=float, default=1.0, help="with --actions: their speeds at this share of the "
+                    "line's (0.5-1; default 1; 0.9 left camera models a margin for the v6 car, docs/dart.md)")
     rl.add_argument("--reward", action="store_true", help="also write reward_function.py: progress, the line and "
                     "its speed (the line embedded)")
     rl.add_argument("--drive", action="store_true", help="also drive the line in the simulator: the fastest share "
@@ -713,13 +718,21 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "model's training time")
     b.add_argument("--state-minutes", type=float, help="transfer: the STATE model's training time (default a third "
                                                        "of --minutes; 0: none)")
-    b.add_argument("--trials", type=int, default=10, help="transfer: evaluation laps per model and simulator")
+    b.add_argument("--trials", type=int, default=10, help="transfer: evaluation laps per model, simulator, checkpoint "
+                                                         "and seed")
+    b.add_argument("--checkpoints", type=int, default=1, help="transfer: race each model's last N checkpoints (1-4; "
+                                                              "default 1, the last)")
+    b.add_argument("--speed-share", type=float, default=1.0, help="transfer: the models' actions at this share of "
+                                                                  "the racing line's speeds (0.5-1; default 1)")
+    b.add_argument("--seeds", type=int, default=1, help="transfer: race each checkpoint at N evaluation seeds "
+                                                        "(--seed, --seed + 1, ...; default 1)")
     b.add_argument("--out", help="transfer: the report's folder (default out/bench-transfer)")
     b.add_argument("--gazebo", help="transfer: a Gazebo sim's ROS master (default $GAZEBO_MASTER_URI; none: no "
                                     "Gazebo column)")
     b.add_argument("--sims", type=int, default=1, help="train, scenario: rollout workers (per model)")
-    b.add_argument("--seed", type=int, default=0, help="train, scenario: random seed of the run (scenario: of the "
-                                                       "first model; the others count up)")
+    b.add_argument("--seed", type=int, default=0, help="train, scenario, transfer: random seed of the run "
+                                                       "(scenario: of the first model; the others count up; transfer: "
+                                                       "of the training and the first evaluation seed)")
     b.add_argument("--models", type=int, default=3, help="scenario: how many models")
     b.add_argument("--episodes", type=int, default=1200, help="scenario: each model's budget in episodes (the state preset "
                                                              "stops at 2000, its term_cond_max_episodes)")

@@ -2,7 +2,8 @@
 
 Trains camera models at racing speed (the racing line's suggested actions and its reward, as ``bench laps``)
 for MINUTES each, without and with robust training (simulation/robust.py), and a STATE model; then races each
-TRIALS evaluation laps from the start line (the last checkpoint, the greedy policy) in the fast simulator,
+TRIALS evaluation laps from the start line (the greedy policy; the last checkpoint, or each of the last
+CHECKPOINTS, at SEEDS evaluation seeds, since one checkpoint at one seed is a lottery) in the fast simulator,
 with the v6 reference's car in DART (simulation/dart) and, when a Gazebo sim answers, in our Gazebo (v5) car.
 Per model and simulator: laps completed, mean progress, best and mean lap, and the mean lap's ratio to the
 fast simulator's. The training curves (the learner's greedy evaluation lap per iteration against wall time)
@@ -33,6 +34,8 @@ class TransferRow:
     best_lap_s: float | None
     mean_lap_s: float | None
     ratio_to_fast: float | None = None     # mean lap / the fast simulator's mean lap
+    #: (checkpoint, laps, trials) of each checkpoint raced (all seeds together), oldest first
+    by_checkpoint: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -50,6 +53,7 @@ class TrainedModel:
 class TransferResult:
     track: str
     reference_lap_s: float
+    speed_share: float
     models: list[TrainedModel]
     rows: list[TransferRow]
     notes: list[str]
@@ -57,8 +61,9 @@ class TransferResult:
 
 
 def _train(name: str, preset: str, robust: bool, minutes: float, track: str, seed: int, models_dir: Path,
-           console) -> TrainedModel:
-    """Train ``preset``'s sensors and network with the racing line's actions and reward (bench laps' recipe)."""
+           console, speed_share: float = 1.0) -> TrainedModel:
+    """Train ``preset``'s sensors and network with the racing line's actions (their speeds x ``speed_share``) and
+    reward (bench laps' recipe)."""
     from core.config import preset_files
     from simulation.raceline import DEFAULT_ACTIONS, action_space_metadata, load_or_compute, reward_source
     from simulation.track import Track
@@ -68,7 +73,7 @@ def _train(name: str, preset: str, robust: bool, minutes: float, track: str, see
 
     rl, _ = load_or_compute(Track.load(track))
     metadata_file, hp_file = preset_files(preset)
-    meta = action_space_metadata(rl, DEFAULT_ACTIONS, json.loads(metadata_file.read_text()))
+    meta = action_space_metadata(rl, DEFAULT_ACTIONS, json.loads(metadata_file.read_text()), speed_share=speed_share)
     model = TrainedModel(name, meta["sensor"][0], robust, minutes, 0, 0)
     t0 = {"t": time.monotonic()}
 
@@ -93,15 +98,27 @@ def _train(name: str, preset: str, robust: bool, minutes: float, track: str, see
     return model
 
 
-def _race(folder, track: str, trials: int, simulator: str, seed: int, gazebo_master_uri: str | None) -> TransferRow:
+def _race(folder, track: str, trials: int, simulator: str, seeds: list[int], checkpoints: list[int],
+          gazebo_master_uri: str | None) -> TransferRow:
+    """``trials`` laps of each of ``checkpoints`` at each of ``seeds`` in ``simulator``, summed up in one row."""
     from .evaluate import evaluate
 
-    res = evaluate(folder, track, trials=trials, checkpoint="last", seed=seed, backend=simulator,
-                   gazebo_master_uri=gazebo_master_uri)
-    laps = [t.lap_time_s for t in res.trials if t.lap_time_s is not None]
-    return TransferRow(folder.prefix, simulator, len(res.trials), len(laps),
-                       float(np.mean([t.progress for t in res.trials])), min(laps) if laps else None,
-                       float(np.mean(laps)) if laps else None)
+    results, by_checkpoint = [], []
+    for number in checkpoints:
+        got = [t for seed in seeds
+               for t in evaluate(folder, track, trials=trials, checkpoint=number, seed=seed, backend=simulator,
+                                 gazebo_master_uri=gazebo_master_uri).trials]
+        by_checkpoint.append((number, sum(t.lap_time_s is not None for t in got), len(got)))
+        results += got
+    laps = [t.lap_time_s for t in results if t.lap_time_s is not None]
+    return TransferRow(folder.prefix, simulator, len(results), len(laps),
+                       float(np.mean([t.progress for t in results])), min(laps) if laps else None,
+                       float(np.mean(laps)) if laps else None, by_checkpoint=by_checkpoint)
+
+
+def last_checkpoints(folder, count: int) -> list[int]:
+    """The numbers of ``folder``'s newest ``count`` checkpoints, oldest first (fewer when it keeps fewer)."""
+    return [c.number for c in folder.list_checkpoints()][-count:]
 
 
 def gazebo_answers(master_uri: str | None) -> tuple[bool, str]:
@@ -121,14 +138,25 @@ def gazebo_answers(master_uri: str | None) -> tuple[bool, str]:
 
 def bench_transfer(minutes: float = 30.0, state_minutes: float | None = None, track: str = "reinvent_base",
                    trials: int = 10, seed: int = 0, out_dir: str | Path = "out/bench-transfer",
-                   gazebo_master_uri: str | None = None, console=None) -> TransferResult:
+                   gazebo_master_uri: str | None = None, console=None, checkpoints: int = 1,
+                   seeds: int = 1, speed_share: float = 1.0) -> TransferResult:
     """Train and race (the module docstring). ``state_minutes``: the STATE model's training time (default
-    a third of ``minutes``; 0 leaves it out)."""
-    from core.model_folder import ModelFolder
+    a third of ``minutes``; 0 leaves it out). Each model races ``trials`` laps with each of its last
+    ``checkpoints`` checkpoints (1 to NUM_CHECKPOINTS_TO_KEEP) at each of ``seeds`` evaluation seeds (seed,
+    seed + 1, ...). ``speed_share``: the share of the racing line's speeds its actions take (simulation.raceline.
+    SPEED_SHARE_RANGE; every model, the STATE model too)."""
+    from core.config import ConfigError
+    from core.model_folder import NUM_CHECKPOINTS_TO_KEEP, ModelFolder
     from core.storage import LocalStorage
-    from simulation.raceline import load_or_compute
+    from simulation.raceline import check_speed_share, load_or_compute
     from simulation.track import Track
 
+    check_speed_share(speed_share)
+    for what, value, top in (("checkpoints", checkpoints, NUM_CHECKPOINTS_TO_KEEP), ("seeds", seeds, None),
+                             ("trials", trials, None)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (top is not None and value > top):
+            allowed = f"1 to {top} (a model folder keeps its newest {top})" if top else "a whole number from 1"
+            raise ConfigError(f"bench transfer: {what} must be {allowed}, got {value!r}")
     out = Path(out_dir)
     models_dir = out / "models"
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -145,37 +173,42 @@ def bench_transfer(minutes: float = 30.0, state_minutes: float | None = None, tr
     simulators = [s for s in SIMULATORS if s != "gazebo" or gazebo_ok]
     models, rows = [], []
     for name, preset, robust, mins in plan:
-        models.append(_train(name, preset, robust, mins, track, seed, models_dir, console))
+        models.append(_train(name, preset, robust, mins, track, seed, models_dir, console, speed_share))
         folder = ModelFolder(LocalStorage(models_dir), name)
+        numbers = last_checkpoints(folder, checkpoints)
         fast = None
         for sim in simulators:
             if console:
-                console.print(f"racing {name}: {trials} trials in {sim}")
-            row = _race(folder, track, trials, sim, seed, gazebo_master_uri)
+                console.print(f"racing {name}: {trials} trials x checkpoint{'s' if len(numbers) > 1 else ''} "
+                              f"{', '.join(map(str, numbers))} x {seeds} seed{'s' if seeds > 1 else ''} in {sim}")
+            row = _race(folder, track, trials, sim, list(range(seed, seed + seeds)), numbers, gazebo_master_uri)
             if sim == "fast":
                 fast = row
             if fast is not None and fast.mean_lap_s and row.mean_lap_s:
                 row.ratio_to_fast = row.mean_lap_s / fast.mean_lap_s
             rows.append(row)
-    result = TransferResult(track, rl.lap_time_s, models, rows, notes, out)
+    result = TransferResult(track, rl.lap_time_s, speed_share, models, rows, notes, out)
     write_report(result)
     return result
 
 
 def table_lines(result: TransferResult) -> list[str]:
     """The result as Markdown table lines."""
-    lines = ["| model | simulator | laps | mean progress | best lap | mean lap | mean lap / fast |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| model | simulator | laps | mean progress | best lap | mean lap | mean lap / fast "
+             "| laps by checkpoint |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in result.rows:
         lap = (lambda v: f"{v:.2f} s" if v is not None else "-")
         lines.append(f"| {r.model} | {r.simulator} | {r.laps}/{r.trials} | {r.mean_progress:.0f}% | {lap(r.best_lap_s)} "
-                     f"| {lap(r.mean_lap_s)} | {f'{r.ratio_to_fast:.3f}' if r.ratio_to_fast else '-'} |")
+                     f"| {lap(r.mean_lap_s)} | {f'{r.ratio_to_fast:.3f}' if r.ratio_to_fast else '-'} "
+                     f"| {', '.join(f'{n}: {laps}/{of}' for n, laps, of in r.by_checkpoint)} |")
     return lines
 
 
 def write_report(result: TransferResult) -> tuple[Path, Path]:
     """``report.md`` (the models, the table, the notes) and ``curves.png`` into the result's folder."""
     from core.plotting import pyplot
+    from simulation.raceline import DEFAULT_ACTIONS
 
     plt = pyplot()
 
@@ -194,7 +227,8 @@ def write_report(result: TransferResult) -> tuple[Path, Path]:
     fig.savefig(png, dpi=110, bbox_inches="tight")
     plt.close(fig)
     lines = [f"# bench transfer on {result.track}", "",
-             f"Reference lap (the racing line of the default car): {result.reference_lap_s:.2f} s.", ""]
+             f"Reference lap (the racing line of the default car): {result.reference_lap_s:.2f} s. The models' "
+             f"actions: the line's {DEFAULT_ACTIONS} suggested, at {100 * result.speed_share:.0f}% of its speeds.", ""]
     for m in result.models:
         lines.append(f"- {m.name}: {m.sensor}, {'robust training' if m.robust else 'no robust training'}, "
                      f"{m.minutes:g} min, {m.iterations} iterations, {m.episodes} episodes")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -178,6 +179,31 @@ def test_suggested_actions_are_sorted_and_within_the_limits(reinvent):
     assert b.steering_low_deg < min(steer) and max(steer) < b.steering_high_deg
     with pytest.raises(Exception, match="number of actions"):
         raceline.suggest_actions(rl, 0)
+
+
+def test_a_speed_share_slows_the_suggested_actions_and_nothing_else(reinvent):
+    _, rl = reinvent
+    full, share = raceline.suggest_actions(rl, 7), raceline.suggest_actions(rl, 7, speed_share=0.9)
+    assert [s for s, _ in share] == [s for s, _ in full]
+    assert np.allclose([v for _, v in share], [max(0.9 * v, car.MIN_SPEED_MPS) for _, v in full], atol=0.011)
+    cont = raceline.action_space_metadata(rl, None, speed_share=0.5)["action_space"]["speed"]
+    b = raceline.continuous_bounds(rl)
+    assert cont == {"low": round(max(0.5 * b.speed_low_mps, car.MIN_SPEED_MPS), 2),
+                    "high": round(0.5 * b.speed_high_mps, 2)}
+    for bad in (0.4, 1.1, "0.9", True):
+        with pytest.raises(Exception, match=r"speed share of the racing line's actions must be a number from 0.5 to 1"):
+            raceline.suggest_actions(rl, 7, speed_share=bad)
+
+
+def test_raceline_command_writes_slower_actions_and_refuses_a_bad_share_before_writing(tmp_path):
+    from stack.cli import main
+
+    args = ["raceline", "reinvent_base", "--actions", "7", "--speed-share"]
+    assert main([*args, "0.9", "--out", str(tmp_path / "a")]) == 0
+    meta = json.loads((tmp_path / "a" / "model_metadata.json").read_text())
+    assert max(a["speed"] for a in meta["action_space"]) < 3.1
+    assert main([*args, "2", "--out", str(tmp_path / "b")]) == 2
+    assert not (tmp_path / "b").exists()
 
 
 @pytest.mark.parametrize("k", [7, None])

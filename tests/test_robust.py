@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -145,6 +147,20 @@ def test_gazebo_column_needs_a_gazebo_sim():
     assert not ok and "no Gazebo sim answers at http://127.0.0.1:9" in why
 
 
+@pytest.mark.parametrize("kwargs, says", [
+    (dict(checkpoints=5), "checkpoints must be 1 to 4 (a model folder keeps its newest 4), got 5"),
+    (dict(checkpoints=0), "checkpoints must be 1 to 4"),
+    (dict(seeds=0), "seeds must be a whole number from 1, got 0"),
+    (dict(trials=2.5), "trials must be a whole number from 1, got 2.5"),
+])
+def test_bench_transfer_refuses_a_bad_race_plan_before_training(tmp_path, kwargs, says):
+    from stack.transfer_bench import bench_transfer
+
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        bench_transfer(minutes=0.01, out_dir=tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_bench_transfer_trains_both_ways_and_races_in_fast_and_dart(tmp_path, monkeypatch):
     pytest.importorskip("dartpy")
@@ -152,12 +168,16 @@ def test_bench_transfer_trains_both_ways_and_races_in_fast_and_dart(tmp_path, mo
     from stack.transfer_bench import bench_transfer
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    r = bench_transfer(minutes=0.4, state_minutes=0, trials=1, out_dir=tmp_path / "out")
-    assert [m.robust for m in r.models] == [False, True] and all(m.iterations >= 1 for m in r.models)
+    r = bench_transfer(minutes=0.4, state_minutes=0, trials=1, out_dir=tmp_path / "out", checkpoints=2)
+    assert [m.robust for m in r.models] == [False, True] and all(m.iterations >= 2 for m in r.models)
+    for row, m in zip(r.rows, [r.models[0]] * 2 + [r.models[1]] * 2):   # its last two checkpoints, a trial each
+        assert [(n, of) for n, _, of in row.by_checkpoint] == [(m.iterations - 1, 1), (m.iterations, 1)]
+        assert row.trials == 2 and row.laps == sum(laps for _, laps, _ in row.by_checkpoint)
     assert [(row.model.split("-")[1], row.simulator) for row in r.rows] == \
         [("camera", "fast"), ("camera", "dart"), ("camera", "fast"), ("camera", "dart")]
     assert "Gazebo (v5 car) not raced" in r.notes[0]
     spec = (tmp_path / "out" / "models" / r.models[1].name / "training_params.yaml").read_text()
     assert "'ROBUST_TRAINING': 'True'" in spec and "'CAR_DYNAMICS': 'v6-four'" in spec
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "| mean lap / fast |" in report and (tmp_path / "out" / "curves.png").stat().st_size > 5000
+    assert "| mean lap / fast | laps by checkpoint |" in report and f", {r.models[0].iterations}: " in report
+    assert (tmp_path / "out" / "curves.png").stat().st_size > 5000
