@@ -598,6 +598,13 @@ def fastest_drive(track: Track, rl: Raceline, shares: tuple[float, ...] = tuple(
 DEFAULT_ACTIONS = 7
 #: The shares of the line's speeds its suggested actions may take (``speed_share``).
 SPEED_SHARE_RANGE = (0.5, 1.0)
+#: Most discrete actions suggest_actions makes.
+MAX_SUGGESTED_ACTIONS = 30
+#: Margins added to the line's steering [deg] and commanded speed [m/s] range for continuous bounds.
+BOUNDS_MARGIN_DEG = 2.0
+BOUNDS_MARGIN_MPS = 0.1
+#: Spacing [m] of the line points embedded in a generated reward function.
+REWARD_POINT_STEP_M = 0.3
 
 
 def check_speed_share(speed_share: float) -> float:
@@ -609,13 +616,6 @@ def check_speed_share(speed_share: float) -> float:
         raise ConfigError(f"speed share of the racing line's actions must be a number from {lo:g} to {hi:g}, "
                           f"got {speed_share!r}")
     return float(speed_share)
-#: Most discrete actions suggest_actions makes.
-MAX_SUGGESTED_ACTIONS = 30
-#: Margins added to the line's steering [deg] and commanded speed [m/s] range for continuous bounds.
-BOUNDS_MARGIN_DEG = 2.0
-BOUNDS_MARGIN_MPS = 0.1
-#: Spacing [m] of the line points embedded in a generated reward function.
-REWARD_POINT_STEP_M = 0.3
 
 
 def line_commands(rl: Raceline) -> tuple[np.ndarray, np.ndarray]:
