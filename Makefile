@@ -226,11 +226,11 @@ bench-soak: install  ## PRESET (default state) trained MINUTES=60 from scratch: 
 bench-swarm: install  ## training env steps/s on 1, 2 ... NODES=3 swarm nodes (this engine and Docker-in-Docker nodes on this machine, one sim each: on one machine the figure is the swarm's overhead, not scaling) and the time a new node's sim needs to join; MINUTES=2 per row; DEEPRACER_DOCKER_CI=1: the CI images
 	$(BIN)/python scripts/bench_swarm.py --nodes $(or $(NODES),3) --minutes $(or $(MINUTES),2) $(call user_opt,TRACK,--track)
 
-bench-transfer: install  ## camera models at racing speed (the racing line's actions and reward) trained MINUTES=30 each without and with robust training, and a STATE model; SPEED_SHARE=1 of the line's speeds; each raced TRIALS=10 laps (with each of its last CHECKPOINTS=1 checkpoints at SEEDS=1 evaluation seeds) in the fast simulator, in DART and (GAZEBO=1, in compose) in Gazebo: laps, progress, best and mean lap, ratio to the fast simulator; out/bench-transfer/
+bench-transfer: install  ## camera models at racing speed (the racing line's actions and reward) trained MINUTES=30 each without and with robust training, and a STATE model; SPEED_SHARE=1 of the line's speeds; HP="num_epochs=3": hyperparameters set on top of the presets' files; each raced TRIALS=10 laps (with each of its last CHECKPOINTS=1 checkpoints at SEEDS=1 evaluation seeds) in the fast simulator, in DART and (GAZEBO=1, in compose) in Gazebo: laps, progress, best and mean lap, ratio to the fast simulator; out/bench-transfer/
 ifeq ($(GAZEBO),1)
-	DC='$(DC)' bash scripts/gazebo-run.sh bench transfer --minutes $(or $(MINUTES),30) --trials $(if $(filter-out file default undefined,$(origin TRIALS)),$(TRIALS),10) --track $(TRACK) $(if $(CHECKPOINTS),--checkpoints $(CHECKPOINTS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SPEED_SHARE),--speed-share $(SPEED_SHARE))
+	DC='$(DC)' bash scripts/gazebo-run.sh bench transfer --minutes $(or $(MINUTES),30) --trials $(if $(filter-out file default undefined,$(origin TRIALS)),$(TRIALS),10) --track $(TRACK) $(if $(CHECKPOINTS),--checkpoints $(CHECKPOINTS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SPEED_SHARE),--speed-share $(SPEED_SHARE)) $(foreach h,$(HP),--hp $(h))
 else
-	$(DRL) bench transfer --minutes $(or $(MINUTES),30) --trials $(if $(filter-out file default undefined,$(origin TRIALS)),$(TRIALS),10) --track $(TRACK) $(if $(CHECKPOINTS),--checkpoints $(CHECKPOINTS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SPEED_SHARE),--speed-share $(SPEED_SHARE))
+	$(DRL) bench transfer --minutes $(or $(MINUTES),30) --trials $(if $(filter-out file default undefined,$(origin TRIALS)),$(TRIALS),10) --track $(TRACK) $(if $(CHECKPOINTS),--checkpoints $(CHECKPOINTS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SPEED_SHARE),--speed-share $(SPEED_SHARE)) $(foreach h,$(HP),--hp $(h))
 endif
 
 clean:  ## remove the virtual environment and caches

@@ -217,11 +217,11 @@ def _cmd_bench(args) -> int:
     if args.what == "transfer":
         import os
 
-        from .transfer_bench import bench_transfer, table_lines
+        from .transfer_bench import bench_transfer, parse_hp_options, table_lines
 
         r = bench_transfer(args.minutes, args.state_minutes, track=args.track, trials=args.trials, seed=args.seed,
                            out_dir=args.out or "out/bench-transfer", checkpoints=args.checkpoints, seeds=args.seeds,
-                           speed_share=args.speed_share,
+                           speed_share=args.speed_share, hyperparameters=parse_hp_options(args.hp),
                            gazebo_master_uri=args.gazebo or os.environ.get("GAZEBO_MASTER_URI"), console=console)
         console.print("\n".join(table_lines(r)), markup=False, highlight=False)
         for note in r.notes:
@@ -724,6 +724,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "default 1, the last)")
     b.add_argument("--speed-share", type=float, default=1.0, help="transfer: the models' actions at this share of "
                                                                   "the racing line's speeds (0.5-1; default 1)")
+    b.add_argument("--hp", action="append", metavar="KEY=VALUE", help="transfer: a key of hyperparameters.json set "
+                   "on top of each preset's file for every model trained (repeat for more), e.g. --hp num_epochs=3")
     b.add_argument("--seeds", type=int, default=1, help="transfer: race each checkpoint at N evaluation seeds "
                                                         "(--seed, --seed + 1, ...; default 1)")
     b.add_argument("--out", help="transfer: the report's folder (default out/bench-transfer)")

@@ -58,12 +58,14 @@ class TransferResult:
     rows: list[TransferRow]
     notes: list[str]
     out_dir: Path
+    #: hyperparameters set on top of each preset's file (bench transfer --hp), as given
+    hyperparameters: dict[str, str] = field(default_factory=dict)
 
 
 def _train(name: str, preset: str, robust: bool, minutes: float, track: str, seed: int, models_dir: Path,
-           console, speed_share: float = 1.0) -> TrainedModel:
+           console, speed_share: float = 1.0, hyperparameters: dict[str, str] | None = None) -> TrainedModel:
     """Train ``preset``'s sensors and network with the racing line's actions (their speeds x ``speed_share``) and
-    reward (bench laps' recipe)."""
+    reward (bench laps' recipe); ``hyperparameters``: keys set on top of the preset's file."""
     from core.config import preset_files
     from simulation.raceline import DEFAULT_ACTIONS, action_space_metadata, load_or_compute, reward_source
     from simulation.track import Track
@@ -88,7 +90,8 @@ def _train(name: str, preset: str, robust: bool, minutes: float, track: str, see
         req = TrainRequest(track=track, model=name, metadata=setup / "model_metadata.json", hyperparameters=hp_file,
                            reward=setup / "reward_function.py", minutes=minutes, models_dir=models_dir, seed=seed,
                            race={"robust_training": True} if robust else None,
-                           hyperparameter_overrides=dict(_NO_EARLY_STOP), overrides_source="bench transfer")
+                           hyperparameter_overrides={**_NO_EARLY_STOP, **(hyperparameters or {})},
+                           overrides_source="bench transfer --hp")
         if console:
             console.print(f"training {name}: {preset} network, {'robust' if robust else 'plain'}, {minutes:g} min")
         t0["t"] = time.monotonic()
@@ -116,6 +119,30 @@ def _race(folder, track: str, trials: int, simulator: str, seeds: list[int], che
                        float(np.mean(laps)) if laps else None, by_checkpoint=by_checkpoint)
 
 
+def check_hyperparameters(hyperparameters: dict[str, str]) -> None:
+    """ConfigError unless every key is one of hyperparameters.json's and every value valid for it (on top of the
+    DRfC defaults, as on each preset's file)."""
+    from core.config import Hyperparameters, check_override_keys, parse_hyperparameters
+
+    if hyperparameters:
+        check_override_keys(hyperparameters, "hyperparameters", "bench transfer --hp")
+        parse_hyperparameters({**Hyperparameters().to_json_dict(), **hyperparameters}, source="bench transfer --hp")
+
+
+def parse_hp_options(options: list[str] | None) -> dict[str, str]:
+    """``--hp KEY=VALUE`` options as a dict (a later KEY wins); ConfigError naming an option without "="."""
+    from core.config import ConfigError
+
+    out: dict[str, str] = {}
+    for option in options or []:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"bench transfer --hp takes KEY=VALUE (a key of hyperparameters.json, e.g. "
+                              f"num_epochs=3), got {option!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def last_checkpoints(folder, count: int) -> list[int]:
     """The numbers of ``folder``'s newest ``count`` checkpoints, oldest first (fewer when it keeps fewer)."""
     return [c.number for c in folder.list_checkpoints()][-count:]
@@ -139,12 +166,14 @@ def gazebo_answers(master_uri: str | None) -> tuple[bool, str]:
 def bench_transfer(minutes: float = 30.0, state_minutes: float | None = None, track: str = "reinvent_base",
                    trials: int = 10, seed: int = 0, out_dir: str | Path = "out/bench-transfer",
                    gazebo_master_uri: str | None = None, console=None, checkpoints: int = 1,
-                   seeds: int = 1, speed_share: float = 1.0) -> TransferResult:
+                   seeds: int = 1, speed_share: float = 1.0,
+                   hyperparameters: dict[str, str] | None = None) -> TransferResult:
     """Train and race (the module docstring). ``state_minutes``: the STATE model's training time (default
     a third of ``minutes``; 0 leaves it out). Each model races ``trials`` laps with each of its last
     ``checkpoints`` checkpoints (1 to NUM_CHECKPOINTS_TO_KEEP) at each of ``seeds`` evaluation seeds (seed,
     seed + 1, ...). ``speed_share``: the share of the racing line's speeds its actions take (simulation.raceline.
-    SPEED_SHARE_RANGE; every model, the STATE model too)."""
+    SPEED_SHARE_RANGE; every model, the STATE model too). ``hyperparameters``: keys of hyperparameters.json set on
+    top of each preset's file (every model), e.g. {"num_epochs": "3"}; checked before anything is trained."""
     from core.config import ConfigError
     from core.model_folder import NUM_CHECKPOINTS_TO_KEEP, ModelFolder
     from core.storage import LocalStorage
@@ -157,6 +186,8 @@ def bench_transfer(minutes: float = 30.0, state_minutes: float | None = None, tr
         if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (top is not None and value > top):
             allowed = f"1 to {top} (a model folder keeps its newest {top})" if top else "a whole number from 1"
             raise ConfigError(f"bench transfer: {what} must be {allowed}, got {value!r}")
+    hyperparameters = dict(hyperparameters or {})
+    check_hyperparameters(hyperparameters)
     out = Path(out_dir)
     models_dir = out / "models"
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -173,7 +204,7 @@ def bench_transfer(minutes: float = 30.0, state_minutes: float | None = None, tr
     simulators = [s for s in SIMULATORS if s != "gazebo" or gazebo_ok]
     models, rows = [], []
     for name, preset, robust, mins in plan:
-        models.append(_train(name, preset, robust, mins, track, seed, models_dir, console, speed_share))
+        models.append(_train(name, preset, robust, mins, track, seed, models_dir, console, speed_share, hyperparameters))
         folder = ModelFolder(LocalStorage(models_dir), name)
         numbers = last_checkpoints(folder, checkpoints)
         fast = None
@@ -187,7 +218,7 @@ def bench_transfer(minutes: float = 30.0, state_minutes: float | None = None, tr
             if fast is not None and fast.mean_lap_s and row.mean_lap_s:
                 row.ratio_to_fast = row.mean_lap_s / fast.mean_lap_s
             rows.append(row)
-    result = TransferResult(track, rl.lap_time_s, speed_share, models, rows, notes, out)
+    result = TransferResult(track, rl.lap_time_s, speed_share, models, rows, notes, out, hyperparameters)
     write_report(result)
     return result
 
@@ -228,7 +259,10 @@ def write_report(result: TransferResult) -> tuple[Path, Path]:
     plt.close(fig)
     lines = [f"# bench transfer on {result.track}", "",
              f"Reference lap (the racing line of the default car): {result.reference_lap_s:.2f} s. The models' "
-             f"actions: the line's {DEFAULT_ACTIONS} suggested, at {100 * result.speed_share:.0f}% of its speeds.", ""]
+             f"actions: the line's {DEFAULT_ACTIONS} suggested, at {100 * result.speed_share:.0f}% of its speeds. "
+             f"Hyperparameters: each preset's file"
+             + (", with " + ", ".join(f"{k} {v}" for k, v in result.hyperparameters.items()) if result.hyperparameters
+                else "") + ".", ""]
     for m in result.models:
         lines.append(f"- {m.name}: {m.sensor}, {'robust training' if m.robust else 'no robust training'}, "
                      f"{m.minutes:g} min, {m.iterations} iterations, {m.episodes} episodes")

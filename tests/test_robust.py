@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -152,6 +153,8 @@ def test_gazebo_column_needs_a_gazebo_sim():
     (dict(checkpoints=0), "checkpoints must be 1 to 4"),
     (dict(seeds=0), "seeds must be a whole number from 1, got 0"),
     (dict(trials=2.5), "trials must be a whole number from 1, got 2.5"),
+    (dict(hyperparameters={"epochs": "3"}), "bench transfer --hp hyperparameters: unknown key 'epochs'"),
+    (dict(hyperparameters={"num_epochs": "0"}), "num_epochs"),
 ])
 def test_bench_transfer_refuses_a_bad_race_plan_before_training(tmp_path, kwargs, says):
     from stack.transfer_bench import bench_transfer
@@ -161,6 +164,16 @@ def test_bench_transfer_refuses_a_bad_race_plan_before_training(tmp_path, kwargs
     assert not (tmp_path / "out").exists()
 
 
+def test_bench_transfer_hp_options_are_key_value_pairs():
+    from stack.transfer_bench import parse_hp_options
+
+    assert parse_hp_options(["num_epochs=3", " lr = 2e-4", "num_epochs=4"]) == {"num_epochs": "4", "lr": "2e-4"}
+    assert parse_hp_options(None) == {}
+    for bad in ("num_epochs", "=3", "num_epochs="):
+        with pytest.raises(ConfigError, match=re.escape(f"--hp takes KEY=VALUE") + ".*" + re.escape(repr(bad))):
+            parse_hp_options([bad])
+
+
 @pytest.mark.slow
 def test_bench_transfer_trains_both_ways_and_races_in_fast_and_dart(tmp_path, monkeypatch):
     pytest.importorskip("dartpy")
@@ -168,7 +181,8 @@ def test_bench_transfer_trains_both_ways_and_races_in_fast_and_dart(tmp_path, mo
     from stack.transfer_bench import bench_transfer
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    r = bench_transfer(minutes=0.4, state_minutes=0, trials=1, out_dir=tmp_path / "out", checkpoints=2)
+    r = bench_transfer(minutes=0.4, state_minutes=0, trials=1, out_dir=tmp_path / "out", checkpoints=2,
+                       hyperparameters={"num_epochs": "3"})
     assert [m.robust for m in r.models] == [False, True] and all(m.iterations >= 2 for m in r.models)
     for row, m in zip(r.rows, [r.models[0]] * 2 + [r.models[1]] * 2):   # its last two checkpoints, a trial each
         assert [(n, of) for n, _, of in row.by_checkpoint] == [(m.iterations - 1, 1), (m.iterations, 1)]
@@ -178,6 +192,10 @@ def test_bench_transfer_trains_both_ways_and_races_in_fast_and_dart(tmp_path, mo
     assert "Gazebo (v5 car) not raced" in r.notes[0]
     spec = (tmp_path / "out" / "models" / r.models[1].name / "training_params.yaml").read_text()
     assert "'ROBUST_TRAINING': 'True'" in spec and "'CAR_DYNAMICS': 'v6-four'" in spec
+    for m in r.models:   # --hp on top of the preset's file, for every model
+        hp = json.loads((tmp_path / "out" / "models" / m.name / "ip" / "hyperparameters.json").read_text())
+        assert hp["num_epochs"] == 3 and hp["batch_size"] == 64
     report = (tmp_path / "out" / "report.md").read_text()
+    assert "Hyperparameters: each preset's file, with num_epochs 3." in report
     assert "| mean lap / fast | laps by checkpoint |" in report and f", {r.models[0].iterations}: " in report
     assert (tmp_path / "out" / "curves.png").stat().st_size > 5000
