@@ -81,10 +81,10 @@ $(BIN)/activate: pyproject.toml
 
 install: $(BIN)/activate  ## create .venv and install the project (and its test tools) into it
 
-test: install  ## run every test (what CI runs; installs redis-server, chromium and chromium-driver with apt when missing, and fetches the public test models: scripts/fetch_test_models.py)
+test: install  ## run every test (what CI runs; installs redis-server, chromium and chromium-driver with apt when missing, and fetches the public test models: scripts/fetch_test_models.py); the 25 slowest are listed at the end
 	bash scripts/install-test-services.sh
 	$(BIN)/python scripts/fetch_test_models.py
-	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 test-quick: install  ## run the fast tests only
 	bash scripts/install-test-services.sh
