@@ -278,16 +278,17 @@ def test_export_refuses_a_graph_that_does_not_match_its_metadata(trained, tmp_pa
     assert export_car_package(folder, tmp_path / "ok.tar.gz").stat().st_size > 1000
 
 
-def test_a_camera_model_learns_to_lap_in_mixed_precision(tmp_path, monkeypatch):
-    """The default camera preset from scratch with seed 0 and the learner in mixed bfloat16 (what
-    `auto` picks on hardware with native bfloat16): an iteration's greedy evaluation lap completes
-    within a few iterations, as in float32 (2-3 iterations, README)."""
-    from trainer.precision import MIXED_BFLOAT16, PRECISION_ENV
+def test_a_camera_model_learns_to_lap(tmp_path, monkeypatch):
+    """The default camera preset from scratch with seed 0, the learner in the precision ``auto`` picks here (what
+    users get: mixed bfloat16 on hardware with native bfloat16, else float32; CI's CPUs have none, and emulated
+    bfloat16 took 212 s of CI, float32 46 s): an iteration's greedy evaluation lap completes within a few
+    iterations (2-3, README). A mixed-precision update itself is tested in tests/test_precision.py."""
+    from trainer.precision import PRECISION_ENV
 
-    monkeypatch.setenv(PRECISION_ENV, MIXED_BFLOAT16)
+    monkeypatch.delenv(PRECISION_ENV, raising=False)
     progress: list[float | None] = []
     reports, folder = run_training(
-        TrainRequest(track="reinvent_base", model="camera-mixed", preset="default", minutes=6, models_dir=tmp_path,
+        TrainRequest(track="reinvent_base", model="camera", preset="default", minutes=6, models_dir=tmp_path,
                      seed=0),
         on_report=lambda r, _folder: progress.append(r.eval_progress),
         should_stop=lambda: bool(progress) and progress[-1] == 100.0)
