@@ -314,7 +314,7 @@ def test_every_loop_track_is_driven_round_by_the_centre_line_controller():
 
     loops = [n for n in available_tracks() if Track.load(n).is_loop]
     assert len(loops) == 58
-    # the tracks are independent: two processes (CI's two cores) halve the 108 s one takes
+    # the tracks are independent: two processes (CI's two cores) take 58-64 s, one took 108 s
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         failed = [f for f in pool.map(_drive_round, loops) if f]
     assert not failed
