@@ -217,13 +217,14 @@ def _cmd_bench(args) -> int:
     if args.what == "transfer":
         import os
 
-        from .transfer_bench import bench_transfer, parse_hp_options, table_lines
+        from .transfer_bench import bench_transfer, parse_hp_options, pick_lines, table_lines
 
         r = bench_transfer(args.minutes, args.state_minutes, track=args.track, trials=args.trials, seed=args.seed,
                            out_dir=args.out or "out/bench-transfer", checkpoints=args.checkpoints, seeds=args.seeds,
                            speed_share=args.speed_share, hyperparameters=parse_hp_options(args.hp),
-                           gazebo_master_uri=args.gazebo or os.environ.get("GAZEBO_MASTER_URI"), console=console)
-        console.print("\n".join(table_lines(r)), markup=False, highlight=False)
+                           gazebo_master_uri=args.gazebo or os.environ.get("GAZEBO_MASTER_URI"), console=console,
+                           pick_in=args.pick_in, pick_trials=args.pick_trials)
+        console.print("\n".join(table_lines(r) + pick_lines(r)), markup=False, highlight=False)
         for note in r.notes:
             console.print(note)
         console.print(f"wrote {r.out_dir / 'report.md'} and {r.out_dir / 'curves.png'}")
@@ -728,6 +729,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "on top of each preset's file for every model trained (repeat for more), e.g. --hp num_epochs=3")
     b.add_argument("--seeds", type=int, default=1, help="transfer: race each checkpoint at N evaluation seeds "
                                                         "(--seed, --seed + 1, ...; default 1)")
+    b.add_argument("--pick-in", help="transfer: pick each model's checkpoint among its last --checkpoints (2-4) by "
+                                     "--pick-trials laps each in this simulator (fast or dart) at a seed no evaluation "
+                                     "uses; then race the pick (and the last checkpoint beside it)")
+    b.add_argument("--pick-trials", type=int, default=20, help="transfer: selection laps per checkpoint with --pick-in "
+                                                               "(default 20)")
     b.add_argument("--out", help="transfer: the report's folder (default out/bench-transfer)")
     b.add_argument("--gazebo", help="transfer: a Gazebo sim's ROS master (default $GAZEBO_MASTER_URI; none: no "
                                     "Gazebo column)")

@@ -6,7 +6,14 @@ TRIALS evaluation laps from the start line (the greedy policy; the last checkpoi
 CHECKPOINTS, at SEEDS evaluation seeds, since one checkpoint at one seed is a lottery) in the fast simulator,
 with the v6 reference's car in DART (simulation/dart) and, when a Gazebo sim answers, in our Gazebo (v5) car.
 Per model and simulator: laps completed, mean progress, best and mean lap, and the mean lap's ratio to the
-fast simulator's. The training curves (the learner's greedy evaluation lap per iteration against wall time)
+fast simulator's.
+
+With PICK_IN (``pick_in``: "fast" or "dart") each model's checkpoint is picked first, as a racer picks the one
+to export: each of its last CHECKPOINTS races PICK_TRIALS laps in that simulator at a selection seed that no
+evaluation uses (the evaluation seed + PICK_SEED_OFFSET), the one that laps most wins (a tie: the newer). Then
+only the pick races in every simulator, at the evaluation seeds (held out from the pick), and the last
+checkpoint races beside it in the picking simulator at the same seeds, so the report shows what the pick
+gained. The training curves (the learner's greedy evaluation lap per iteration against wall time)
 go into ``curves.png``, the table into ``report.md``, in ``out/bench-transfer/``.
 """
 
@@ -22,6 +29,10 @@ import numpy as np
 
 #: The simulators raced in, in order; "gazebo" only with a Gazebo sim.
 SIMULATORS = ("fast", "dart", "gazebo")
+#: The simulators a checkpoint can be picked in (Gazebo races too slowly for 40 or more selection laps).
+PICK_SIMULATORS = ("fast", "dart")
+#: The selection races' seed is the first evaluation seed + this, far from every evaluation seed.
+PICK_SEED_OFFSET = 1000
 
 
 @dataclass
@@ -36,6 +47,8 @@ class TransferRow:
     ratio_to_fast: float | None = None     # mean lap / the fast simulator's mean lap
     #: (checkpoint, laps, trials) of each checkpoint raced (all seeds together), oldest first
     by_checkpoint: list[tuple[int, int, int]] = field(default_factory=list)
+    #: which checkpoint(s) raced: "last", "last 4", "picked in dart" (the pick) or "last, beside the pick"
+    checkpoint_choice: str = "last"
 
 
 @dataclass
@@ -60,6 +73,8 @@ class TransferResult:
     out_dir: Path
     #: hyperparameters set on top of each preset's file (bench transfer --hp), as given
     hyperparameters: dict[str, str] = field(default_factory=dict)
+    #: per model, the selection races of its pick (simulator, seed, (checkpoint, laps, trials) oldest first)
+    picks: dict[str, tuple[str, int, list[tuple[int, int, int]]]] = field(default_factory=dict)
 
 
 def _train(name: str, preset: str, robust: bool, minutes: float, track: str, seed: int, models_dir: Path,
@@ -119,6 +134,53 @@ def _race(folder, track: str, trials: int, simulator: str, seeds: list[int], che
                        float(np.mean(laps)) if laps else None, by_checkpoint=by_checkpoint)
 
 
+def pick_checkpoint(by_checkpoint: list[tuple[int, int, int]]) -> int:
+    """The checkpoint that lapped most of its selection races ((checkpoint, laps, trials), any order); a tie goes to
+    the newer (the higher number)."""
+    if not by_checkpoint:
+        raise ValueError("pick_checkpoint: no checkpoint raced")
+    return max(by_checkpoint, key=lambda c: (c[1] / c[2] if c[2] else 0.0, c[0]))[0]
+
+
+def race_model(folder, track: str, trials: int, simulators: list[str], seeds: list[int], checkpoints: int,
+               gazebo_master_uri: str | None = None, pick_in: str | None = None, pick_trials: int = 20,
+               console=None) -> tuple[list[TransferRow], tuple[str, int, list[tuple[int, int, int]]] | None]:
+    """Race ``folder``'s model in each of ``simulators`` (the module docstring): its last ``checkpoints``
+    checkpoints, or, with ``pick_in``, the one picked by ``pick_trials`` selection laps each there (and the last
+    beside it in ``pick_in``). Returns (the rows, the pick's (simulator, seed, selection by checkpoint) or None)."""
+    numbers = last_checkpoints(folder, checkpoints)
+    pick = None
+    choice = "last" if len(numbers) == 1 else f"last {len(numbers)}"
+    if pick_in:
+        pick_seed = seeds[0] + PICK_SEED_OFFSET
+        if console:
+            console.print(f"picking {folder.prefix}'s checkpoint: {pick_trials} trials x checkpoints "
+                          f"{', '.join(map(str, numbers))} in {pick_in} at seed {pick_seed}")
+        selection = _race(folder, track, pick_trials, pick_in, [pick_seed], numbers, gazebo_master_uri)
+        pick = (pick_in, pick_seed, selection.by_checkpoint)
+        last = numbers[-1]
+        numbers = [pick_checkpoint(selection.by_checkpoint)]
+        choice = f"picked in {pick_in}"
+    rows: list[TransferRow] = []
+    fast = None
+    plan = [(sim, numbers, choice) for sim in simulators]
+    if pick:
+        plan.insert(simulators.index(pick_in) + 1, (pick_in, [last], "last, beside the pick"))
+    for sim, nums, what in plan:
+        if console:
+            console.print(f"racing {folder.prefix}: {trials} trials x checkpoint{'s' if len(nums) > 1 else ''} "
+                          f"{', '.join(map(str, nums))} ({what}) x {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
+                          f"in {sim}")
+        row = _race(folder, track, trials, sim, seeds, nums, gazebo_master_uri)
+        row.checkpoint_choice = what
+        if sim == "fast" and what == choice:
+            fast = row
+        if what == choice and fast is not None and fast.mean_lap_s and row.mean_lap_s:
+            row.ratio_to_fast = row.mean_lap_s / fast.mean_lap_s
+        rows.append(row)
+    return rows, pick
+
+
 def check_hyperparameters(hyperparameters: dict[str, str]) -> None:
     """ConfigError unless every key is one of hyperparameters.json's and every value valid for it (on top of the
     DRfC defaults, as on each preset's file)."""
@@ -167,13 +229,16 @@ def bench_transfer(minutes: float = 30.0, state_minutes: float | None = None, tr
                    trials: int = 10, seed: int = 0, out_dir: str | Path = "out/bench-transfer",
                    gazebo_master_uri: str | None = None, console=None, checkpoints: int = 1,
                    seeds: int = 1, speed_share: float = 1.0,
-                   hyperparameters: dict[str, str] | None = None) -> TransferResult:
+                   hyperparameters: dict[str, str] | None = None, pick_in: str | None = None,
+                   pick_trials: int = 20) -> TransferResult:
     """Train and race (the module docstring). ``state_minutes``: the STATE model's training time (default
     a third of ``minutes``; 0 leaves it out). Each model races ``trials`` laps with each of its last
     ``checkpoints`` checkpoints (1 to NUM_CHECKPOINTS_TO_KEEP) at each of ``seeds`` evaluation seeds (seed,
     seed + 1, ...). ``speed_share``: the share of the racing line's speeds its actions take (simulation.raceline.
     SPEED_SHARE_RANGE; every model, the STATE model too). ``hyperparameters``: keys of hyperparameters.json set on
-    top of each preset's file (every model), e.g. {"num_epochs": "3"}; checked before anything is trained."""
+    top of each preset's file (every model), e.g. {"num_epochs": "3"}; checked before anything is trained.
+    ``pick_in``: pick each model's checkpoint among its last ``checkpoints`` (2 or more) by ``pick_trials`` laps
+    each in that simulator (PICK_SIMULATORS; the module docstring)."""
     from core.config import ConfigError
     from core.model_folder import NUM_CHECKPOINTS_TO_KEEP, ModelFolder
     from core.storage import LocalStorage
@@ -182,10 +247,17 @@ def bench_transfer(minutes: float = 30.0, state_minutes: float | None = None, tr
 
     check_speed_share(speed_share)
     for what, value, top in (("checkpoints", checkpoints, NUM_CHECKPOINTS_TO_KEEP), ("seeds", seeds, None),
-                             ("trials", trials, None)):
+                             ("trials", trials, None), ("pick trials", pick_trials, None)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (top is not None and value > top):
             allowed = f"1 to {top} (a model folder keeps its newest {top})" if top else "a whole number from 1"
             raise ConfigError(f"bench transfer: {what} must be {allowed}, got {value!r}")
+    if pick_in is not None:
+        if pick_in not in PICK_SIMULATORS:
+            raise ConfigError(f"bench transfer: a checkpoint can be picked in {' or '.join(PICK_SIMULATORS)}, "
+                              f"got {pick_in!r}")
+        if checkpoints < 2:
+            raise ConfigError(f"bench transfer: picking a checkpoint in {pick_in} needs checkpoints of 2 to "
+                              f"{NUM_CHECKPOINTS_TO_KEEP} to pick from, got {checkpoints}")
     hyperparameters = dict(hyperparameters or {})
     check_hyperparameters(hyperparameters)
     out = Path(out_dir)
@@ -202,38 +274,39 @@ def bench_transfer(minutes: float = 30.0, state_minutes: float | None = None, tr
     if not gazebo_ok:
         notes.append(f"Gazebo (v5 car) not raced: {why}")
     simulators = [s for s in SIMULATORS if s != "gazebo" or gazebo_ok]
-    models, rows = [], []
+    models, rows, picks = [], [], {}
     for name, preset, robust, mins in plan:
         models.append(_train(name, preset, robust, mins, track, seed, models_dir, console, speed_share, hyperparameters))
-        folder = ModelFolder(LocalStorage(models_dir), name)
-        numbers = last_checkpoints(folder, checkpoints)
-        fast = None
-        for sim in simulators:
-            if console:
-                console.print(f"racing {name}: {trials} trials x checkpoint{'s' if len(numbers) > 1 else ''} "
-                              f"{', '.join(map(str, numbers))} x {seeds} seed{'s' if seeds > 1 else ''} in {sim}")
-            row = _race(folder, track, trials, sim, list(range(seed, seed + seeds)), numbers, gazebo_master_uri)
-            if sim == "fast":
-                fast = row
-            if fast is not None and fast.mean_lap_s and row.mean_lap_s:
-                row.ratio_to_fast = row.mean_lap_s / fast.mean_lap_s
-            rows.append(row)
-    result = TransferResult(track, rl.lap_time_s, speed_share, models, rows, notes, out, hyperparameters)
+        got, pick = race_model(ModelFolder(LocalStorage(models_dir), name), track, trials, simulators,
+                               list(range(seed, seed + seeds)), checkpoints, gazebo_master_uri, pick_in, pick_trials,
+                               console)
+        rows += got
+        if pick:
+            picks[name] = pick
+    result = TransferResult(track, rl.lap_time_s, speed_share, models, rows, notes, out, hyperparameters, picks)
     write_report(result)
     return result
 
 
 def table_lines(result: TransferResult) -> list[str]:
     """The result as Markdown table lines."""
-    lines = ["| model | simulator | laps | mean progress | best lap | mean lap | mean lap / fast "
+    lines = ["| model | simulator | checkpoint | laps | mean progress | best lap | mean lap | mean lap / fast "
              "| laps by checkpoint |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in result.rows:
         lap = (lambda v: f"{v:.2f} s" if v is not None else "-")
-        lines.append(f"| {r.model} | {r.simulator} | {r.laps}/{r.trials} | {r.mean_progress:.0f}% | {lap(r.best_lap_s)} "
+        lines.append(f"| {r.model} | {r.simulator} | {r.checkpoint_choice} | {r.laps}/{r.trials} "
+                     f"| {r.mean_progress:.0f}% | {lap(r.best_lap_s)} "
                      f"| {lap(r.mean_lap_s)} | {f'{r.ratio_to_fast:.3f}' if r.ratio_to_fast else '-'} "
                      f"| {', '.join(f'{n}: {laps}/{of}' for n, laps, of in r.by_checkpoint)} |")
     return lines
+
+
+def pick_lines(result: TransferResult) -> list[str]:
+    """One line per picked model: its selection races and the pick."""
+    return [f"- {name}: picked checkpoint {pick_checkpoint(by)} in {sim} at seed {seed} (laps by checkpoint "
+            f"{', '.join(f'{n}: {laps}/{of}' for n, laps, of in by)})"
+            for name, (sim, seed, by) in result.picks.items()]
 
 
 def write_report(result: TransferResult) -> tuple[Path, Path]:
@@ -266,7 +339,10 @@ def write_report(result: TransferResult) -> tuple[Path, Path]:
     for m in result.models:
         lines.append(f"- {m.name}: {m.sensor}, {'robust training' if m.robust else 'no robust training'}, "
                      f"{m.minutes:g} min, {m.iterations} iterations, {m.episodes} episodes")
-    lines += ["", *table_lines(result), "", *[f"- {n}" for n in result.notes], "", "![curves](curves.png)", ""]
+    lines += ["", *table_lines(result), ""]
+    if result.picks:
+        lines += ["The checkpoints picked (selection races at a seed no evaluation uses):", "", *pick_lines(result), ""]
+    lines += [*[f"- {n}" for n in result.notes], "", "![curves](curves.png)", ""]
     md = result.out_dir / "report.md"
     md.write_text("\n".join(lines))
     return md, png

@@ -155,6 +155,9 @@ def test_gazebo_column_needs_a_gazebo_sim():
     (dict(trials=2.5), "trials must be a whole number from 1, got 2.5"),
     (dict(hyperparameters={"epochs": "3"}), "bench transfer --hp hyperparameters: unknown key 'epochs'"),
     (dict(hyperparameters={"num_epochs": "0"}), "num_epochs"),
+    (dict(pick_in="gazebo", checkpoints=4), "a checkpoint can be picked in fast or dart, got 'gazebo'"),
+    (dict(pick_in="dart"), "picking a checkpoint in dart needs checkpoints of 2 to 4 to pick from, got 1"),
+    (dict(pick_in="dart", checkpoints=4, pick_trials=0), "pick trials must be a whole number from 1, got 0"),
 ])
 def test_bench_transfer_refuses_a_bad_race_plan_before_training(tmp_path, kwargs, says):
     from stack.transfer_bench import bench_transfer
@@ -162,6 +165,16 @@ def test_bench_transfer_refuses_a_bad_race_plan_before_training(tmp_path, kwargs
     with pytest.raises(ConfigError, match=re.escape(says)):
         bench_transfer(minutes=0.01, out_dir=tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_pick_is_the_checkpoint_that_lapped_most_and_a_tie_goes_to_the_newer():
+    from stack.transfer_bench import pick_checkpoint
+
+    assert pick_checkpoint([(27, 18, 20), (28, 20, 20), (29, 19, 20), (30, 17, 20)]) == 28
+    assert pick_checkpoint([(27, 20, 20), (28, 13, 20), (29, 20, 20), (30, 19, 20)]) == 29
+    assert pick_checkpoint([(30, 0, 20), (29, 0, 20)]) == 30
+    with pytest.raises(ValueError, match="no checkpoint raced"):
+        pick_checkpoint([])
 
 
 def test_bench_transfer_hp_options_are_key_value_pairs():
@@ -199,3 +212,20 @@ def test_bench_transfer_trains_both_ways_and_races_in_fast_and_dart(tmp_path, mo
     assert "Hyperparameters: each preset's file, with num_epochs 3." in report
     assert "| mean lap / fast | laps by checkpoint |" in report and f", {r.models[0].iterations}: " in report
     assert (tmp_path / "out" / "curves.png").stat().st_size > 5000
+
+    # the pick: each of the last two checkpoints races a selection lap in DART at a seed held out from the
+    # evaluation, then only the pick races in each simulator, and the last checkpoint beside it in DART
+    from core.model_folder import ModelFolder
+    from core.storage import LocalStorage
+    from stack.transfer_bench import PICK_SEED_OFFSET, pick_checkpoint, race_model
+
+    m = r.models[0]
+    rows, (sim, seed, by) = race_model(ModelFolder(LocalStorage(tmp_path / "out" / "models"), m.name),
+                                       "reinvent_base", 1, ["fast", "dart"], [0], 2, pick_in="dart", pick_trials=1)
+    assert (sim, seed) == ("dart", PICK_SEED_OFFSET) and [(n, of) for n, _, of in by] == \
+        [(m.iterations - 1, 1), (m.iterations, 1)]
+    picked = pick_checkpoint(by)
+    assert [(row.simulator, row.checkpoint_choice, [n for n, _, _ in row.by_checkpoint]) for row in rows] == \
+        [("fast", "picked in dart", [picked]), ("dart", "picked in dart", [picked]),
+         ("dart", "last, beside the pick", [m.iterations])]
+    assert rows[2].ratio_to_fast is None
