@@ -12,9 +12,11 @@ With PICK_IN (``pick_in``: "fast" or "dart") each model's checkpoint is picked f
 to export: each of its last CHECKPOINTS races PICK_TRIALS laps in that simulator at a selection seed that no
 evaluation uses (the evaluation seed + PICK_SEED_OFFSET), the one that laps most wins (a tie: the newer). Then
 only the pick races in every simulator, at the evaluation seeds (held out from the pick), and the last
-checkpoint races beside it in the picking simulator at the same seeds, so the report shows what the pick
-gained. The training curves (the learner's greedy evaluation lap per iteration against wall time)
-go into ``curves.png``, the table into ``report.md``, in ``out/bench-transfer/``.
+checkpoint races beside it in the picking simulator at the same seeds (when the pick is the last, its row is
+repeated, not raced again), so the report shows what the pick gained.
+
+The training curves (the learner's greedy evaluation lap per iteration against wall time) go into
+``curves.png``, the table into ``report.md``, in ``out/bench-transfer/``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -166,13 +168,18 @@ def race_model(folder, track: str, trials: int, simulators: list[str], seeds: li
     plan = [(sim, numbers, choice) for sim in simulators]
     if pick:
         plan.insert(simulators.index(pick_in) + 1, (pick_in, [last], "last, beside the pick"))
+    raced: dict[tuple[str, tuple[int, ...]], TransferRow] = {}
     for sim, nums, what in plan:
+        if (sim, tuple(nums)) in raced:    # the pick was the last: the same races
+            rows.append(replace(raced[sim, tuple(nums)], checkpoint_choice=what, ratio_to_fast=None))
+            continue
         if console:
             console.print(f"racing {folder.prefix}: {trials} trials x checkpoint{'s' if len(nums) > 1 else ''} "
                           f"{', '.join(map(str, nums))} ({what}) x {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
                           f"in {sim}")
         row = _race(folder, track, trials, sim, seeds, nums, gazebo_master_uri)
         row.checkpoint_choice = what
+        raced[sim, tuple(nums)] = row
         if sim == "fast" and what == choice:
             fast = row
         if what == choice and fast is not None and fast.mean_lap_s and row.mean_lap_s:

@@ -229,3 +229,5 @@ def test_bench_transfer_trains_both_ways_and_races_in_fast_and_dart(tmp_path, mo
         [("fast", "picked in dart", [picked]), ("dart", "picked in dart", [picked]),
          ("dart", "last, beside the pick", [m.iterations])]
     assert rows[2].ratio_to_fast is None
+    if picked == m.iterations:    # the pick was the last: its DART races stand for both rows
+        assert (rows[2].laps, rows[2].trials, rows[2].mean_lap_s) == (rows[1].laps, rows[1].trials, rows[1].mean_lap_s)
