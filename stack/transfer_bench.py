@@ -35,6 +35,8 @@ SIMULATORS = ("fast", "dart", "gazebo")
 PICK_SIMULATORS = ("fast", "dart")
 #: The selection races' seed is the first evaluation seed + this, far from every evaluation seed.
 PICK_SEED_OFFSET = 1000
+#: A pick's selection races: (simulator, seed, (checkpoint, laps, trials) of each checkpoint, oldest first).
+Pick = tuple[str, int, list[tuple[int, int, int]]]
 
 
 @dataclass
@@ -75,8 +77,8 @@ class TransferResult:
     out_dir: Path
     #: hyperparameters set on top of each preset's file (bench transfer --hp), as given
     hyperparameters: dict[str, str] = field(default_factory=dict)
-    #: per model, the selection races of its pick (simulator, seed, (checkpoint, laps, trials) oldest first)
-    picks: dict[str, tuple[str, int, list[tuple[int, int, int]]]] = field(default_factory=dict)
+    #: per model, the selection races of its pick
+    picks: dict[str, Pick] = field(default_factory=dict)
 
 
 def _train(name: str, preset: str, robust: bool, minutes: float, track: str, seed: int, models_dir: Path,
@@ -146,7 +148,7 @@ def pick_checkpoint(by_checkpoint: list[tuple[int, int, int]]) -> int:
 
 def race_model(folder, track: str, trials: int, simulators: list[str], seeds: list[int], checkpoints: int,
                gazebo_master_uri: str | None = None, pick_in: str | None = None, pick_trials: int = 20,
-               console=None) -> tuple[list[TransferRow], tuple[str, int, list[tuple[int, int, int]]] | None]:
+               console=None) -> tuple[list[TransferRow], Pick | None]:
     """Race ``folder``'s model in each of ``simulators`` (the module docstring): its last ``checkpoints``
     checkpoints, or, with ``pick_in``, the one picked by ``pick_trials`` selection laps each there (and the last
     beside it in ``pick_in``). Returns (the rows, the pick's (simulator, seed, selection by checkpoint) or None)."""
@@ -295,6 +297,11 @@ def bench_transfer(minutes: float = 30.0, state_minutes: float | None = None, tr
     return result
 
 
+def laps_by_checkpoint(by_checkpoint: list[tuple[int, int, int]]) -> str:
+    """"81: 18/20, 82: 20/20" from (checkpoint, laps, trials) tuples."""
+    return ", ".join(f"{n}: {laps}/{of}" for n, laps, of in by_checkpoint)
+
+
 def table_lines(result: TransferResult) -> list[str]:
     """The result as Markdown table lines."""
     lines = ["| model | simulator | checkpoint | laps | mean progress | best lap | mean lap | mean lap / fast "
@@ -305,15 +312,14 @@ def table_lines(result: TransferResult) -> list[str]:
         lines.append(f"| {r.model} | {r.simulator} | {r.checkpoint_choice} | {r.laps}/{r.trials} "
                      f"| {r.mean_progress:.0f}% | {lap(r.best_lap_s)} "
                      f"| {lap(r.mean_lap_s)} | {f'{r.ratio_to_fast:.3f}' if r.ratio_to_fast else '-'} "
-                     f"| {', '.join(f'{n}: {laps}/{of}' for n, laps, of in r.by_checkpoint)} |")
+                     f"| {laps_by_checkpoint(r.by_checkpoint)} |")
     return lines
 
 
 def pick_lines(result: TransferResult) -> list[str]:
     """One line per picked model: its selection races and the pick."""
     return [f"- {name}: picked checkpoint {pick_checkpoint(by)} in {sim} at seed {seed} (laps by checkpoint "
-            f"{', '.join(f'{n}: {laps}/{of}' for n, laps, of in by)})"
-            for name, (sim, seed, by) in result.picks.items()]
+            f"{laps_by_checkpoint(by)})" for name, (sim, seed, by) in result.picks.items()]
 
 
 def write_report(result: TransferResult) -> tuple[Path, Path]:
