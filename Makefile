@@ -67,7 +67,7 @@ DC = $(COMPOSE) $(COMPOSE_FILES) $(if $(wildcard compose/scenario.generated.yml)
 ENV_FILE = $(or $(STACK_ENV_FILE),compose/stack.env)
 export S3_ADMIN_ENV_FILE := $(or $(S3_ADMIN_ENV_FILE),$(if $(STACK_ENV_FILE),$(dir $(STACK_ENV_FILE))s3-admin.env))
 
-.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario bench-ppo bench-laps bench-soak bench-swarm bench-transfer train evaluate video compare export import report \
+.PHONY: help install test test-quick tracks tracks-download check-reward render raceline bench-sim bench-train bench-scenario bench-ppo bench-laps bench-soak bench-swarm bench-transfer train evaluate pick video compare export import report \
 	env-files doctor up down logs ps viewer scale s3-copy swarm-up swarm-down clean
 
 help:  ## list the targets
@@ -188,6 +188,10 @@ video: install  ## an evaluation lap of MODEL on TRACK recorded as an MP4 (out/<
 
 compare: install  ## race models side by side: SCENARIO=file, or MODELS=a,b [TRACKS=x,y] [HELD_OUT=z] (TRIALS=3 CHECKPOINT=best); a table, out/compare-<name>/report.md and PNGs
 	$(DRL) compare $(call opt,SCENARIO,--scenario) $(call opt,MODELS,--models) $(call opt,TRACKS,--tracks) $(call opt,HELD_OUT,--held-out) --trials $(TRIALS) $(call opt,CHECKPOINT,--checkpoint) $(STACK_FLAG)
+
+pick: install  ## pick MODEL's checkpoint by racing: each of its last CHECKPOINTS=4 races TRIALS=20 laps in BACKEND=dart (the v6 reference's car; or fast) at SEED=1000 (evaluate's seeds stay held out); the one that laps most (a tie: the newer) is named; MARK=1: recorded as the model's best checkpoint, what export and CHECKPOINT=best take
+	$(if $(filter $(or $(BACKEND),dart),fast dart),,$(error BACKEND=$(BACKEND) is not one of fast, dart (make pick)))
+	$(DRL) pick --model '$(MODEL)' $(call user_opt,TRACK,--track) --backend $(or $(BACKEND),dart) --trials $(if $(filter-out file default undefined,$(origin TRIALS)),$(TRIALS),20) $(call opt,CHECKPOINTS,--checkpoints) $(call opt,SEED,--seed) $(if $(MARK),--mark) $(STACK_FLAG)
 
 export: install  ## write out/MODEL-car.tar.gz for the physical car (CHECKPOINT=best by default); FORMAT=virtual: out/MODEL-virtual/ and .tar.gz, the model as deepracer-for-cloud and DeepRacer-on-AWS keep it (an rl_coach checkpoint)
 	$(DRL) export --model $(MODEL) $(call opt,CHECKPOINT,--checkpoint) $(call opt,FORMAT,--format) $(STACK_FLAG)

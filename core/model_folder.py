@@ -368,6 +368,22 @@ class ModelFolder:
         """Record checkpoint ``number``'s evaluation metric once it is known (updates best and last)."""
         self._record(Checkpoint(int(number), int(steps)), metric, time_stamp)
 
+    def mark_best(self, number: int, metric: float | None) -> Checkpoint:
+        """Record kept checkpoint ``number`` as the best in deepracer_checkpoints.json with evaluation metric
+        ``metric`` (mean progress in percent, as the reference's), whatever the best was (``make pick MARK=1``);
+        the last checkpoint's entry stays. Returns it; ValueError when the folder does not keep it."""
+        ckpt = next((c for c in self.list_checkpoints() if c.number == number), None)
+        if ckpt is None:
+            kept = ", ".join(str(c.number) for c in self.list_checkpoints()) or "none"
+            raise ValueError(f"checkpoint {number} is not in {self.describe()}; it keeps: {kept}")
+        record = self.checkpoint_record() or {}
+        entry = {"name": ckpt.name, "avg_eval_metric": None if metric is None else float(metric),
+                 "time_stamp": float(time.time())}
+        self.write_json(self.deepracer_checkpoints(),
+                        {"best_checkpoint": entry, "last_checkpoint": record.get("last_checkpoint") or entry},
+                        indent=None)
+        return ckpt
+
     def _record(self, ckpt: Checkpoint, metric: float | None, time_stamp: float | None) -> None:
         """Update deepracer_checkpoints.json as the simapp does: best = highest metric (ties: newer)."""
         entry = {"name": ckpt.name, "avg_eval_metric": None if metric is None else float(metric),

@@ -487,6 +487,37 @@ def _sim_to_sim(args, folder, race: dict, spec_race: dict) -> int:
     return 0
 
 
+def _cmd_pick(args) -> int:
+    """pick: race the model's last checkpoints and name (or, --mark, record) the one that laps most."""
+    from .pick import pick
+
+    folder = _folder(args)
+    res = pick(folder, args.track, backend=args.backend, trials=args.trials, checkpoints=args.checkpoints,
+               seed=args.seed, mark=args.mark, console=console)
+    where = "DART (v6 car)" if res.backend == "dart" else "the fast simulator"
+    console.print(f"{args.model} on {res.track}: {res.checkpoints[0].trials} selection laps per checkpoint in {where}, "
+                  f"seed {res.seed}")
+    table = Table()
+    for col in ("checkpoint", "laps", "mean progress", "best lap s", "mean lap s", ""):
+        table.add_column(col, justify="right", no_wrap=True)
+    for c in res.checkpoints:
+        table.add_row(str(c.checkpoint), f"{c.laps}/{c.trials}", f"{c.mean_progress:.1f}%",
+                      f"{c.best_lap_s:.3f}" if c.best_lap_s is not None else "-",
+                      f"{c.mean_lap_s:.3f}" if c.mean_lap_s is not None else "-",
+                      "pick" if c.checkpoint == res.picked else "")
+    console.print(table)
+    stack = " MODE=compose" if args.stack else ""
+    console.print(f"picked checkpoint {res.picked} of {args.model} (most laps; a tie goes to the newer)")
+    if res.replaced_best is not None:
+        console.print(f"recorded checkpoint {res.picked} as the best in deepracer_checkpoints.json (it was "
+                      f"{res.replaced_best or 'none'}): make export MODEL={args.model}{stack} exports it")
+    else:
+        console.print(f"race it held out: make evaluate MODEL={args.model} CHECKPOINT={res.picked} "
+                      f"BACKEND={res.backend}{stack}; export it: make export MODEL={args.model} "
+                      f"CHECKPOINT={res.picked}{stack} (or make pick ... MARK=1 to record it as the best)")
+    return 0
+
+
 def _cmd_export(args) -> int:
     from .export import VIRTUAL_SUFFIX, export_car_package, export_virtual_model
 
@@ -666,6 +697,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_race_arguments(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
+    pk = command("pick", help="pick the checkpoint to race and export: the one of the last CHECKPOINTS that laps most "
+                 "of TRIALS laps in the fast simulator or in DART")
+    from .pick import DEFAULT_PICK_CHECKPOINTS, DEFAULT_PICK_TRIALS, PICK_SEED_OFFSET, PICK_SIMULATORS
+
+    pk.add_argument("--model", required=True)
+    pk.add_argument("--track", help="default: the track the model trained on")
+    pk.add_argument("--backend", default="dart", help=f"where the selection laps race: {', '.join(PICK_SIMULATORS)} "
+                    "(default dart, the v6 reference's car)")
+    pk.add_argument("--trials", type=int, default=DEFAULT_PICK_TRIALS, help="selection laps per checkpoint")
+    pk.add_argument("--checkpoints", type=int, default=DEFAULT_PICK_CHECKPOINTS, help="how many of the newest to race")
+    pk.add_argument("--seed", type=int, default=PICK_SEED_OFFSET,
+                    help=f"the selection laps' seed (default {PICK_SEED_OFFSET}: evaluate's seeds stay held out)")
+    pk.add_argument("--mark", action="store_true", help="record the pick as the model's best checkpoint "
+                    "(deepracer_checkpoints.json), what export, evaluate --checkpoint best and compare take")
+    pk.add_argument("--models-dir")
+    pk.add_argument("--stack", action="store_true", help="the model in the compose stack's bucket (make up)")
+    pk.set_defaults(func=_cmd_pick)
+
     ex = command("export", help="write the car package (tar.gz: agent/model.pb + model_metadata.json)")
     ex.add_argument("--model", required=True)
     ex.add_argument("--checkpoint", default="best", help="best, last or a number")
@@ -761,7 +810,7 @@ def main(argv: list[str] | None = None) -> int:
     from .user_errors import run_stopping_title, run_stopping_types, user_error_types
 
     args = build_parser().parse_args(argv)
-    if args.command in ("train", "evaluate", "export", "bench", "compare", "import"):
+    if args.command in ("train", "evaluate", "pick", "export", "bench", "compare", "import"):
         from core.quiet import import_tensorflow
 
         import_tensorflow()      # without TensorFlow's start-up notices

@@ -27,14 +27,10 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
+from .pick import PICK_SEED_OFFSET, PICK_SIMULATORS, checkpoint_laps, last_checkpoints, pick_checkpoint, race_checkpoints
 
 #: The simulators raced in, in order; "gazebo" only with a Gazebo sim.
 SIMULATORS = ("fast", "dart", "gazebo")
-#: The simulators a checkpoint can be picked in (Gazebo races too slowly for 40 or more selection laps).
-PICK_SIMULATORS = ("fast", "dart")
-#: The selection races' seed is the first evaluation seed + this, far from every evaluation seed.
-PICK_SEED_OFFSET = 1000
 #: A pick's selection races: (simulator, seed, (checkpoint, laps, trials) of each checkpoint, oldest first).
 Pick = tuple[str, int, list[tuple[int, int, int]]]
 
@@ -123,27 +119,11 @@ def _train(name: str, preset: str, robust: bool, minutes: float, track: str, see
 def _race(folder, track: str, trials: int, simulator: str, seeds: list[int], checkpoints: list[int],
           gazebo_master_uri: str | None) -> TransferRow:
     """``trials`` laps of each of ``checkpoints`` at each of ``seeds`` in ``simulator``, summed up in one row."""
-    from .evaluate import evaluate
-
-    results, by_checkpoint = [], []
-    for number in checkpoints:
-        got = [t for seed in seeds
-               for t in evaluate(folder, track, trials=trials, checkpoint=number, seed=seed, backend=simulator,
-                                 gazebo_master_uri=gazebo_master_uri).trials]
-        by_checkpoint.append((number, sum(t.lap_time_s is not None for t in got), len(got)))
-        results += got
-    laps = [t.lap_time_s for t in results if t.lap_time_s is not None]
-    return TransferRow(folder.prefix, simulator, len(results), len(laps),
-                       float(np.mean([t.progress for t in results])), min(laps) if laps else None,
-                       float(np.mean(laps)) if laps else None, by_checkpoint=by_checkpoint)
-
-
-def pick_checkpoint(by_checkpoint: list[tuple[int, int, int]]) -> int:
-    """The checkpoint that lapped most of its selection races ((checkpoint, laps, trials), any order); a tie goes to
-    the newer (the higher number)."""
-    if not by_checkpoint:
-        raise ValueError("pick_checkpoint: no checkpoint raced")
-    return max(by_checkpoint, key=lambda c: (c[1] / c[2] if c[2] else 0.0, c[0]))[0]
+    raced = race_checkpoints(folder, track, trials, simulator, seeds, checkpoints, gazebo_master_uri)
+    whole = checkpoint_laps(-1, [t for _, got in raced for t in got])
+    by = [checkpoint_laps(number, got) for number, got in raced]
+    return TransferRow(folder.prefix, simulator, whole.trials, whole.laps, whole.mean_progress, whole.best_lap_s,
+                       whole.mean_lap_s, by_checkpoint=[(c.checkpoint, c.laps, c.trials) for c in by])
 
 
 def race_model(folder, track: str, trials: int, simulators: list[str], seeds: list[int], checkpoints: int,
@@ -212,11 +192,6 @@ def parse_hp_options(options: list[str] | None) -> dict[str, str]:
                               f"num_epochs=3), got {option!r}")
         out[key.strip()] = value.strip()
     return out
-
-
-def last_checkpoints(folder, count: int) -> list[int]:
-    """The numbers of ``folder``'s newest ``count`` checkpoints, oldest first (fewer when it keeps fewer)."""
-    return [c.number for c in folder.list_checkpoints()][-count:]
 
 
 def gazebo_answers(master_uri: str | None) -> tuple[bool, str]:

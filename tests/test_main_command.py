@@ -4,6 +4,7 @@ TensorFlow start-up noise, full tables in a pipe, and evaluate finding the model
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -46,6 +47,16 @@ def test_main_command_in_local_mode(tmp_path):
     assert r.returncode == 0, out
     assert "…" not in out and "..." not in out.split("wrote")[0], out           # the table is whole in a pipe
     assert re.search(r"(lap_complete|off_track|reversed|time_up|crashed)", out), out
+    # the checkpoint picked by racing in DART, recorded as the best, which export then takes
+    r = _make("pick", f"MODEL={model}", "TRIALS=2", "CHECKPOINTS=2", "MARK=1", "MODE=local", env=env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    picked = int(re.search(r"picked checkpoint (\d+) of", out).group(1))
+    assert "2 selection laps per checkpoint in DART (v6 car), seed 1000" in out and out.count("/2 ") >= 2, out
+    record = json.loads((tmp_path / "models" / model / "model" / "deepracer_checkpoints.json").read_text())
+    assert record["best_checkpoint"]["name"].startswith(f"{picked}_Step-"), record
+    r = _make("pick", f"MODEL={model}", "BACKEND=gazebo", env=env)
+    assert r.returncode != 0 and "BACKEND=gazebo is not one of fast, dart (make pick)" in r.stderr, r.stderr
 
 
 @pytest.mark.docker

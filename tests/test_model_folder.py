@@ -210,6 +210,24 @@ def test_best_checkpoint_is_the_highest_metric(store):
     assert mf.best_checkpoint() == (4, 400)
 
 
+def test_mark_best_records_a_picked_checkpoint_which_pruning_then_keeps(store):
+    mf = ModelFolder(store, "m")
+    for n, metric in {1: 90.0, 2: 30.0, 3: 20.0}.items():
+        mf.publish_checkpoint(n, n * 100, _files(n), b"pb%d" % n, metric=metric)
+    last = mf.checkpoint_record()["last_checkpoint"]
+    assert mf.mark_best(2, 95.0) == (2, 200)                     # make pick MARK=1
+    record = mf.checkpoint_record()
+    assert record["best_checkpoint"]["name"] == "2_Step-200.ckpt" and record["best_checkpoint"]["avg_eval_metric"] == 95.0
+    assert record["last_checkpoint"] == last
+    with pytest.raises(ValueError, match="checkpoint 9 is not in .*prefix m; it keeps: 1, 2, 3"):
+        mf.mark_best(9, 100.0)
+    assert mf.checkpoint_record() == record
+    for n in range(4, 9):                                         # training on: lower metrics, the pick stays best
+        mf.publish_checkpoint(n, n * 100, _files(n), b"pb%d" % n, metric=50.0)
+    assert mf.best_checkpoint() == (2, 200) and (2, 200) in mf.list_checkpoints()
+    assert store.exists("m/model/model_2.pb")
+
+
 def test_prune_keeps_newest_four_and_the_best(store):
     rec = RecordingStorage(store)
     mf = ModelFolder(rec, "m")

@@ -168,13 +168,30 @@ def test_bench_transfer_refuses_a_bad_race_plan_before_training(tmp_path, kwargs
 
 
 def test_the_pick_is_the_checkpoint_that_lapped_most_and_a_tie_goes_to_the_newer():
-    from stack.transfer_bench import pick_checkpoint
+    from stack.pick import pick_checkpoint
 
     assert pick_checkpoint([(27, 18, 20), (28, 20, 20), (29, 19, 20), (30, 17, 20)]) == 28
     assert pick_checkpoint([(27, 20, 20), (28, 13, 20), (29, 20, 20), (30, 19, 20)]) == 29
     assert pick_checkpoint([(30, 0, 20), (29, 0, 20)]) == 30
     with pytest.raises(ValueError, match="no checkpoint raced"):
         pick_checkpoint([])
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    (dict(backend="gazebo"), "pick: BACKEND 'gazebo' is not one a checkpoint can be picked in; allowed: fast, dart"),
+    (dict(checkpoints=5), "pick: CHECKPOINTS must be 1 to 4 (a model folder keeps its newest 4), got 5"),
+    (dict(trials=0), "pick: TRIALS must be a whole number from 1, got 0"),
+    (dict(), "pick: model 'empty' has no checkpoint to pick from"),
+])
+def test_make_pick_refuses_bad_input_before_racing_and_writes_nothing(tmp_path, kwargs, says):
+    from core.model_folder import ModelFolder
+    from core.storage import LocalStorage
+    from stack.pick import pick
+
+    (tmp_path / "models" / "empty").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        pick(ModelFolder(LocalStorage(tmp_path / "models"), "empty"), "reinvent_base", mark=True, **kwargs)
+    assert [p.name for p in (tmp_path / "models").rglob("*")] == ["empty"]
 
 
 def test_bench_transfer_hp_options_are_key_value_pairs():
