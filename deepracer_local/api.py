@@ -1,5 +1,5 @@
 """The Python API (the package docstring says how to use it): thin, typed wrappers over the functions
-the command line runs (stack.train.run_training, stack.evaluate.evaluate, stack.compare.compare,
+the command line runs (stack.train.run_training, stack.evaluate.evaluate, stack.pick.pick, stack.compare.compare,
 stack.report, stack.export, stack.scenario_run.run_scenario); nothing here trains, races or plots on
 its own. Results come back as pandas DataFrames and matplotlib figures."""
 
@@ -179,6 +179,23 @@ class Model:
         frame = _frame(res.trials)
         frame.insert(0, "checkpoint", res.checkpoint)
         frame.insert(1, "track", res.track)
+        return frame
+
+    @_one_line_errors
+    def pick(self, track: str | None = None, *, backend: str = "dart", trials: int = 20, checkpoints: int = 4,
+             seed: int = 1000, mark: bool = False) -> "pd.DataFrame":
+        """``make pick``: race each of the last ``checkpoints`` checkpoints ``trials`` laps in ``backend`` ("dart",
+        the v6 reference's car, or "fast") at ``seed`` and pick the one that laps most (a tie: the newer);
+        ``mark``: record it as the best checkpoint (what export takes by default). One row per checkpoint
+        (checkpoint, trials, laps, mean_progress [%], best_lap_s, mean_lap_s, picked)."""
+        import pandas as pd
+
+        from stack.pick import pick
+
+        res = pick(self._existing_folder(), track, backend=backend, trials=trials, checkpoints=checkpoints, seed=seed,
+                   mark=mark)
+        frame = pd.DataFrame([dataclasses.asdict(c) for c in res.checkpoints])
+        frame["picked"] = frame["checkpoint"] == res.picked
         return frame
 
     @_one_line_errors

@@ -44,6 +44,8 @@ def test_a_wrong_argument_is_the_command_lines_one_line_error(tmp_path, capsys):
         Model("m", models_dir=models).evaluate()
     other = tmp_path / "other"              # a model with a checkpoint, for export's own check
     ModelFolder(LocalStorage(other), "m").publish_checkpoint(0, 0, {"index": b"i"})
+    with pytest.raises(UserError, match="pick: BACKEND 'gazebo' is not one a checkpoint can be picked in"):
+        Model("m", models_dir=other).pick(backend="gazebo")
     with pytest.raises(UserError, match="format 'onnx' is not one of car, virtual"):
         Model("m", models_dir=other).export(format="onnx")
     with pytest.raises(UserError, match="a model name must be a non-empty string"):
@@ -99,6 +101,9 @@ def test_train_evaluate_and_metrics_come_back_as_dataframes(tmp_path):
     trials = model.evaluate(trials=2)
     assert list(trials["trial"]) == [1, 2] and set(trials["track"]) == {"reinvent_base"}
     assert trials["checkpoint"].iloc[0] == 2 and trials["progress"].between(0, 100).all()
+    picked = model.pick(backend="fast", trials=2, checkpoints=2, mark=True)
+    assert list(picked["checkpoint"]) == [1, 2] and list(picked["trials"]) == [2, 2] and picked["picked"].sum() == 1
+    assert model.folder.best_checkpoint().number == int(picked.loc[picked["picked"], "checkpoint"].iloc[0])
     metrics = model.training_metrics()
     training = metrics[metrics["phase"] == "training"]
     assert len(training) == 80 and sorted(training["iteration"].unique()) == [0, 1]
