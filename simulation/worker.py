@@ -32,6 +32,7 @@ from core.memory import IterationGarbage
 from core.messages import MessageError, fault_message, read_policy_notice
 from core.model_folder import ModelFolder
 from core.policy import FrozenPolicy
+from core.stop_signal import leave_on_sigterm
 from core.storage import Storage, StorageError, StorageKeyError, open_storage
 from core.traces import TrainingMetrics, simtrace_csv
 from core.transport import SimTransport, StdioSim, TransportError
@@ -407,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, help="WorkerConfig as JSON")
     args = p.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer stops workers; Ctrl-C goes to it
+    leave_on_sigterm("sim")                       # docker stop: leave at once (core.stop_signal)
     cfg = WorkerConfig.from_json(args.config)
     if cfg.redis_url is None:
         transport: SimTransport = StdioSim()
@@ -422,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         code = main()
+    except SystemExit as exc:      # SIGTERM (core.stop_signal) or an exit on purpose: its code, no traceback
+        code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:          # print it, then leave the same way (see below)
         import traceback
 

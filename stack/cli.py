@@ -570,7 +570,10 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_viewer(args) -> int:
+    from core.stop_signal import leave_on_sigterm
     from core.storage import LocalStorage, open_storage
+
+    leave_on_sigterm("viewer")      # the compose stack's viewer service: docker stop leaves at once
 
     from .train import DEFAULT_MODELS_DIR
     from .viewer import ViewerState, serve

@@ -12,6 +12,9 @@ One stack run (STATE preset, 2 sims, the CI override: SeaweedFS in place of MinI
 (b) ``docker stop`` the S3 server for about 5 s, then ``docker start`` it; (c) the same for Redis.
     After each, training goes on: new checkpoints appear.
 At the end every container runs, and none but the killed trainer ever exited (restart counts 0).
+(d) Then ``docker stop`` the trainer and a sim (what ``make down`` does): each leaves within a few seconds with
+    exit code 143 on SIGTERM (core.stop_signal), not after docker's 10 s and a SIGKILL, and the trainer's
+    stop does not stop the sims.
 
 Markers ``docker`` and ``slow``; skipped with the reason when no engine answers or the CI images
 (scripts/ci-docker.sh) are missing. Reuses tests/test_docker_stack.py's helpers.
@@ -164,6 +167,20 @@ def test_trainer_kill_and_server_outages(tmp_path):
         sim_logs = "".join((r := subprocess.run([docker, "logs", c], capture_output=True, text=True)).stdout + r.stderr
                            for c in stack.containers("sim"))
         assert "Traceback" not in sim_logs, sim_logs[-4000:]
+
+        # (d) docker stop (make down): the trainer and a sim leave at once on SIGTERM (core.stop_signal), not after
+        # docker's 10 s and a SIGKILL; the trainer does not stop the sims (a restarted trainer resumes for them)
+        for cid, what in ((trainer, "trainer"), (sims[0], "sim")):
+            t = time.monotonic()
+            subprocess.run([docker, "stop", "-t", "10", cid], check=True, capture_output=True)
+            took = time.monotonic() - t
+            r = subprocess.run([docker, "logs", "--tail", "20", cid], capture_output=True, text=True)
+            assert took < 5 and stack.state(cid)["ExitCode"] == 143, (what, took, stack.state(cid), r.stdout + r.stderr)
+            assert f"{what}: SIGTERM (docker stop): leaving now" in r.stderr and "Traceback" not in r.stderr, r.stderr
+            timings[f"(d) docker stop {what}"] = took
+            if what == "trainer":
+                time.sleep(2)
+                assert all(stack.state(c)["Running"] for c in sims), stack.dump_logs()
         timings["total"] = time.monotonic() - t0
         print("docker fault timings [s]:", {k: round(v, 1) for k, v in timings.items()})
         print("checkpoints seen (number, steps):", seen)

@@ -326,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.config import parse_hyperparameters, parse_model_metadata
     from core.redis_transport import RedisTrainer
+    from core.stop_signal import leave_on_sigterm
     from core.storage import open_storage
 
     p = argparse.ArgumentParser(description="deepracer-local trainer (stack mode)")
@@ -343,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.model or not args.run_id:
         p.error("--model/DEEPRACER_MODEL and --run-id/DEEPRACER_RUN_ID are required")
+    leave_on_sigterm("trainer")     # docker stop: leave at once, as a kill would (core.stop_signal)
     folder = ModelFolder(open_storage(args.storage), args.model)
     metadata = parse_model_metadata(folder.read_json(folder.model_metadata()), source=folder.model_metadata())
     hp = parse_hyperparameters(folder.read_json(folder.hyperparameters()), source=folder.hyperparameters())
