@@ -61,6 +61,16 @@ def pick_checkpoint(by_checkpoint: list[tuple[int, int, int]]) -> int:
     return max(by_checkpoint, key=lambda c: (c[1] / c[2] if c[2] else 0.0, c[0]))[0]
 
 
+def check_count(command: str, what: str, value, top: int | None = None) -> None:
+    """ConfigError naming ``command`` and ``what`` unless ``value`` is a whole number from 1 (to ``top``: the
+    checkpoints a model folder keeps)."""
+    from core.config import ConfigError
+
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (top is not None and value > top):
+        allowed = f"1 to {top} (a model folder keeps its newest {top})" if top else "a whole number from 1"
+        raise ConfigError(f"{command}: {what} must be {allowed}, got {value!r}")
+
+
 def last_checkpoints(folder, count: int) -> list[int]:
     """The numbers of ``folder``'s newest ``count`` checkpoints, oldest first (fewer when it keeps fewer)."""
     return [c.number for c in folder.list_checkpoints()][-count:]
@@ -94,13 +104,13 @@ def pick(folder, track: str | None = None, backend: str = "dart", trials: int = 
     from core.config import ConfigError
     from core.model_folder import NUM_CHECKPOINTS_TO_KEEP
 
+    from .model_setup import read_run_specs
+
     if backend not in PICK_SIMULATORS:
         raise ConfigError(f"pick: BACKEND {backend!r} is not one a checkpoint can be picked in; allowed: "
                           f"{', '.join(PICK_SIMULATORS)}")
-    for what, value, top in (("CHECKPOINTS", checkpoints, NUM_CHECKPOINTS_TO_KEEP), ("TRIALS", trials, None)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (top is not None and value > top):
-            allowed = f"1 to {top} (a model folder keeps its newest {top})" if top else "a whole number from 1"
-            raise ConfigError(f"pick: {what} must be {allowed}, got {value!r}")
+    check_count("pick", "CHECKPOINTS", checkpoints, NUM_CHECKPOINTS_TO_KEEP)
+    check_count("pick", "TRIALS", trials)
     numbers = last_checkpoints(folder, checkpoints)
     if not numbers:
         raise ConfigError(f"pick: model {folder.prefix!r} has no checkpoint to pick from ({folder.describe()})")
@@ -110,8 +120,6 @@ def pick(folder, track: str | None = None, backend: str = "dart", trials: int = 
                       + (f" (it keeps {len(numbers)}, not {checkpoints})" if len(numbers) < checkpoints else ""))
     raced = [checkpoint_laps(n, got) for n, got in race_checkpoints(folder, track, trials, backend, [seed], numbers)]
     picked = pick_checkpoint([(c.checkpoint, c.laps, c.trials) for c in raced])
-    from .model_setup import read_run_specs
-
     specs = read_run_specs(folder)
     result = PickResult(folder.prefix, track or (specs[0].world_name if specs else ""), backend, seed, raced, picked)
     if mark:

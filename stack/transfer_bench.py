@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .pick import PICK_SEED_OFFSET, PICK_SIMULATORS, checkpoint_laps, last_checkpoints, pick_checkpoint, race_checkpoints
+from .pick import (PICK_SEED_OFFSET, PICK_SIMULATORS, check_count, checkpoint_laps, last_checkpoints, pick_checkpoint,
+                   race_checkpoints)
 
 #: The simulators raced in, in order; "gazebo" only with a Gazebo sim.
 SIMULATORS = ("fast", "dart", "gazebo")
@@ -120,7 +121,7 @@ def _race(folder, track: str, trials: int, simulator: str, seeds: list[int], che
           gazebo_master_uri: str | None) -> TransferRow:
     """``trials`` laps of each of ``checkpoints`` at each of ``seeds`` in ``simulator``, summed up in one row."""
     raced = race_checkpoints(folder, track, trials, simulator, seeds, checkpoints, gazebo_master_uri)
-    whole = checkpoint_laps(-1, [t for _, got in raced for t in got])
+    whole = checkpoint_laps(-1, [t for _, got in raced for t in got])    # the row: every checkpoint's trials
     by = [checkpoint_laps(number, got) for number, got in raced]
     return TransferRow(folder.prefix, simulator, whole.trials, whole.laps, whole.mean_progress, whole.best_lap_s,
                        whole.mean_lap_s, by_checkpoint=[(c.checkpoint, c.laps, c.trials) for c in by])
@@ -232,9 +233,7 @@ def bench_transfer(minutes: float = 30.0, state_minutes: float | None = None, tr
     check_speed_share(speed_share)
     for what, value, top in (("checkpoints", checkpoints, NUM_CHECKPOINTS_TO_KEEP), ("seeds", seeds, None),
                              ("trials", trials, None), ("pick trials", pick_trials, None)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (top is not None and value > top):
-            allowed = f"1 to {top} (a model folder keeps its newest {top})" if top else "a whole number from 1"
-            raise ConfigError(f"bench transfer: {what} must be {allowed}, got {value!r}")
+        check_count("bench transfer", what, value, top)
     if pick_in is not None:
         if pick_in not in PICK_SIMULATORS:
             raise ConfigError(f"bench transfer: a checkpoint can be picked in {' or '.join(PICK_SIMULATORS)}, "

@@ -217,7 +217,8 @@ def test_mark_best_records_a_picked_checkpoint_which_pruning_then_keeps(store):
     last = mf.checkpoint_record()["last_checkpoint"]
     assert mf.mark_best(2, 95.0) == (2, 200)                     # make pick MARK=1
     record = mf.checkpoint_record()
-    assert record["best_checkpoint"]["name"] == "2_Step-200.ckpt" and record["best_checkpoint"]["avg_eval_metric"] == 95.0
+    assert record["best_checkpoint"]["name"] == "2_Step-200.ckpt"
+    assert record["best_checkpoint"]["avg_eval_metric"] == 95.0
     assert record["last_checkpoint"] == last
     with pytest.raises(ValueError, match="checkpoint 9 is not in .*prefix m; it keeps: 1, 2, 3"):
         mf.mark_best(9, 100.0)
