@@ -77,15 +77,19 @@ def last_checkpoints(folder, count: int) -> list[int]:
 
 
 def race_checkpoints(folder, track: str | None, trials: int, backend: str, seeds: list[int], checkpoints: list[int],
-                     gazebo_master_uri: str | None = None) -> list[tuple[int, list]]:
+                     gazebo_master_uri: str | None = None) -> tuple[str, list[tuple[int, list]]]:
     """``trials`` evaluation laps (stack.evaluate) of each of ``checkpoints`` at each of ``seeds`` in ``backend``:
-    (checkpoint, its TrialResults over all seeds) per checkpoint, in the order given."""
+    (the track raced, as evaluate resolved ``track``; (checkpoint, its TrialResults over all seeds) per checkpoint,
+    in the order given)."""
     from .evaluate import evaluate
 
-    return [(number, [t for seed in seeds
-                      for t in evaluate(folder, track, trials=trials, checkpoint=number, seed=seed, backend=backend,
-                                        gazebo_master_uri=gazebo_master_uri).trials])
-            for number in checkpoints]
+    raced, track_raced = [], track or ""
+    for number in checkpoints:
+        results = [evaluate(folder, track, trials=trials, checkpoint=number, seed=seed, backend=backend,
+                            gazebo_master_uri=gazebo_master_uri) for seed in seeds]
+        raced.append((number, [t for r in results for t in r.trials]))
+        track_raced = results[-1].track
+    return track_raced, raced
 
 
 def checkpoint_laps(number: int, trials: list) -> CheckpointLaps:
@@ -104,8 +108,6 @@ def pick(folder, track: str | None = None, backend: str = "dart", trials: int = 
     from core.config import ConfigError
     from core.model_folder import NUM_CHECKPOINTS_TO_KEEP
 
-    from .model_setup import read_run_specs
-
     if backend not in PICK_SIMULATORS:
         raise ConfigError(f"pick: BACKEND {backend!r} is not one a checkpoint can be picked in; allowed: "
                           f"{', '.join(PICK_SIMULATORS)}")
@@ -118,10 +120,10 @@ def pick(folder, track: str | None = None, backend: str = "dart", trials: int = 
         console.print(f"picking {folder.prefix}'s checkpoint: {trials} trials x checkpoint"
                       f"{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} in {backend} at seed {seed}"
                       + (f" (it keeps {len(numbers)}, not {checkpoints})" if len(numbers) < checkpoints else ""))
-    raced = [checkpoint_laps(n, got) for n, got in race_checkpoints(folder, track, trials, backend, [seed], numbers)]
+    track_raced, by_checkpoint = race_checkpoints(folder, track, trials, backend, [seed], numbers)
+    raced = [checkpoint_laps(n, got) for n, got in by_checkpoint]
     picked = pick_checkpoint([(c.checkpoint, c.laps, c.trials) for c in raced])
-    specs = read_run_specs(folder)
-    result = PickResult(folder.prefix, track or (specs[0].world_name if specs else ""), backend, seed, raced, picked)
+    result = PickResult(folder.prefix, track_raced, backend, seed, raced, picked)
     if mark:
         before = folder.best_checkpoint()
         chosen = next(c for c in raced if c.checkpoint == picked)

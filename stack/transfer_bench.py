@@ -120,7 +120,7 @@ def _train(name: str, preset: str, robust: bool, minutes: float, track: str, see
 def _race(folder, track: str, trials: int, simulator: str, seeds: list[int], checkpoints: list[int],
           gazebo_master_uri: str | None) -> TransferRow:
     """``trials`` laps of each of ``checkpoints`` at each of ``seeds`` in ``simulator``, summed up in one row."""
-    raced = race_checkpoints(folder, track, trials, simulator, seeds, checkpoints, gazebo_master_uri)
+    _, raced = race_checkpoints(folder, track, trials, simulator, seeds, checkpoints, gazebo_master_uri)
     whole = checkpoint_laps(-1, [t for _, got in raced for t in got])    # the row: every checkpoint's trials
     by = [checkpoint_laps(number, got) for number, got in raced]
     return TransferRow(folder.prefix, simulator, whole.trials, whole.laps, whole.mean_progress, whole.best_lap_s,
